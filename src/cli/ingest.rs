@@ -1,0 +1,183 @@
+//! `cetrail ingest`: progress on a terminal, a summary at the end, exit status 3 when
+//! anything was rejected.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use cetrail::ingest::{IngestOptions, Progress, Summary, ingest};
+use cetrail::source::Prune;
+use cetrail::source::local::LocalSource;
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Folder holding the trail (any prefix above `AWSLogs/`).
+    source: PathBuf,
+    /// The lake folder (created if needed).
+    #[arg(long, value_name = "DIR")]
+    lake: PathBuf,
+    /// Only log files that may hold events from this day on (YYYY-MM-DD).
+    #[arg(long)]
+    from: Option<String>,
+    /// Only log files that may hold events before this day (exclusive; one day of slack
+    /// for late delivery).
+    #[arg(long)]
+    to: Option<String>,
+    /// Only these accounts (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',')]
+    accounts: Vec<String>,
+    /// Only these regions (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',')]
+    regions: Vec<String>,
+    /// Keep every event, not only CE events (kind `other` for the rest).
+    #[arg(long)]
+    all_events: bool,
+    /// Parsing threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Configuration file (default ./cetrail.toml, else built-in defaults).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// No progress and no summary (errors only).
+    #[arg(long, short)]
+    quiet: bool,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Commit after this many objects (tests use small values to get many commits).
+    #[arg(long, hide = true)]
+    commit_every: Option<usize>,
+    /// Largest decompressed object accepted, in bytes.
+    #[arg(long, hide = true)]
+    max_decompressed: Option<u64>,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let config = super::load_config(args.config.as_deref())?;
+    let mut options = IngestOptions {
+        all_events: args.all_events,
+        prune: Prune {
+            accounts: super::split_list(&args.accounts),
+            regions: super::split_list(&args.regions),
+            from: args
+                .from
+                .as_deref()
+                .map(super::parse_day)
+                .transpose()
+                .context("--from")?,
+            to: args
+                .to
+                .as_deref()
+                .map(super::parse_day)
+                .transpose()
+                .context("--to")?,
+        },
+        ..IngestOptions::default()
+    };
+    if let Some(n) = args.commit_every {
+        options.flush_objects = n.max(1);
+    }
+    if let Some(n) = args.max_decompressed {
+        options.max_decompressed = n;
+    }
+    if let Some(t) = args.threads {
+        options.threads = t.max(1);
+    }
+    let source = LocalSource::new(&args.source)?;
+    let progress = Progress::default();
+    let show = !args.quiet && !args.json && std::io::stderr().is_terminal();
+    let done = AtomicBool::new(false);
+    let summary = std::thread::scope(|scope| {
+        if show {
+            scope.spawn(|| draw_progress(&progress, &done));
+        }
+        let r = ingest(&source, &args.lake, &config, &options, &progress);
+        done.store(true, Ordering::Relaxed);
+        r
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else if !args.quiet {
+        print_summary(&summary)?;
+    } else {
+        for r in &summary.rejections {
+            eprintln!("cetrail: rejected {}: {}", r.key, r.reason);
+        }
+    }
+    Ok(if summary.has_rejections() {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn draw_progress(p: &Progress, done: &AtomicBool) {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let start = std::time::Instant::now();
+    while !done.load(Ordering::Relaxed) {
+        bar.set_length(p.objects_total.load(Ordering::Relaxed));
+        bar.set_position(p.objects_done.load(Ordering::Relaxed));
+        let secs = start.elapsed().as_secs_f64().max(1e-3);
+        let mb = p.bytes_decompressed.load(Ordering::Relaxed) as f64 / 1e6;
+        bar.set_message(format!(
+            "{mb:.0} MB · {:.0} MB/s · {} CE events",
+            mb / secs,
+            p.events_kept.load(Ordering::Relaxed)
+        ));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bar.finish_and_clear();
+}
+
+fn print_summary(s: &Summary) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "cetrail ingest: {} → {}", s.source, s.lake)?;
+    writeln!(
+        out,
+        "  objects  {} seen · {} ingested · {} skipped (not logs) · {} already in ledger · {} pruned · {} rejected",
+        s.objects_seen, s.ingested, s.skipped_not_a_log, s.already_in_ledger, s.pruned, s.rejected
+    )?;
+    writeln!(
+        out,
+        "  records  {} read · {} rejected",
+        s.records_read, s.bad_records
+    )?;
+    let kinds: Vec<String> = s.kept.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    writeln!(
+        out,
+        "  kept     {} CE events ({}) · {} duplicates dropped",
+        s.kept_total,
+        kinds.join(" · "),
+        s.duplicates_dropped
+    )?;
+    writeln!(
+        out,
+        "  speed    {:.1} MB of JSON ({:.1} MB read) in {:.2} s · {:.0} MB/s · {:.0} records/s",
+        s.bytes_decompressed as f64 / 1e6,
+        s.bytes_read as f64 / 1e6,
+        s.seconds,
+        s.mb_per_second,
+        s.events_per_second
+    )?;
+    if s.recovered_files + s.discarded_staged_files > 0 {
+        writeln!(
+            out,
+            "  recovery {} committed files published, {} uncommitted staged files discarded",
+            s.recovered_files, s.discarded_staged_files
+        )?;
+    }
+    for r in &s.rejections {
+        writeln!(out, "  rejected {}: {}", r.key, r.reason)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,585 @@
+//! `cetrail ingest`: source → parse → lake, in parallel, crash-safe.
+//!
+//! ```text
+//!  list + classify keys ──▶ chunks of objects ──rayon──▶ per-object Arrow batches
+//!        (ledger, prune)        (key order)     read, gunzip, split, prefilter, derive
+//!                                                      │ in key order
+//!                                                      ▼
+//!                          writer thread: dedup by event_id, split by month,
+//!                          buffer, commit (sort, Parquet, ledger segment, publish)
+//! ```
+//! Parsing runs on a rayon pool of `threads` workers; Parquet encoding runs on the
+//! writer thread, off the parsing path. Memory is bounded by the chunk size, the
+//! flush thresholds and the set of event-id hashes of this run (16 bytes per kept
+//! event); it does not grow with the size of the files skipped.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::Instant;
+
+use arrow::array::{Array, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::compute::filter_record_batch;
+use chrono::{DateTime, Datelike};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::error::{LakeError, ObjectError};
+use crate::lake::ledger::{ObjectEntry, Status};
+use crate::lake::{Lake, schema, writer};
+use crate::record::filter::Prefilter;
+use crate::record::gunzip::{DEFAULT_MAX_DECOMPRESSED, Gunzip, is_gzip};
+use crate::record::{DEFAULT_MAX_RECORD_BYTES, Kind, ParseOptions, parse_log};
+use crate::source::{KeyClass, Object, Prune, Source, classify_key};
+
+/// How an ingest runs.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub prune: Prune,
+    pub all_events: bool,
+    pub threads: usize,
+    pub max_decompressed: u64,
+    pub max_record_bytes: usize,
+    /// Commit when this many rows are buffered…
+    pub flush_rows: usize,
+    /// …or this many objects are pending.
+    pub flush_objects: usize,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        Self {
+            prune: Prune::default(),
+            all_events: false,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_decompressed: DEFAULT_MAX_DECOMPRESSED,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            flush_rows: 200_000,
+            flush_objects: 20_000,
+        }
+    }
+}
+
+/// Live counters, for a progress display polled from another thread.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub objects_total: AtomicU64,
+    pub objects_done: AtomicU64,
+    pub bytes_read: AtomicU64,
+    pub bytes_decompressed: AtomicU64,
+    pub events_kept: AtomicU64,
+}
+
+/// One rejected object or record, for the summary.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Rejection {
+    pub key: String,
+    pub reason: String,
+}
+
+/// The end-of-run summary (`--json` prints it as is).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Summary {
+    pub source: String,
+    pub lake: String,
+    pub objects_seen: u64,
+    pub already_in_ledger: u64,
+    pub pruned: u64,
+    pub skipped_not_a_log: u64,
+    pub ingested: u64,
+    pub rejected: u64,
+    pub records_read: u64,
+    pub bad_records: u64,
+    pub kept: BTreeMap<String, u64>,
+    pub kept_total: u64,
+    pub duplicates_dropped: u64,
+    pub bytes_read: u64,
+    pub bytes_decompressed: u64,
+    pub seconds: f64,
+    pub mb_per_second: f64,
+    pub events_per_second: f64,
+    pub commits: u64,
+    pub recovered_files: u64,
+    pub discarded_staged_files: u64,
+    /// Rejected objects, and objects with rejected records (first reason each).
+    pub rejections: Vec<Rejection>,
+}
+
+impl Summary {
+    /// Whether anything was rejected in this run (exit status 3).
+    pub fn has_rejections(&self) -> bool {
+        self.rejected > 0 || self.bad_records > 0
+    }
+}
+
+/// Errors that stop an ingest (a single bad object never does).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Source(#[from] crate::error::SourceError),
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error("cannot start {0} worker threads: {1}")]
+    Threads(usize, String),
+    #[error("the lake writer stopped unexpectedly")]
+    WriterGone,
+}
+
+/// What a worker made of one object.
+struct ObjectResult {
+    entry: ObjectEntry,
+    batch: Option<RecordBatch>,
+    decompressed: u64,
+    rejection: Option<Rejection>,
+}
+
+thread_local! {
+    static GUNZIP: RefCell<(Option<Gunzip>, Vec<u8>)> = const { RefCell::new((None, Vec::new())) };
+}
+
+fn entry_for(object: &Object, class: &KeyClass, status: Status) -> ObjectEntry {
+    let (account, region, day) = match class {
+        KeyClass::Log(k) => (
+            Some(k.account.clone()),
+            Some(k.region.clone()),
+            Some(k.date.format("%Y-%m-%d").to_string()),
+        ),
+        _ => (None, None, None),
+    };
+    ObjectEntry {
+        key: object.key.clone(),
+        size: object.size,
+        version: object.version.clone(),
+        status,
+        reason: None,
+        account,
+        region,
+        day,
+        records: 0,
+        kept: 0,
+        bad_records: 0,
+        duplicates: 0,
+        first_event: None,
+        last_event: None,
+    }
+}
+
+fn process_object(
+    source: &dyn Source,
+    object: &Object,
+    class: &KeyClass,
+    config: &Config,
+    prefilter: &Prefilter,
+    options: &IngestOptions,
+) -> ObjectResult {
+    let mut entry = entry_for(object, class, Status::Ingested);
+    let reject = |mut entry: ObjectEntry, e: ObjectError| {
+        let reason = e.to_string();
+        entry.status = Status::Rejected;
+        entry.reason = Some(reason.clone());
+        ObjectResult {
+            rejection: Some(Rejection {
+                key: entry.key.clone(),
+                reason,
+            }),
+            entry,
+            batch: None,
+            decompressed: 0,
+        }
+    };
+    let bytes = match source.read(object) {
+        Ok(b) => b,
+        Err(e) => return reject(entry, ObjectError::Io(e)),
+    };
+    if bytes.is_empty() {
+        return reject(entry, ObjectError::Empty);
+    }
+    GUNZIP.with(|cell| {
+        let mut guard = cell.borrow_mut();
+        let (gz, buf) = &mut *guard;
+        let data: &[u8] = if is_gzip(&bytes) {
+            if gz.is_none() {
+                *gz = Gunzip::new();
+            }
+            let Some(g) = gz.as_mut() else {
+                return reject(
+                    entry,
+                    ObjectError::Io("cannot allocate a decompressor".into()),
+                );
+            };
+            if let Err(e) = g.decompress(&bytes, buf, options.max_decompressed) {
+                return reject(entry, e);
+            }
+            buf.as_slice()
+        } else {
+            if bytes.len() as u64 > options.max_decompressed {
+                return reject(
+                    entry,
+                    ObjectError::TooLarge {
+                        limit: options.max_decompressed,
+                    },
+                );
+            }
+            &bytes
+        };
+        let decompressed = data.len() as u64;
+        let parse_options = ParseOptions {
+            config,
+            prefilter,
+            all_events: options.all_events,
+            max_record_bytes: options.max_record_bytes,
+        };
+        let parsed = match parse_log(data, &parse_options) {
+            Ok(p) => p,
+            Err(e) => return reject(entry, e),
+        };
+        entry.records = parsed.records;
+        entry.bad_records = parsed.bad_records;
+        let rejection = parsed.record_errors.first().map(|first| {
+            let reason = format!("{} record(s) rejected; first: {first}", parsed.bad_records);
+            entry.reason = Some(reason.clone());
+            Rejection {
+                key: entry.key.clone(),
+                reason,
+            }
+        });
+        let batch = if parsed.rows.is_empty() {
+            None
+        } else {
+            match schema::build_batch(&parsed.rows, &object.key) {
+                Ok(b) => Some(b),
+                Err(e) => return reject(entry, ObjectError::NotCloudTrail(e.to_string())),
+            }
+        };
+        // A decompressed buffer that grew far beyond the usual size is released.
+        if buf.capacity() > 256 << 20 {
+            *buf = Vec::new();
+        }
+        ObjectResult {
+            entry,
+            batch,
+            decompressed,
+            rejection,
+        }
+    })
+}
+
+/// Runs an ingest of `source` into the lake at `lake_root`.
+pub fn ingest(
+    source: &dyn Source,
+    lake_root: &Path,
+    config: &Config,
+    options: &IngestOptions,
+    progress: &Progress,
+) -> Result<Summary, IngestError> {
+    let started = Instant::now();
+    let (mut lake, index, recovery) = Lake::open(lake_root)?;
+    let mut summary = Summary {
+        source: source.describe(),
+        lake: lake_root.display().to_string(),
+        recovered_files: recovery.rolled_forward,
+        discarded_staged_files: recovery.rolled_back,
+        ..Summary::default()
+    };
+
+    let objects = source.list()?;
+    summary.objects_seen = objects.len() as u64;
+    let mut work: Vec<(Object, KeyClass)> = Vec::new();
+    let mut immediate: Vec<ObjectEntry> = Vec::new();
+    for object in objects {
+        let class = classify_key(&object.key);
+        if index.contains(&object.key, object.size, &object.version) {
+            summary.already_in_ledger += 1;
+            continue;
+        }
+        if let Some(reason) = &object.unreadable_name {
+            let mut e = entry_for(&object, &class, Status::Rejected);
+            e.reason = Some(reason.clone());
+            summary.rejected += 1;
+            summary.rejections.push(Rejection {
+                key: object.key.clone(),
+                reason: reason.clone(),
+            });
+            immediate.push(e);
+            continue;
+        }
+        match &class {
+            KeyClass::NotLog(reason) => {
+                let mut e = entry_for(&object, &class, Status::SkippedNotALog);
+                e.reason = Some((*reason).to_string());
+                summary.skipped_not_a_log += 1;
+                immediate.push(e);
+            }
+            KeyClass::Log(k) if !options.prune.keeps(k) => summary.pruned += 1,
+            _ => work.push((object, class)),
+        }
+    }
+    progress
+        .objects_total
+        .store(work.len() as u64, Ordering::Relaxed);
+    if !immediate.is_empty() {
+        lake.commit(Vec::new(), immediate)?;
+        summary.commits += 1;
+    }
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.threads.max(1))
+        .thread_name(|i| format!("cetrail-parse-{i}"))
+        .build()
+        .map_err(|e| IngestError::Threads(options.threads, e.to_string()))?;
+    let prefilter = Prefilter::new(config);
+    let (tx, rx) = sync_channel::<Vec<ObjectResult>>(2);
+    let flush = (options.flush_rows, options.flush_objects);
+    let outcome = std::thread::scope(|scope| {
+        let writer = scope.spawn(move || write_loop(&mut lake, rx, flush, progress));
+        let chunk = (options.threads.max(1) * 16).max(16);
+        let mut send_failed = false;
+        for part in work.chunks(chunk) {
+            let results: Vec<ObjectResult> = pool.install(|| {
+                part.par_iter()
+                    .map(|(object, class)| {
+                        let r = process_object(source, object, class, config, &prefilter, options);
+                        progress.objects_done.fetch_add(1, Ordering::Relaxed);
+                        progress
+                            .bytes_read
+                            .fetch_add(object.size, Ordering::Relaxed);
+                        progress
+                            .bytes_decompressed
+                            .fetch_add(r.decompressed, Ordering::Relaxed);
+                        r
+                    })
+                    .collect()
+            });
+            if send(&tx, results).is_err() {
+                send_failed = true;
+                break;
+            }
+        }
+        drop(tx);
+        let written = writer.join().map_err(|_| IngestError::WriterGone)?;
+        let written = written?;
+        if send_failed && written.objects == 0 {
+            return Err(IngestError::WriterGone);
+        }
+        Ok(written)
+    })?;
+
+    summary.ingested = outcome.ingested;
+    summary.rejected += outcome.rejected;
+    summary.records_read = outcome.records;
+    summary.bad_records = outcome.bad_records;
+    summary.duplicates_dropped = outcome.duplicates;
+    summary.bytes_read = outcome.bytes_read;
+    summary.bytes_decompressed = outcome.decompressed;
+    summary.commits += outcome.commits;
+    summary.rejections.extend(outcome.rejections);
+    for kind in Kind::ALL {
+        let n = outcome.kinds[kind as usize];
+        if n > 0 || kind != Kind::Other {
+            summary.kept.insert(kind.as_str().to_string(), n);
+        }
+    }
+    summary.kept_total = outcome.kinds.iter().sum();
+    summary.seconds = started.elapsed().as_secs_f64();
+    if summary.seconds > 0.0 {
+        summary.mb_per_second = summary.bytes_decompressed as f64 / 1e6 / summary.seconds;
+        summary.events_per_second = summary.records_read as f64 / summary.seconds;
+    }
+    Ok(summary)
+}
+
+fn send(tx: &SyncSender<Vec<ObjectResult>>, results: Vec<ObjectResult>) -> Result<(), ()> {
+    tx.send(results).map_err(|_| ())
+}
+
+#[derive(Default)]
+struct Written {
+    objects: u64,
+    ingested: u64,
+    rejected: u64,
+    records: u64,
+    bad_records: u64,
+    duplicates: u64,
+    bytes_read: u64,
+    decompressed: u64,
+    commits: u64,
+    kinds: [u64; 4],
+    rejections: Vec<Rejection>,
+}
+
+fn id_hash(id: &str) -> u128 {
+    let mut a = std::hash::DefaultHasher::new();
+    0u8.hash(&mut a);
+    id.hash(&mut a);
+    let mut b = std::hash::DefaultHasher::new();
+    1u8.hash(&mut b);
+    id.hash(&mut b);
+    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+}
+
+fn month_of(micros: i64) -> String {
+    DateTime::from_timestamp_micros(micros)
+        .map(|d| format!("{:04}-{:02}", d.year(), d.month()))
+        .unwrap_or_else(|| "0000-00".into())
+}
+
+fn kind_index(k: &str) -> usize {
+    match k {
+        "assume" => Kind::Assume as usize,
+        "activity" => Kind::Activity as usize,
+        "infra" => Kind::Infra as usize,
+        _ => Kind::Other as usize,
+    }
+}
+
+/// The writer thread: dedup, split by month, buffer, commit.
+fn write_loop(
+    lake: &mut Lake,
+    rx: Receiver<Vec<ObjectResult>>,
+    (flush_rows, flush_objects): (usize, usize),
+    progress: &Progress,
+) -> Result<Written, IngestError> {
+    let mut w = Written::default();
+    let mut seen: HashSet<u128> = HashSet::new();
+    let mut months: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
+    let mut pending: Vec<ObjectEntry> = Vec::new();
+    let mut pending_rows = 0usize;
+    for results in rx {
+        for mut r in results {
+            w.objects += 1;
+            w.bytes_read += r.entry.size;
+            w.decompressed += r.decompressed;
+            w.records += r.entry.records;
+            w.bad_records += r.entry.bad_records;
+            match r.entry.status {
+                Status::Rejected => w.rejected += 1,
+                _ => w.ingested += 1,
+            }
+            if let Some(rej) = r.rejection.take() {
+                w.rejections.push(rej);
+            }
+            if let Some(batch) = r.batch.take() {
+                let (kept, dups) = dedup(&batch, &mut seen)?;
+                r.entry.duplicates = dups;
+                w.duplicates += dups;
+                if let Some(kept) = kept {
+                    r.entry.kept = kept.num_rows() as u64;
+                    pending_rows += kept.num_rows();
+                    progress
+                        .events_kept
+                        .fetch_add(kept.num_rows() as u64, Ordering::Relaxed);
+                    note_batch(&kept, &mut r.entry, &mut w.kinds);
+                    for (month, part) in split_by_month(&kept)? {
+                        months.entry(month).or_default().push(part);
+                    }
+                }
+            }
+            pending.push(r.entry);
+            if pending_rows >= flush_rows || pending.len() >= flush_objects {
+                flush(lake, &mut months, &mut pending)?;
+                pending_rows = 0;
+                w.commits += 1;
+            }
+        }
+    }
+    if !pending.is_empty() {
+        flush(lake, &mut months, &mut pending)?;
+        w.commits += 1;
+    }
+    Ok(w)
+}
+
+fn flush(
+    lake: &mut Lake,
+    months: &mut BTreeMap<String, Vec<RecordBatch>>,
+    pending: &mut Vec<ObjectEntry>,
+) -> Result<(), LakeError> {
+    let mut sorted = Vec::with_capacity(months.len());
+    for (month, batches) in std::mem::take(months) {
+        sorted.push((month, writer::sort_batches(&batches)?));
+    }
+    lake.commit(sorted, std::mem::take(pending))
+}
+
+/// Drops rows whose event id was already kept in this run (or earlier in the batch).
+fn dedup(
+    batch: &RecordBatch,
+    seen: &mut HashSet<u128>,
+) -> Result<(Option<RecordBatch>, u64), LakeError> {
+    let ids = batch
+        .column(1)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| LakeError::Arrow("event_id is not a string column".into()))?;
+    let mut dups = 0u64;
+    let keep: BooleanArray = (0..ids.len())
+        .map(|i| {
+            let fresh = seen.insert(id_hash(ids.value(i)));
+            if !fresh {
+                dups += 1;
+            }
+            Some(fresh)
+        })
+        .collect();
+    if dups == 0 {
+        return Ok((Some(batch.clone()), 0));
+    }
+    let kept = filter_record_batch(batch, &keep).map_err(|e| LakeError::Arrow(e.to_string()))?;
+    Ok(((kept.num_rows() > 0).then_some(kept), dups))
+}
+
+fn times(batch: &RecordBatch) -> Result<&TimestampMicrosecondArray, LakeError> {
+    batch
+        .column(0)
+        .as_any()
+        .downcast_ref::<TimestampMicrosecondArray>()
+        .ok_or_else(|| LakeError::Arrow("event_time is not a timestamp column".into()))
+}
+
+fn note_batch(batch: &RecordBatch, entry: &mut ObjectEntry, kinds: &mut [u64; 4]) {
+    if let Ok(t) = times(batch) {
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        for v in t.values().iter() {
+            lo = lo.min(*v);
+            hi = hi.max(*v);
+        }
+        if lo <= hi {
+            entry.first_event = Some(crate::record::derive::format_utc_seconds(lo));
+            entry.last_event = Some(crate::record::derive::format_utc_seconds(hi));
+        }
+    }
+    if let Some(k) = batch
+        .column_by_name("kind")
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+    {
+        for i in 0..k.len() {
+            if k.is_valid(i) {
+                kinds[kind_index(k.value(i))] += 1;
+            }
+        }
+    }
+}
+
+fn split_by_month(batch: &RecordBatch) -> Result<Vec<(String, RecordBatch)>, LakeError> {
+    let t = times(batch)?;
+    let months: Vec<String> = t.values().iter().map(|v| month_of(*v)).collect();
+    let first = months.first().cloned().unwrap_or_default();
+    if months.iter().all(|m| *m == first) {
+        return Ok(vec![(first, batch.clone())]);
+    }
+    let mut distinct: Vec<&String> = months.iter().collect();
+    distinct.sort();
+    distinct.dedup();
+    let mut out = Vec::new();
+    for m in distinct {
+        let mask: BooleanArray = months.iter().map(|x| Some(x == m)).collect();
+        let part =
+            filter_record_batch(batch, &mask).map_err(|e| LakeError::Arrow(e.to_string()))?;
+        out.push((m.clone(), part));
+    }
+    Ok(out)
+}

@@ -1,0 +1,229 @@
+//! The ledger: every input object seen, and the commit log of the lake's files.
+//!
+//! The ledger is a folder of segments, `_cetrail/ledger/<run>-<seq>.jsonl`. One segment
+//! is one commit: its first line lists the Parquet files the commit adds, each
+//! following line is one input object (key, size, version, status, counts). A segment
+//! is written under a temporary name, synced and renamed: it exists whole or not at
+//! all, and its existence is the commit point of everything it lists.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::LakeError;
+
+/// Version of the segment format.
+pub const LEDGER_FORMAT: u32 = 1;
+
+/// What happened to an input object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Read; its CE events (possibly none) are in the lake.
+    Ingested,
+    /// Not an event log (digest, insight, other file): skipped by rule.
+    SkippedNotALog,
+    /// Could not be read as a log file; `reason` says why.
+    Rejected,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ingested => "ingested",
+            Status::SkippedNotALog => "skipped-not-a-log",
+            Status::Rejected => "rejected",
+        }
+    }
+}
+
+/// One input object in the ledger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectEntry {
+    pub key: String,
+    pub size: u64,
+    /// mtime (local) or ETag (S3): a changed version is a new object.
+    pub version: String,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Delivery day from the key, `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day: Option<String>,
+    #[serde(default)]
+    pub records: u64,
+    /// Events written to the lake (after in-run deduplication).
+    #[serde(default)]
+    pub kept: u64,
+    #[serde(default)]
+    pub bad_records: u64,
+    #[serde(default)]
+    pub duplicates: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_event: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event: Option<String>,
+}
+
+/// A Parquet file added by a commit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataFile {
+    pub month: String,
+    /// Final path, relative to the lake root.
+    pub path: String,
+    /// Staging path, relative to the lake root (moved to `path` after the commit).
+    pub staged: String,
+    pub rows: u64,
+}
+
+/// The first line of a segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentHeader {
+    pub format: u32,
+    pub run: String,
+    pub seq: u64,
+    pub committed_at: String,
+    pub files: Vec<DataFile>,
+}
+
+/// A whole segment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    pub header: SegmentHeader,
+    pub objects: Vec<ObjectEntry>,
+}
+
+pub(crate) fn ledger_dir(root: &Path) -> PathBuf {
+    root.join("_cetrail").join("ledger")
+}
+
+/// Reads every committed segment, in name order (oldest run first).
+pub fn read_segments(root: &Path) -> Result<Vec<Segment>, LakeError> {
+    let dir = ledger_dir(root);
+    let mut names = Vec::new();
+    match std::fs::read_dir(&dir) {
+        Ok(entries) => {
+            for e in entries {
+                let e = e.map_err(LakeError::io(&dir))?;
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".jsonl") && !name.starts_with('.') {
+                    names.push(name);
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(LakeError::Io {
+                path: dir,
+                source: e,
+            });
+        }
+    }
+    names.sort();
+    names.iter().map(|n| read_segment(&dir.join(n))).collect()
+}
+
+fn read_segment(path: &Path) -> Result<Segment, LakeError> {
+    let text = std::fs::read_to_string(path).map_err(LakeError::io(path))?;
+    let mut lines = text.lines().enumerate();
+    let bad = |line: usize, e: serde_json::Error| LakeError::Ledger {
+        path: path.to_path_buf(),
+        message: format!("line {}: {e}", line + 1),
+    };
+    let header: SegmentHeader = match lines.next() {
+        Some((i, l)) => serde_json::from_str(l).map_err(|e| bad(i, e))?,
+        None => {
+            return Err(LakeError::Ledger {
+                path: path.to_path_buf(),
+                message: "empty segment".into(),
+            });
+        }
+    };
+    let objects = lines
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| bad(i, e)))
+        .collect::<Result<Vec<ObjectEntry>, _>>()?;
+    Ok(Segment { header, objects })
+}
+
+/// Writes a segment atomically (temporary file, fsync, rename, fsync of the folder).
+pub(crate) fn write_segment(root: &Path, segment: &Segment) -> Result<PathBuf, LakeError> {
+    let dir = ledger_dir(root);
+    let name = format!("{}-{:06}.jsonl", segment.header.run, segment.header.seq);
+    let tmp = dir.join(format!(".tmp-{name}"));
+    let fin = dir.join(&name);
+    let mut buf = Vec::with_capacity(256 * (segment.objects.len() + 1));
+    let push = |buf: &mut Vec<u8>, r: serde_json::Result<()>| -> Result<(), LakeError> {
+        r.map_err(|e| LakeError::Ledger {
+            path: fin.clone(),
+            message: e.to_string(),
+        })?;
+        buf.push(b'\n');
+        Ok(())
+    };
+    let r = serde_json::to_writer(&mut buf, &segment.header);
+    push(&mut buf, r)?;
+    for o in &segment.objects {
+        let r = serde_json::to_writer(&mut buf, o);
+        push(&mut buf, r)?;
+    }
+    let mut f = std::fs::File::create(&tmp).map_err(LakeError::io(&tmp))?;
+    f.write_all(&buf).map_err(LakeError::io(&tmp))?;
+    f.sync_all().map_err(LakeError::io(&tmp))?;
+    drop(f);
+    std::fs::rename(&tmp, &fin).map_err(LakeError::io(&fin))?;
+    sync_dir(&dir)?;
+    Ok(fin)
+}
+
+/// fsync a folder so that renames into it are durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), LakeError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(LakeError::io(dir))
+}
+
+/// What the ledger says about objects already seen: key → (size, version).
+#[derive(Debug, Default)]
+pub struct LedgerIndex {
+    seen: HashMap<String, (u64, String)>,
+    pub segments: u64,
+    pub previously_rejected: u64,
+}
+
+impl LedgerIndex {
+    pub fn from_segments(segments: &[Segment]) -> Self {
+        let mut idx = LedgerIndex::default();
+        for s in segments {
+            idx.segments += 1;
+            for o in &s.objects {
+                idx.seen.insert(o.key.clone(), (o.size, o.version.clone()));
+                if o.status == Status::Rejected {
+                    idx.previously_rejected += 1;
+                }
+            }
+        }
+        idx
+    }
+
+    /// Whether this exact version of the object is already in the ledger.
+    pub fn contains(&self, key: &str, size: u64, version: &str) -> bool {
+        self.seen
+            .get(key)
+            .is_some_and(|(s, v)| *s == size && v == version)
+    }
+
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}

@@ -1,0 +1,26 @@
+//! The `cetrail` binary: parse arguments, call the library, map the outcome to an
+//! exit status (see the crate docs). A closed pipe ends the program quietly.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(err) => {
+            if err
+                .chain()
+                .filter_map(|e| e.downcast_ref::<std::io::Error>())
+                .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("cetrail: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Record parsing and the CE filter: from the bytes of one log file to lake rows.
+//!
+//! ```text
+//! bytes ─gunzip─▶ JSON text ─split─▶ raw records ─prefilter─▶ typed Record ─classify+derive─▶ EventRow
+//! ```
+//! Each step can reject: the whole object (not gzip, not JSON, not CloudTrail) or one
+//! record (too large, wrong field types, bad timestamp). Rejected records are counted
+//! and the first reasons kept; the rest of the file is still ingested.
+
+pub mod derive;
+pub mod filter;
+pub mod gunzip;
+pub mod model;
+pub mod split;
+
+use crate::config::Config;
+use crate::error::{ObjectError, RecordError};
+pub use derive::EventRow;
+pub use filter::Kind;
+use filter::Prefilter;
+use model::Record;
+
+/// Default limit of one record's size (CloudTrail's own limit is 256 KB).
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 4 << 20;
+
+/// How many record errors are kept verbatim per object (all are counted).
+const KEPT_RECORD_ERRORS: usize = 5;
+
+/// Parameters of record parsing.
+pub struct ParseOptions<'c> {
+    pub config: &'c Config,
+    pub prefilter: &'c Prefilter,
+    pub all_events: bool,
+    pub max_record_bytes: usize,
+}
+
+/// What one log file yielded.
+#[derive(Debug, Default)]
+pub struct Parsed<'a> {
+    pub records: u64,
+    pub rows: Vec<EventRow<'a>>,
+    pub bad_records: u64,
+    pub record_errors: Vec<RecordError>,
+}
+
+/// Parses one record; `Ok(None)` when it is not kept.
+pub fn parse_record<'a>(
+    raw: &'a str,
+    options: &ParseOptions<'_>,
+) -> Result<Option<EventRow<'a>>, String> {
+    if raw.len() > options.max_record_bytes {
+        return Err(format!(
+            "record of {} bytes exceeds the limit of {} bytes",
+            raw.len(),
+            options.max_record_bytes
+        ));
+    }
+    if !options.all_events && !options.prefilter.may_match(raw.as_bytes()) {
+        return Ok(None);
+    }
+    let record: Record<'a> = match serde_json::from_str(raw) {
+        Ok(r) => r,
+        Err(_) => {
+            // Parse again, slowly, only to name the field at fault.
+            let mut de = serde_json::Deserializer::from_str(raw);
+            let e = match serde_path_to_error::deserialize::<_, Record<'a>>(&mut de) {
+                Ok(_) => return Err("record could not be parsed".into()),
+                Err(e) => e,
+            };
+            return Err(format!("field {}: {}", e.path(), e.inner()));
+        }
+    };
+    derive::derive(record, options.config, options.all_events)
+}
+
+/// Parses a decompressed log file.
+pub fn parse_log<'a>(
+    data: &'a [u8],
+    options: &ParseOptions<'_>,
+) -> Result<Parsed<'a>, ObjectError> {
+    let raws = split::split_records(data)?;
+    let mut out = Parsed {
+        records: raws.len() as u64,
+        ..Parsed::default()
+    };
+    for (index, raw) in raws.into_iter().enumerate() {
+        match parse_record(raw.get(), options) {
+            Ok(Some(row)) => out.rows.push(row),
+            Ok(None) => {}
+            Err(message) => {
+                out.bad_records += 1;
+                if out.record_errors.len() < KEPT_RECORD_ERRORS {
+                    out.record_errors.push(RecordError { index, message });
+                }
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,231 @@
+//! Sources of input objects: where log files come from and what their keys say.
+//!
+//! A source lists objects (key, size, version) and reads their bytes. The key alone
+//! tells whether an object is a CloudTrail log file, a digest/insight/aggregated
+//! sibling, or something else, and gives its account, region and delivery date, which
+//! is what pruning by `--accounts/--regions/--from/--to` uses before any byte is read.
+
+pub mod local;
+
+use chrono::NaiveDate;
+
+use crate::error::SourceError;
+
+/// Where input objects come from. Implementations list every object once (sorted by
+/// key) and read one object's bytes whole; a failed read is that object's problem only.
+pub trait Source: Sync {
+    /// A name for messages (`/path/to/folder`, `s3://bucket/prefix`).
+    fn describe(&self) -> String;
+    /// Every object, sorted by key.
+    fn list(&self) -> Result<Vec<Object>, SourceError>;
+    /// The bytes of one object.
+    fn read(&self, object: &Object) -> Result<Vec<u8>, String>;
+}
+
+/// One input object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object {
+    /// Key relative to the source root, `/`-separated (lossy for non-UTF-8 names).
+    pub key: String,
+    pub size: u64,
+    /// What changes when the object changes: an mtime (local) or an ETag (S3).
+    pub version: String,
+    /// Why the object cannot even be named faithfully (e.g. a non-UTF-8 file name).
+    pub unreadable_name: Option<String>,
+}
+
+/// What a key says about its object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyClass {
+    /// A CloudTrail log file in the standard layout.
+    Log(LogKey),
+    /// A log-like file outside the standard layout (`*.json.gz`, `*.json`, `*.jsonl`):
+    /// read, but it cannot be pruned by key.
+    LooseLog,
+    /// Not an event log: the reason (digest, insight, aggregated, other file).
+    NotLog(&'static str),
+}
+
+/// The parts of a standard CloudTrail log key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogKey {
+    pub org: Option<String>,
+    pub account: String,
+    pub region: String,
+    /// The delivery date (the folder date): events may be of earlier days.
+    pub date: NaiveDate,
+}
+
+fn is_log_file_name(name: &str) -> bool {
+    [".json.gz", ".json", ".jsonl", ".jsonl.gz"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+}
+
+/// Classifies a key of the form
+/// `[prefix/]AWSLogs/[o-orgid/]<account>/CloudTrail/<region>/YYYY/MM/DD/<file>`.
+pub fn classify_key(key: &str) -> KeyClass {
+    let parts: Vec<&str> = key.split('/').collect();
+    let file = parts.last().copied().unwrap_or("");
+    let Some(at) = parts.iter().rposition(|p| *p == "AWSLogs") else {
+        return if is_log_file_name(file) {
+            KeyClass::LooseLog
+        } else {
+            KeyClass::NotLog("not a log file name")
+        };
+    };
+    let mut rest = &parts[at + 1..];
+    let org = match rest.first() {
+        Some(p) if p.starts_with("o-") => {
+            let o = (*p).to_string();
+            rest = &rest[1..];
+            Some(o)
+        }
+        _ => None,
+    };
+    // account / service / region / YYYY / MM / DD / file
+    if rest.len() != 7 {
+        return match rest.get(1) {
+            Some(s) if s.starts_with("CloudTrail-") => sibling(s),
+            _ => KeyClass::NotLog("not in the CloudTrail key layout"),
+        };
+    }
+    let (account, service, region) = (rest[0], rest[1], rest[2]);
+    if service != "CloudTrail" {
+        return sibling(service);
+    }
+    if !is_log_file_name(file) {
+        return KeyClass::NotLog("not a log file name");
+    }
+    let date = match (rest[3].parse(), rest[4].parse(), rest[5].parse()) {
+        (Ok(y), Ok(m), Ok(d)) => NaiveDate::from_ymd_opt(y, m, d),
+        _ => None,
+    };
+    match date {
+        Some(date) if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) => {
+            KeyClass::Log(LogKey {
+                org,
+                account: account.to_string(),
+                region: region.to_string(),
+                date,
+            })
+        }
+        _ => KeyClass::NotLog("not in the CloudTrail key layout"),
+    }
+}
+
+fn sibling(service: &str) -> KeyClass {
+    match service {
+        "CloudTrail-Digest" => KeyClass::NotLog("digest file"),
+        "CloudTrail-Insight" => KeyClass::NotLog("insight file"),
+        "CloudTrail-Aggregated" => KeyClass::NotLog("aggregated file"),
+        _ => KeyClass::NotLog("not a CloudTrail event log"),
+    }
+}
+
+/// Key-based pruning (`--accounts`, `--regions`, `--from`, `--to`).
+#[derive(Debug, Clone, Default)]
+pub struct Prune {
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
+    /// First day of events wanted (inclusive).
+    pub from: Option<NaiveDate>,
+    /// Day after the last day wanted (exclusive).
+    pub to: Option<NaiveDate>,
+}
+
+impl Prune {
+    /// Whether a log key may hold wanted events. A file delivered on day D holds events
+    /// of D or earlier, so files delivered up to one day after the range are read
+    /// (late delivery slack); files delivered before `from` are not.
+    pub fn keeps(&self, key: &LogKey) -> bool {
+        if !self.accounts.is_empty() && !self.accounts.contains(&key.account) {
+            return false;
+        }
+        if !self.regions.is_empty() && !self.regions.contains(&key.region) {
+            return false;
+        }
+        if let Some(from) = self.from
+            && key.date < from
+        {
+            return false;
+        }
+        if let Some(to) = self.to
+            && key.date > to
+        {
+            return false;
+        }
+        true
+    }
+
+    /// Whether any pruning is asked for.
+    pub fn is_active(&self) -> bool {
+        !self.accounts.is_empty()
+            || !self.regions.is_empty()
+            || self.from.is_some()
+            || self.to.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default()
+    }
+
+    #[test]
+    fn keys() {
+        let k = "x/y/AWSLogs/111122223333/CloudTrail/eu-west-1/2026/10/01/111122223333_CloudTrail_eu-west-1_20261001T0000Z_abc.json.gz";
+        assert_eq!(
+            classify_key(k),
+            KeyClass::Log(LogKey {
+                org: None,
+                account: "111122223333".into(),
+                region: "eu-west-1".into(),
+                date: d("2026-10-01")
+            })
+        );
+        let org = "AWSLogs/o-abc123/111122223333/CloudTrail/us-east-1/2026/10/02/f.json.gz";
+        assert!(matches!(
+            classify_key(org),
+            KeyClass::Log(LogKey { org: Some(_), .. })
+        ));
+        let dig = "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/10/02/f.json.gz";
+        assert_eq!(classify_key(dig), KeyClass::NotLog("digest file"));
+        let ins = "AWSLogs/111122223333/CloudTrail-Insight/us-east-1/2026/10/02/f.json.gz";
+        assert_eq!(classify_key(ins), KeyClass::NotLog("insight file"));
+        assert_eq!(
+            classify_key("readme.txt"),
+            KeyClass::NotLog("not a log file name")
+        );
+        assert_eq!(classify_key("loose/file.json.gz"), KeyClass::LooseLog);
+        let bad_date = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/13/02/f.json.gz";
+        assert!(matches!(classify_key(bad_date), KeyClass::NotLog(_)));
+    }
+
+    #[test]
+    fn pruning_has_one_day_of_slack() {
+        let p = Prune {
+            from: Some(d("2026-10-05")),
+            to: Some(d("2026-10-10")),
+            ..Prune::default()
+        };
+        let key = |date: &str| LogKey {
+            org: None,
+            account: "111122223333".into(),
+            region: "eu-west-1".into(),
+            date: d(date),
+        };
+        assert!(!p.keeps(&key("2026-10-04")));
+        assert!(p.keeps(&key("2026-10-05")));
+        assert!(p.keeps(&key("2026-10-10")));
+        assert!(!p.keeps(&key("2026-10-11")));
+        let acc = Prune {
+            accounts: vec!["999999999999".into()],
+            ..Prune::default()
+        };
+        assert!(!acc.keeps(&key("2026-10-05")));
+    }
+}

@@ -1,0 +1,10 @@
+//! One integration test binary, split by theme (ripgrep's layout).
+
+mod util;
+
+mod bad_input;
+mod crash;
+mod derive;
+mod generate;
+mod ingest;
+mod proptest_parser;

@@ -1,0 +1,221 @@
+//! Test harness: temporary folders, the real `cetrail` binary, lake readers.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use arrow::array::{Array, RecordBatch};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_cetrail");
+
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("cetrail-test-")
+        .tempdir()
+        .expect("temporary folder")
+}
+
+/// Runs the binary with the configuration environment cleared.
+pub fn cetrail(args: &[&str], cwd: &Path) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("CETRAIL_CRASH_AT")
+        .output()
+        .expect("run cetrail")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `cetrail ingest SRC --lake LAKE --json [extra]`, returning (exit code, summary).
+pub fn ingest(src: &Path, lake: &Path, extra: &[&str]) -> (i32, serde_json::Value) {
+    let mut args = vec![
+        "ingest",
+        src.to_str().expect("utf-8 path"),
+        "--lake",
+        lake.to_str().expect("utf-8 path"),
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = cetrail(&args, src);
+    let code = out.status.code().unwrap_or(-1);
+    let summary = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "summary is not JSON ({e}); stdout: {} stderr: {}",
+            stdout(&out),
+            stderr(&out)
+        )
+    });
+    (code, summary)
+}
+
+pub fn n(v: &serde_json::Value, field: &str) -> u64 {
+    v[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("summary field {field} missing in {v}"))
+}
+
+/// Every Parquet file under `events/`.
+pub fn lake_files(lake: &Path) -> Vec<PathBuf> {
+    cetrail::lake::data_files(lake).expect("lake files")
+}
+
+pub fn read_batches(lake: &Path) -> Vec<RecordBatch> {
+    let mut out = Vec::new();
+    for f in lake_files(lake) {
+        let file = std::fs::File::open(&f).expect("open parquet");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet reader")
+            .build()
+            .expect("build reader");
+        for b in reader {
+            out.push(b.expect("batch"));
+        }
+    }
+    out
+}
+
+/// All rows as maps column → displayed value ("" for null).
+pub fn rows(lake: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut out = Vec::new();
+    let opts = FormatOptions::default().with_null("∅");
+    for b in read_batches(lake) {
+        let schema = b.schema();
+        let fmts: Vec<ArrayFormatter> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).expect("formatter"))
+            .collect();
+        for i in 0..b.num_rows() {
+            let mut row = BTreeMap::new();
+            for (j, f) in fmts.iter().enumerate() {
+                row.insert(schema.field(j).name().clone(), f.value(i).to_string());
+            }
+            out.push(row);
+        }
+    }
+    out
+}
+
+/// Distinct events: rows keyed by event_id, keeping the copy from the smallest
+/// source object (the rule the query view applies).
+pub fn distinct_events(lake: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for r in rows(lake) {
+        let id = r["event_id"].clone();
+        match out.get(&id) {
+            Some(prev) if prev["source_object"] <= r["source_object"] => {}
+            _ => {
+                out.insert(id, r);
+            }
+        }
+    }
+    out
+}
+
+pub fn column_is_valid(b: &RecordBatch, name: &str, i: usize) -> bool {
+    b.column_by_name(name).is_some_and(|c| c.is_valid(i))
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    cetrail::record::gunzip::gzip(data, 6)
+}
+
+/// Writes a file, creating its folder.
+pub fn write(path: &Path, bytes: &[u8]) {
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p).expect("mkdir");
+    }
+    std::fs::write(path, bytes).expect("write");
+}
+
+/// Copies a folder tree.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for e in walk(from) {
+        let rel = e.strip_prefix(from).expect("prefix");
+        let dst = to.join(rel);
+        write(&dst, &std::fs::read(&e).expect("read"));
+    }
+}
+
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Generates a small archive with the binary.
+pub fn generate(out: &Path, extra: &[&str]) {
+    let mut args = vec!["generate", "--out", out.to_str().expect("utf-8"), "--json"];
+    args.extend_from_slice(extra);
+    let o = cetrail(&args, Path::new("."));
+    assert!(o.status.success(), "generate failed: {}", stderr(&o));
+}
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("fixtures")
+}
+
+/// The stratus-red-team records, by file stem.
+pub fn stratus() -> Vec<(String, Vec<serde_json::Value>)> {
+    let dir = fixtures().join("stratus-red-team");
+    let mut out = Vec::new();
+    for p in walk(&dir) {
+        if p.extension().is_some_and(|e| e == "json") {
+            let v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&p).expect("read")).expect("fixture json");
+            let recs = v.as_array().cloned().expect("array of records");
+            out.push((
+                p.file_stem().expect("stem").to_string_lossy().into_owned(),
+                recs,
+            ));
+        }
+    }
+    out
+}
+
+/// The Python interpreter with duckdb (CETRAIL_PYTHON, set by .ci/run), else python3
+/// when it has duckdb. Under CI its absence is a failure, not a skip.
+pub fn python_with_duckdb() -> Option<String> {
+    let candidates = [
+        std::env::var("CETRAIL_PYTHON").ok(),
+        Some("python3".to_string()),
+    ];
+    for c in candidates.into_iter().flatten() {
+        let ok = Command::new(&c)
+            .args(["-c", "import duckdb"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return Some(c);
+        }
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must provide Python with duckdb (CETRAIL_PYTHON)"
+    );
+    None
+}
