@@ -52,6 +52,9 @@ impl Gunzip {
         limit: u64,
     ) -> Result<(), ObjectError> {
         out.clear();
+        if input.is_empty() {
+            return Err(ObjectError::Gzip("no data".into()));
+        }
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         let mut offset = 0usize;
         let mut member = 0usize;
