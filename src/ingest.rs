@@ -46,6 +46,8 @@ pub struct IngestOptions {
     pub max_record_bytes: usize,
     /// Commit when this many rows are buffered…
     pub flush_rows: usize,
+    /// …or their Arrow buffers reach this many bytes…
+    pub flush_bytes: usize,
     /// …or this many objects are pending.
     pub flush_objects: usize,
 }
@@ -59,6 +61,7 @@ impl Default for IngestOptions {
             max_decompressed: DEFAULT_MAX_DECOMPRESSED,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             flush_rows: 200_000,
+            flush_bytes: 96 << 20,
             flush_objects: 20_000,
         }
     }
@@ -191,6 +194,15 @@ fn process_object(
             decompressed: 0,
         }
     };
+    // A compressed object larger than the limit cannot decompress under it.
+    if object.size > options.max_decompressed {
+        return reject(
+            entry,
+            ObjectError::TooLarge {
+                limit: options.max_decompressed,
+            },
+        );
+    }
     let bytes = match source.read(object) {
         Ok(b) => b,
         Err(e) => return reject(entry, ObjectError::Io(e)),
@@ -333,7 +345,11 @@ pub fn ingest(
         .map_err(|e| IngestError::Threads(options.threads, e.to_string()))?;
     let prefilter = Prefilter::new(config);
     let (tx, rx) = sync_channel::<Vec<ObjectResult>>(2);
-    let flush = (options.flush_rows, options.flush_objects);
+    let flush = Flush {
+        rows: options.flush_rows,
+        bytes: options.flush_bytes,
+        objects: options.flush_objects,
+    };
     let outcome = std::thread::scope(|scope| {
         let writer = scope.spawn(move || write_loop(&mut lake, rx, flush, progress));
         let chunk = (options.threads.max(1) * 16).max(16);
@@ -436,11 +452,19 @@ fn kind_index(k: &str) -> usize {
     }
 }
 
+/// When the writer commits.
+#[derive(Debug, Clone, Copy)]
+struct Flush {
+    rows: usize,
+    bytes: usize,
+    objects: usize,
+}
+
 /// The writer thread: dedup, split by month, buffer, commit.
 fn write_loop(
     lake: &mut Lake,
     rx: Receiver<Vec<ObjectResult>>,
-    (flush_rows, flush_objects): (usize, usize),
+    limits: Flush,
     progress: &Progress,
 ) -> Result<Written, IngestError> {
     let mut w = Written::default();
@@ -448,6 +472,7 @@ fn write_loop(
     let mut months: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
     let mut pending: Vec<ObjectEntry> = Vec::new();
     let mut pending_rows = 0usize;
+    let mut pending_bytes = 0usize;
     for results in rx {
         for mut r in results {
             w.objects += 1;
@@ -469,6 +494,7 @@ fn write_loop(
                 if let Some(kept) = kept {
                     r.entry.kept = kept.num_rows() as u64;
                     pending_rows += kept.num_rows();
+                    pending_bytes += kept.get_array_memory_size();
                     progress
                         .events_kept
                         .fetch_add(kept.num_rows() as u64, Ordering::Relaxed);
@@ -479,9 +505,13 @@ fn write_loop(
                 }
             }
             pending.push(r.entry);
-            if pending_rows >= flush_rows || pending.len() >= flush_objects {
+            if pending_rows >= limits.rows
+                || pending_bytes >= limits.bytes
+                || pending.len() >= limits.objects
+            {
                 flush(lake, &mut months, &mut pending)?;
                 pending_rows = 0;
+                pending_bytes = 0;
                 w.commits += 1;
             }
         }

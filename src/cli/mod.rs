@@ -1,5 +1,6 @@
 //! Command-line interface: one file per subcommand (`Args` + `run`).
 
+mod bench;
 mod config;
 mod generate;
 mod ingest;
@@ -29,6 +30,9 @@ enum Command {
     Ingest(ingest::Args),
     /// Inspect the lake.
     Lake(lake::Args),
+    /// Decompress an archive and discard the output: the gunzip bound for benchmarks.
+    #[command(hide = true)]
+    BenchGunzip(bench::Args),
 }
 
 /// Runs a parsed command line.
@@ -38,6 +42,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Generate(a) => generate::run(a),
         Command::Ingest(a) => ingest::run(a),
         Command::Lake(a) => lake::run(a),
+        Command::BenchGunzip(a) => bench::run(a),
     }
 }
 

@@ -939,29 +939,31 @@ impl<'w> DayGen<'w> {
         };
         for region in &regions {
             for _ in 0..per_region {
-                // Busier in the day than at night.
+                // Busier in the day than at night. Shares (per mille): service role 30 %,
+                // deploy user 20 %, CI user 15 %, auto scaling 10 %, look-alike roles
+                // 0.6 % (rare, as in real accounts), AWS services 24.4 %.
                 let hour = if self.rng.chance(0.7) {
                     self.rng.range(7, 19)
                 } else {
                     self.rng.range(0, 23)
                 };
                 let t = d0 + hour * HOUR_MS + self.rng.range(0, HOUR_MS - 1);
-                let pick = self.rng.below(100);
+                let pick = self.rng.below(1000);
                 let (actor, ip, agent) = match pick {
-                    0..=29 => (&lambda, "lambda.amazonaws.com", "aws-sdk-nodejs/3.600.0"),
-                    30..=49 => (&deploy, "192.0.2.50", AGENTS[0]),
-                    50..=64 => (&dev, "192.0.2.51", AGENTS[1]),
-                    65..=74 => (
+                    0..=299 => (&lambda, "lambda.amazonaws.com", "aws-sdk-nodejs/3.600.0"),
+                    300..=499 => (&deploy, "192.0.2.50", AGENTS[0]),
+                    500..=649 => (&dev, "192.0.2.51", AGENTS[1]),
+                    650..=749 => (
                         &autoscaling,
                         "autoscaling.amazonaws.com",
                         "autoscaling.amazonaws.com",
                     ),
-                    75..=81 => (&legacy, "192.0.2.60", AGENTS[0]),
-                    82..=85 => (&lower, "192.0.2.61", AGENTS[1]),
+                    750..=753 => (&legacy, "192.0.2.60", AGENTS[0]),
+                    754..=755 => (&lower, "192.0.2.61", AGENTS[1]),
                     _ => (&service, "lambda.amazonaws.com", "lambda.amazonaws.com"),
                 };
                 let mut c = match pick {
-                    0..=29 => {
+                    0..=299 => {
                         let name = if self.rng.chance(0.6) {
                             "GetItem"
                         } else {
@@ -983,7 +985,7 @@ impl<'w> DayGen<'w> {
                         c.data_event = true;
                         c
                     }
-                    30..=64 => {
+                    300..=649 => {
                         let (src, name, ro) = *self.rng.pick(&[
                             ("ec2.amazonaws.com", "DescribeInstances", true),
                             ("s3.amazonaws.com", "ListBuckets", true),
@@ -1000,7 +1002,7 @@ impl<'w> DayGen<'w> {
                         c.read_only = ro;
                         c
                     }
-                    65..=74 => {
+                    650..=749 => {
                         let mut c = Call::new(
                             t,
                             &account,
@@ -1014,7 +1016,7 @@ impl<'w> DayGen<'w> {
                         c.params = json!({"includeAllInstances": true});
                         c
                     }
-                    75..=85 => {
+                    750..=755 => {
                         let (src, name) = *self.rng.pick(&[
                             ("iam.amazonaws.com", "ListRoles"),
                             ("ec2.amazonaws.com", "DescribeInstances"),
@@ -1128,9 +1130,22 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), GenerateError> {
 fn package(acct: &Account, events: Vec<Ev>, window_ms: i64, rng: &mut Rng) -> (Vec<LogFile>, u64) {
     let mut windows: BTreeMap<(String, i64), Vec<String>> = BTreeMap::new();
     let mut dups = 0u64;
+    // The day's latest event is always delivered late, in the next day's folder, so that
+    // every archive exercises late delivery whatever its volume.
+    let first = events.iter().map(|e| e.t_ms).min().unwrap_or(0);
+    let day_end = (first.div_euclid(DAY_MS) + 1) * DAY_MS;
+    let latest = events
+        .iter()
+        .map(|e| e.t_ms)
+        .filter(|t| *t < day_end)
+        .max()
+        .unwrap_or(0);
+    let next_day_window = day_end / window_ms;
     for ev in events {
         let mut window = ev.t_ms.div_euclid(window_ms);
-        if rng.chance(0.02) {
+        if ev.t_ms == latest {
+            window = window.max(next_day_window);
+        } else if rng.chance(0.02) {
             window += rng.range(1, (HOUR_MS / window_ms).max(1)); // late: up to an hour
         }
         if rng.chance(0.001) {

@@ -8,7 +8,7 @@
 //! has to be a superset: `CE-Admins-Legacy` passes it (it contains `CE-Admin`) and is
 //! then rejected by the exact, case-sensitive comparison.
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, MatchKind};
 
 use crate::config::Config;
 use crate::record::model::{Params, Record};
@@ -60,9 +60,13 @@ impl Prefilter {
         ]);
         patterns.extend(TRAIL_TAMPERING);
         patterns.retain(|p| !p.is_empty());
-        Self {
-            automaton: AhoCorasick::new(patterns).ok(),
-        }
+        // Leftmost semantics let the automaton use its SIMD (Teddy) prefilter; for a
+        // yes/no answer the match semantics do not matter.
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(patterns)
+            .ok();
+        Self { automaton }
     }
 
     /// Whether `raw` contains any CE name. Without an automaton (it failed to build,

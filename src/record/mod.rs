@@ -74,26 +74,57 @@ pub fn parse_record<'a>(
 }
 
 /// Parses a decompressed log file.
+///
+/// Fast path: a file in CloudTrail's own envelope (`{"Records":[` … `]}`) in which the
+/// pre-filter finds no CE name anywhere cannot hold a CE event; it is not parsed at all
+/// and its records are counted by their `"eventID"` keys. Any other file, and every file
+/// with `all_events`, is split and validated record by record.
 pub fn parse_log<'a>(
     data: &'a [u8],
     options: &ParseOptions<'_>,
 ) -> Result<Parsed<'a>, ObjectError> {
+    if split::has_records_envelope(data) {
+        if !options.all_events && !options.prefilter.may_match(data) {
+            return Ok(Parsed {
+                records: split::count_event_ids(data),
+                ..Parsed::default()
+            });
+        }
+        if let Some(ranges) = split::record_ranges(data)
+            && let Ok(text) = std::str::from_utf8(data)
+        {
+            let mut out = Parsed {
+                records: ranges.len() as u64,
+                ..Parsed::default()
+            };
+            for (index, (a, b)) in ranges.into_iter().enumerate() {
+                out.push(index, parse_record(&text[a..b], options));
+            }
+            return Ok(out);
+        }
+    }
     let raws = split::split_records(data)?;
     let mut out = Parsed {
         records: raws.len() as u64,
         ..Parsed::default()
     };
     for (index, raw) in raws.into_iter().enumerate() {
-        match parse_record(raw.get(), options) {
-            Ok(Some(row)) => out.rows.push(row),
+        out.push(index, parse_record(raw.get(), options));
+    }
+    Ok(out)
+}
+
+impl<'a> Parsed<'a> {
+    fn push(&mut self, index: usize, r: Result<Option<EventRow<'a>>, String>) {
+        match r {
+            Ok(Some(row)) => self.rows.push(row),
             Ok(None) => {}
             Err(message) => {
-                out.bad_records += 1;
-                if out.record_errors.len() < KEPT_RECORD_ERRORS {
-                    out.record_errors.push(RecordError { index, message });
+                self.bad_records += 1;
+                if self.record_errors.len() < KEPT_RECORD_ERRORS {
+                    self.record_errors.push(RecordError { index, message });
                 }
             }
         }
     }
-    Ok(out)
 }

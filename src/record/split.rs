@@ -39,6 +39,104 @@ fn skip_ws(data: &[u8]) -> usize {
     i
 }
 
+/// Whether `data` is framed exactly as CloudTrail frames a log file: `{"Records":[`
+/// first and `]}` last (whitespace allowed around the tokens). A truncated file fails
+/// this check; it says nothing about the bytes in between.
+pub fn has_records_envelope(data: &[u8]) -> bool {
+    let mut i = skip_ws(data);
+    let expect = |token: &[u8], i: &mut usize| -> bool {
+        *i += skip_ws(&data[*i..]);
+        if data[*i..].starts_with(token) {
+            *i += token.len();
+            true
+        } else {
+            false
+        }
+    };
+    if !(expect(b"{", &mut i)
+        && expect(b"\"Records\"", &mut i)
+        && expect(b":", &mut i)
+        && expect(b"[", &mut i))
+    {
+        return false;
+    }
+    let mut end = data.len();
+    while end > i && matches!(data[end - 1], b' ' | b'\n' | b'\r' | b'\t') {
+        end -= 1;
+    }
+    if end < i + 1 || data[end - 1] != b'}' {
+        return false;
+    }
+    end -= 1;
+    while end > i && matches!(data[end - 1], b' ' | b'\n' | b'\r' | b'\t') {
+        end -= 1;
+    }
+    end > i - 1 && data[end - 1] == b']'
+}
+
+/// Byte ranges of the records of a file framed by [`has_records_envelope`], found by a
+/// structural scan that skips strings and balances braces without validating anything
+/// else (the records a caller keeps are validated when they are deserialised). `None`
+/// when the structure is not as expected; the caller then uses [`split_records`], which
+/// validates the whole file and reports what is wrong.
+pub fn record_ranges(data: &[u8]) -> Option<Vec<(usize, usize)>> {
+    let open = data.iter().position(|&b| b == b'[')?;
+    let mut i = open + 1;
+    let n = data.len();
+    let mut out = Vec::new();
+    loop {
+        while i < n && matches!(data[i], b' ' | b'\n' | b'\r' | b'\t' | b',') {
+            i += 1;
+        }
+        if i >= n {
+            return None;
+        }
+        match data[i] {
+            b']' => return Some(out),
+            b'{' => {}
+            _ => return None,
+        }
+        let start = i;
+        let mut depth = 0usize;
+        loop {
+            let c = *data.get(i)?;
+            match c {
+                b'"' => {
+                    i += 1;
+                    loop {
+                        let k = memchr::memchr2(b'"', b'\\', data.get(i..)?)?;
+                        if data[i + k] == b'\\' {
+                            i += k + 2;
+                        } else {
+                            i += k + 1;
+                            break;
+                        }
+                    }
+                }
+                b'{' => {
+                    depth += 1;
+                    i += 1;
+                }
+                b'}' => {
+                    depth -= 1;
+                    i += 1;
+                    if depth == 0 {
+                        out.push((start, i));
+                        break;
+                    }
+                }
+                _ => i += 1,
+            }
+        }
+    }
+}
+
+/// The number of `"eventID"` keys in `data`: the record count of a file that is not
+/// parsed (every CloudTrail record has exactly one).
+pub fn count_event_ids(data: &[u8]) -> u64 {
+    memchr::memmem::find_iter(data, b"\"eventID\"").count() as u64
+}
+
 /// Splits `data` into raw records. `data` must be valid UTF-8 for records to parse;
 /// invalid UTF-8 inside a string is reported as "not JSON".
 pub fn split_records(data: &[u8]) -> Result<Vec<&RawValue>, ObjectError> {
@@ -110,6 +208,36 @@ mod tests {
         assert_eq!(n("{\"eventID\":\"a\"}\n{\"eventID\":\"b\"}\n"), Ok(2));
         assert_eq!(n(r#"[{"eventID":"a"}]"#), Ok(1));
         assert_eq!(n("  \n"), Err(ObjectError::Empty));
+    }
+
+    #[test]
+    fn envelope() {
+        assert!(has_records_envelope(b"{\"Records\":[{\"eventID\":\"a\"}]}"));
+        assert!(has_records_envelope(b" { \"Records\" : [ ] } \n"));
+        assert!(!has_records_envelope(b"{\"Records\":[{\"eventID\":\"a\"}"));
+        assert!(!has_records_envelope(b"{\"Other\":[]}"));
+        assert!(!has_records_envelope(b"{\"Records\":["));
+        assert!(!has_records_envelope(b""));
+        assert_eq!(
+            count_event_ids(b"{\"Records\":[{\"eventID\":1},{\"sharedEventID\":2,\"eventID\":3}]}"),
+            2
+        );
+    }
+
+    #[test]
+    fn ranges() {
+        let d = br#"{"Records":[{"a":"x}\"{","b":{"c":[1,{"d":2}]}} , {"e":"\\"}]}"#;
+        let r = record_ranges(d).unwrap_or_default();
+        let texts: Vec<&str> = r
+            .iter()
+            .map(|(a, b)| std::str::from_utf8(&d[*a..*b]).unwrap_or(""))
+            .collect();
+        assert_eq!(
+            texts,
+            vec![r#"{"a":"x}\"{","b":{"c":[1,{"d":2}]}}"#, r#"{"e":"\\"}"#]
+        );
+        assert_eq!(record_ranges(br#"{"Records":[{"a":"x"#), None);
+        assert_eq!(record_ranges(br#"{"Records":[1,2]}"#), None);
     }
 
     #[test]

@@ -1,0 +1,152 @@
+//! The one view every widget, the audit and the timeline read (polars definition; the
+//! DuckDB and Spark definitions of the same columns live in `queries/views/`).
+//!
+//! `events` = the lake's rows, one per `event_id` (the copy from the smallest source
+//! key, the same rule as ingest's dedup), with derived columns:
+//!
+//! | column | meaning |
+//! |---|---|
+//! | `is_ce` | kind is `assume` or `activity` (what widgets count) |
+//! | `in_range` | `event_time` in the half-open query range `[from, to)` |
+//! | `day`, `week` | local date and the local Monday of its ISO week (configured zone) |
+//! | `local_hour`, `weekday` | local hour 0–23, ISO weekday 1 (Mon) – 7 (Sun) |
+//! | `business` | inside business hours (local, half-open `[start, end)`, configured days) |
+//! | `hour`, `period` | UTC hour and UTC 5-minute period (timestamps) |
+//! | `hour_idx`, `period_idx` | the same as integers since the epoch (for gaps-and-islands) |
+//! | `action` | `event_source:event_name` |
+//! | `resource` | target instance, else `bucket/object_key`, else bucket, else db, else the first resource ARN |
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use polars::prelude::*;
+
+use crate::config::Config;
+
+/// What the view needs besides the lake.
+#[derive(Debug, Clone)]
+pub struct ViewParams {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub zone: Tz,
+    /// Business hours as minutes of the local day, half-open.
+    pub business_start: u32,
+    pub business_end: u32,
+    /// ISO weekdays (1 = Monday) that have business hours.
+    pub business_days: Vec<u32>,
+    pub account: Option<String>,
+    pub role: Option<String>,
+}
+
+fn minutes(hhmm: &str) -> u32 {
+    chrono::NaiveTime::parse_from_str(hhmm, "%H:%M")
+        .map(|t| {
+            use chrono::Timelike;
+            t.hour() * 60 + t.minute()
+        })
+        .unwrap_or(0)
+}
+
+fn iso_weekday(name: &str) -> Option<u32> {
+    let n = name.to_ascii_lowercase();
+    ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .position(|d| n.starts_with(d))
+        .map(|i| i as u32 + 1)
+}
+
+impl ViewParams {
+    /// Parameters from the configuration (zone and business hours), no range, no filter.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            from: None,
+            to: None,
+            zone: config.time.zone.parse().unwrap_or(Tz::UTC),
+            business_start: minutes(&config.time.business_start),
+            business_end: minutes(&config.time.business_end),
+            business_days: config
+                .time
+                .business_days
+                .iter()
+                .filter_map(|d| iso_weekday(d))
+                .collect(),
+            account: None,
+            role: None,
+        }
+    }
+}
+
+fn ts_lit(t: DateTime<Utc>) -> Expr {
+    lit(t.timestamp_micros()).cast(DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)))
+}
+
+/// The lake's rows, one per event id (deterministic choice of the copy).
+pub fn deduplicated(lake: &Path) -> PolarsResult<LazyFrame> {
+    let lf = super::scan_lake(lake)?;
+    Ok(lf
+        .filter(
+            col("source_object").eq(col("source_object").min().over([col("event_id")])),
+        )
+        .unique_generic(Some(vec![col("event_id")]), UniqueKeepStrategy::First))
+}
+
+/// The `events` view over the lake.
+pub fn events(lake: &Path, p: &ViewParams) -> PolarsResult<LazyFrame> {
+    let mut lf = deduplicated(lake)?;
+    if let Some(a) = &p.account {
+        lf = lf.filter(col("account").eq(lit(a.clone())));
+    }
+    if let Some(r) = &p.role {
+        lf = lf.filter(col("role").eq(lit(r.clone())));
+    }
+    Ok(with_derived(lf, p))
+}
+
+/// Adds the derived columns to lake rows.
+pub fn with_derived(lf: LazyFrame, p: &ViewParams) -> LazyFrame {
+    let tz = TimeZone::from_chrono(&p.zone);
+    let local = col("event_time").dt().convert_time_zone(tz);
+    let micros = col("event_time").dt().timestamp(TimeUnit::Microseconds);
+    let in_range = match (p.from, p.to) {
+        (Some(f), Some(t)) => col("event_time").gt_eq(ts_lit(f)).and(col("event_time").lt(ts_lit(t))),
+        (Some(f), None) => col("event_time").gt_eq(ts_lit(f)),
+        (None, Some(t)) => col("event_time").lt(ts_lit(t)),
+        (None, None) => lit(true),
+    };
+    let minute_of_day = local.clone().dt().hour().cast(DataType::Int32) * lit(60)
+        + local.clone().dt().minute().cast(DataType::Int32);
+    let days: Vec<i32> = p.business_days.iter().map(|d| *d as i32).collect();
+    let business = local
+        .clone()
+        .dt()
+        .weekday()
+        .cast(DataType::Int32)
+        .is_in(lit(Series::new("days".into(), days)).implode(), false)
+        .and(minute_of_day.clone().gt_eq(lit(p.business_start as i32)))
+        .and(minute_of_day.lt(lit(p.business_end as i32)));
+    let resource = when(col("target_instance").is_not_null())
+        .then(col("target_instance"))
+        .when(col("bucket").is_not_null().and(col("object_key").is_not_null()))
+        .then(concat_str([col("bucket"), col("object_key")], "/", false))
+        .when(col("bucket").is_not_null())
+        .then(col("bucket"))
+        .when(col("db").is_not_null())
+        .then(col("db"))
+        .otherwise(col("resources").list().first().struct_().field_by_name("arn"));
+    lf.with_columns([
+        col("kind").is_in(lit(Series::new("k".into(), ["assume", "activity"])).implode(), false).alias("is_ce"),
+        in_range.alias("in_range"),
+        local.clone().dt().date().alias("day"),
+        local.clone().dt().truncate(lit("1w")).dt().date().alias("week"),
+        local.clone().dt().hour().cast(DataType::Int32).alias("local_hour"),
+        local.dt().weekday().cast(DataType::Int32).alias("weekday"),
+        business.alias("business"),
+        col("event_time").dt().truncate(lit("1h")).alias("hour"),
+        col("event_time").dt().truncate(lit("5m")).alias("period"),
+        micros.clone().floor_div(lit(3_600_000_000i64)).alias("hour_idx"),
+        micros.floor_div(lit(300_000_000i64)).alias("period_idx"),
+        concat_str([col("event_source"), col("event_name")], ":", false).alias("action"),
+        resource.alias("resource"),
+    ])
+}
