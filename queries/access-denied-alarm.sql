@@ -23,13 +23,16 @@ action_counts AS (
     FROM denied
     GROUP BY episode, event_name
 ),
-ranked AS (
-    SELECT episode, event_name,
-        ROW_NUMBER() OVER (PARTITION BY episode ORDER BY n DESC, event_name ASC) AS rn
+busiest AS (
+    SELECT episode, MAX(n) AS n
     FROM action_counts
+    GROUP BY episode
 ),
-top AS (
-    SELECT episode, event_name AS top_action FROM ranked WHERE rn = 1
+top_action AS (
+    SELECT a.episode, MIN(a.event_name) AS top_action
+    FROM action_counts AS a
+    JOIN busiest AS b ON a.episode = b.episode AND a.n = b.n
+    GROUP BY a.episode
 )
 SELECT
     MIN(d.period) AS "start",
@@ -39,6 +42,6 @@ SELECT
     STRING_AGG(DISTINCT d.role, ',' ORDER BY d.role) AS roles,
     MIN(t.top_action) AS top_action
 FROM denied AS d
-JOIN top AS t ON d.episode = t.episode
+JOIN top_action AS t ON d.episode = t.episode
 GROUP BY d.episode
 ORDER BY "start"

@@ -28,4 +28,5 @@ pub mod ingest;
 pub mod lake;
 pub mod query;
 pub mod record;
+pub mod render;
 pub mod source;

@@ -5,6 +5,7 @@ mod config;
 mod generate;
 mod ingest;
 mod lake;
+mod query;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,12 @@ enum Command {
     Ingest(ingest::Args),
     /// Inspect the lake.
     Lake(lake::Args),
+    /// Run one widget, or your own SQL over the `events` view.
+    Query(query::QueryArgs),
+    /// List the 17 widgets.
+    Widgets(query::WidgetsArgs),
+    /// All 17 widgets at once, alarm states first.
+    Dashboard(query::DashboardArgs),
     /// Decompress an archive and discard the output: the gunzip bound for benchmarks.
     #[command(hide = true)]
     BenchGunzip(bench::Args),
@@ -42,6 +49,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Generate(a) => generate::run(a),
         Command::Ingest(a) => ingest::run(a),
         Command::Lake(a) => lake::run(a),
+        Command::Query(a) => query::query(a),
+        Command::Widgets(a) => query::list(a),
+        Command::Dashboard(a) => query::dashboard(a),
         Command::BenchGunzip(a) => bench::run(a),
     }
 }

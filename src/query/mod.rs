@@ -1,6 +1,10 @@
 //! Queries over the lake (polars). This stage reads only Parquet: it never sees raw
 //! CloudTrail JSON, so every report answers from the same data.
 
+pub mod anomalies;
+pub mod view;
+pub mod widgets;
+
 use std::path::Path;
 
 use polars::prelude::*;

@@ -9,9 +9,11 @@
 //! | `is_ce` | kind is `assume` or `activity` (what widgets count) |
 //! | `in_range` | `event_time` in the half-open query range `[from, to)` |
 //! | `day`, `week` | local date and the local Monday of its ISO week (configured zone) |
+//! | `next_week` | the Monday after `week` |
+//! | `week_in_range`, `next_week_in_range` | that Monday's local 00:00 is in `[from, to)` |
 //! | `local_hour`, `weekday` | local hour 0–23, ISO weekday 1 (Mon) – 7 (Sun) |
 //! | `business` | inside business hours (local, half-open `[start, end)`, configured days) |
-//! | `hour`, `period` | UTC hour and UTC 5-minute period (timestamps) |
+//! | `hour`, `period`, `period_end` | UTC hour, UTC 5-minute period and its end (timestamps) |
 //! | `hour_idx`, `period_idx` | the same as integers since the epoch (for gaps-and-islands) |
 //! | `action` | `event_source:event_name` |
 //! | `resource` | target instance, else `bucket/object_key`, else bucket, else db, else the first resource ARN |
@@ -78,17 +80,32 @@ impl ViewParams {
 }
 
 fn ts_lit(t: DateTime<Utc>) -> Expr {
-    lit(t.timestamp_micros()).cast(DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)))
+    lit(t.timestamp_micros()).cast(DataType::Datetime(
+        TimeUnit::Microseconds,
+        Some(TimeZone::UTC),
+    ))
 }
 
-/// The lake's rows, one per event id (deterministic choice of the copy).
-pub fn deduplicated(lake: &Path) -> PolarsResult<LazyFrame> {
-    let lf = super::scan_lake(lake)?;
+/// One row per event id: the copy from the smallest source object (the rule ingest's
+/// in-run dedup follows), so every engine picks the same copy.
+pub fn dedup(lf: LazyFrame) -> PolarsResult<LazyFrame> {
+    let first_source = col("source_object").min().over([col("event_id")])?;
     Ok(lf
-        .filter(
-            col("source_object").eq(col("source_object").min().over([col("event_id")])),
-        )
+        .filter(col("source_object").eq(first_source))
         .unique_generic(Some(vec![col("event_id")]), UniqueKeepStrategy::First))
+}
+
+/// `kind` is `assume` or `activity`: what the widgets count.
+pub fn is_ce() -> Expr {
+    col("kind").is_in(
+        lit(Series::new("k".into(), ["assume", "activity"])).implode(false),
+        false,
+    )
+}
+
+/// The lake's rows, one per event id.
+pub fn deduplicated(lake: &Path) -> PolarsResult<LazyFrame> {
+    dedup(super::scan_lake(lake)?)
 }
 
 /// The `events` view over the lake.
@@ -108,12 +125,15 @@ pub fn with_derived(lf: LazyFrame, p: &ViewParams) -> LazyFrame {
     let tz = TimeZone::from_chrono(&p.zone);
     let local = col("event_time").dt().convert_time_zone(tz);
     let micros = col("event_time").dt().timestamp(TimeUnit::Microseconds);
-    let in_range = match (p.from, p.to) {
-        (Some(f), Some(t)) => col("event_time").gt_eq(ts_lit(f)).and(col("event_time").lt(ts_lit(t))),
-        (Some(f), None) => col("event_time").gt_eq(ts_lit(f)),
-        (None, Some(t)) => col("event_time").lt(ts_lit(t)),
+    let in_range = |e: Expr| match (p.from, p.to) {
+        (Some(f), Some(t)) => e.clone().gt_eq(ts_lit(f)).and(e.lt(ts_lit(t))),
+        (Some(f), None) => e.gt_eq(ts_lit(f)),
+        (None, Some(t)) => e.lt(ts_lit(t)),
         (None, None) => lit(true),
     };
+    let week_start = local.clone().dt().truncate(lit("1w"));
+    let next_week_start = week_start.clone().dt().offset_by(lit("1w"));
+    let as_utc = |e: Expr| e.dt().convert_time_zone(TimeZone::UTC);
     let minute_of_day = local.clone().dt().hour().cast(DataType::Int32) * lit(60)
         + local.clone().dt().minute().cast(DataType::Int32);
     let days: Vec<i32> = p.business_days.iter().map(|d| *d as i32).collect();
@@ -122,29 +142,56 @@ pub fn with_derived(lf: LazyFrame, p: &ViewParams) -> LazyFrame {
         .dt()
         .weekday()
         .cast(DataType::Int32)
-        .is_in(lit(Series::new("days".into(), days)).implode(), false)
+        .is_in(lit(Series::new("days".into(), days)).implode(false), false)
         .and(minute_of_day.clone().gt_eq(lit(p.business_start as i32)))
         .and(minute_of_day.lt(lit(p.business_end as i32)));
     let resource = when(col("target_instance").is_not_null())
         .then(col("target_instance"))
-        .when(col("bucket").is_not_null().and(col("object_key").is_not_null()))
+        .when(
+            col("bucket")
+                .is_not_null()
+                .and(col("object_key").is_not_null()),
+        )
         .then(concat_str([col("bucket"), col("object_key")], "/", false))
         .when(col("bucket").is_not_null())
         .then(col("bucket"))
         .when(col("db").is_not_null())
         .then(col("db"))
-        .otherwise(col("resources").list().first().struct_().field_by_name("arn"));
+        .otherwise(
+            col("resources")
+                .list()
+                .first()
+                .struct_()
+                .field_by_name("arn"),
+        );
     lf.with_columns([
-        col("kind").is_in(lit(Series::new("k".into(), ["assume", "activity"])).implode(), false).alias("is_ce"),
-        in_range.alias("in_range"),
+        is_ce().alias("is_ce"),
+        in_range(col("event_time")).alias("in_range"),
         local.clone().dt().date().alias("day"),
-        local.clone().dt().truncate(lit("1w")).dt().date().alias("week"),
-        local.clone().dt().hour().cast(DataType::Int32).alias("local_hour"),
+        week_start.clone().dt().date().alias("week"),
+        next_week_start.clone().dt().date().alias("next_week"),
+        in_range(as_utc(week_start)).alias("week_in_range"),
+        in_range(as_utc(next_week_start)).alias("next_week_in_range"),
+        local
+            .clone()
+            .dt()
+            .hour()
+            .cast(DataType::Int32)
+            .alias("local_hour"),
         local.dt().weekday().cast(DataType::Int32).alias("weekday"),
         business.alias("business"),
         col("event_time").dt().truncate(lit("1h")).alias("hour"),
         col("event_time").dt().truncate(lit("5m")).alias("period"),
-        micros.clone().floor_div(lit(3_600_000_000i64)).alias("hour_idx"),
+        col("event_time")
+            .dt()
+            .truncate(lit("5m"))
+            .dt()
+            .offset_by(lit("5m"))
+            .alias("period_end"),
+        micros
+            .clone()
+            .floor_div(lit(3_600_000_000i64))
+            .alias("hour_idx"),
         micros.floor_div(lit(300_000_000i64)).alias("period_idx"),
         concat_str([col("event_source"), col("event_name")], ":", false).alias("action"),
         resource.alias("resource"),

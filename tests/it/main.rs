@@ -8,3 +8,4 @@ mod derive;
 mod generate;
 mod ingest;
 mod proptest_parser;
+mod widgets;

@@ -1,0 +1,268 @@
+//! `cetrail query`, `cetrail widgets`, `cetrail dashboard`: the widgets of SPEC §5.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use cetrail::config::Config;
+use cetrail::query::view::ViewParams;
+use cetrail::query::widgets::{self, Dashboard, WIDGETS, local_midnight};
+use cetrail::render::{self, Format, Table, TimeStyle};
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// Arguments shared by every command that reads the lake.
+#[derive(Debug, clap::Args)]
+pub struct LakeArgs {
+    /// The lake folder.
+    #[arg(long, value_name = "DIR")]
+    pub lake: PathBuf,
+    /// Start of the range: a date (00:00 in the configured zone) or an RFC 3339 instant.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// End of the range (exclusive), same forms as --from.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only this client account.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Only this CE role.
+    #[arg(long)]
+    pub role: Option<String>,
+    /// Configuration file (default ./cetrail.toml, else built-in defaults).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// IANA time zone for days, weeks and business hours (overrides the configuration).
+    #[arg(long)]
+    pub tz: Option<String>,
+    /// Print times in the zone, with their offset, instead of UTC.
+    #[arg(long)]
+    pub local_time: bool,
+}
+
+impl LakeArgs {
+    /// Configuration, view parameters and time style.
+    pub fn resolve(&self) -> Result<(Config, ViewParams, TimeStyle)> {
+        let mut config = super::load_config(self.config.as_deref())?;
+        if let Some(tz) = &self.tz {
+            if tz.parse::<chrono_tz::Tz>().is_err() {
+                bail!("--tz: `{tz}` is not an IANA time zone");
+            }
+            config.time.zone = tz.clone();
+        }
+        let mut view = ViewParams::from_config(&config);
+        view.from = self
+            .from
+            .as_deref()
+            .map(|s| instant(s, view.zone))
+            .transpose()
+            .context("--from")?;
+        view.to = self
+            .to
+            .as_deref()
+            .map(|s| instant(s, view.zone))
+            .transpose()
+            .context("--to")?;
+        if let (Some(f), Some(t)) = (view.from, view.to)
+            && f >= t
+        {
+            bail!("--from must be before --to");
+        }
+        view.account = self.account.clone();
+        view.role = self.role.clone();
+        let style = TimeStyle {
+            local: self.local_time.then_some(view.zone),
+        };
+        Ok((config, view, style))
+    }
+
+    pub fn open(&self) -> Result<(Dashboard, TimeStyle)> {
+        let (config, view, style) = self.resolve()?;
+        if !self.lake.join("events").is_dir() {
+            bail!(
+                "{} is not a cetrail lake (no events/ folder); run `cetrail ingest` first",
+                self.lake.display()
+            );
+        }
+        let d = Dashboard::open(&self.lake, &config, view)
+            .with_context(|| format!("reading the lake {}", self.lake.display()))?;
+        Ok((d, style))
+    }
+}
+
+/// A `--from/--to` value: a date is 00:00 of that day in `zone`.
+fn instant(s: &str, zone: chrono_tz::Tz) -> Result<DateTime<Utc>> {
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(local_midnight(d, zone));
+    }
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            anyhow::anyhow!("`{s}` is neither a date (YYYY-MM-DD) nor an RFC 3339 instant")
+        })
+}
+
+#[derive(Debug, clap::Args)]
+pub struct QueryArgs {
+    /// A widget name (see `cetrail widgets`) or a path to a .sql file over the `events` view.
+    widget: String,
+    #[command(flatten)]
+    lake: LakeArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// At most this many rows.
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+pub fn query(args: QueryArgs) -> Result<ExitCode> {
+    let sql = match widgets::find(&args.widget) {
+        Some(_) => None,
+        None if args.widget.ends_with(".sql") || std::path::Path::new(&args.widget).is_file() => {
+            Some(
+                std::fs::read_to_string(&args.widget)
+                    .with_context(|| format!("reading {}", args.widget))?,
+            )
+        }
+        None => bail!("unknown widget `{}` (see `cetrail widgets`)", args.widget),
+    };
+    let (mut d, style) = args.lake.open()?;
+    let df = match (&sql, widgets::find(&args.widget)) {
+        (Some(text), _) => d
+            .sql(text)
+            .with_context(|| format!("running {}", args.widget))?,
+        (None, Some(w)) => d
+            .widget(w)
+            .with_context(|| format!("running widget {}", w.name))?,
+        (None, None) => bail!("unknown widget `{}`", args.widget),
+    };
+    let mut t = Table::from_frame(&df)?;
+    if let Some(n) = args.limit {
+        t.truncate(n);
+    }
+    let mut out = std::io::stdout().lock();
+    render::write(&mut out, &t, args.format, style)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WidgetsArgs {}
+
+pub fn list(_: WidgetsArgs) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    for w in &WIDGETS {
+        writeln!(out, "{:2}  {:20} {}", w.number, w.name, w.title)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DashFormat {
+    Table,
+    Md,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DashboardArgs {
+    #[command(flatten)]
+    lake: LakeArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DashFormat::Table)]
+    format: DashFormat,
+    /// Rows shown per widget (default: 15 in a table, all otherwise).
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+pub fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
+    let (mut d, style) = args.lake.open()?;
+    let mut results = Vec::with_capacity(WIDGETS.len());
+    // Alarm states first, as the real dashboard shows them.
+    let mut order: Vec<_> = WIDGETS.iter().collect();
+    order.sort_by_key(|w| (!w.alarm, w.number));
+    for w in order {
+        let df = d
+            .widget(w)
+            .with_context(|| format!("running widget {}", w.name))?;
+        results.push((w, Table::from_frame(&df)?));
+    }
+    let mut out = std::io::stdout().lock();
+    let range = |t: Option<DateTime<Utc>>| {
+        t.map(|t| render::format_time(t.timestamp_micros(), style))
+            .unwrap_or_default()
+    };
+    match args.format {
+        DashFormat::Json => {
+            let mut m = serde_json::Map::new();
+            m.insert("from".into(), range(d.view.from).into());
+            m.insert("to".into(), range(d.view.to).into());
+            m.insert("zone".into(), d.config.time.zone.clone().into());
+            let mut ws = serde_json::Map::new();
+            for (w, mut t) in results {
+                if let Some(n) = args.limit {
+                    t.truncate(n);
+                }
+                ws.insert(w.name.into(), t.json_rows(style).into());
+            }
+            m.insert("widgets".into(), ws.into());
+            serde_json::to_writer_pretty(&mut out, &m)?;
+            writeln!(out)?;
+        }
+        DashFormat::Table | DashFormat::Md => {
+            let md = args.format == DashFormat::Md;
+            let limit = args.limit.unwrap_or(if md { usize::MAX } else { 15 });
+            let color =
+                !md && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            writeln!(
+                out,
+                "{}cetrail dashboard{} {} → {} ({})\n",
+                if md { "# " } else { "" },
+                if md { ":" } else { "" },
+                range(d.view.from),
+                range(d.view.to),
+                d.config.time.zone
+            )?;
+            for (w, mut t) in results {
+                let total = t.rows.len();
+                let state = if w.alarm {
+                    if total > 0 { " ALARM" } else { " OK" }
+                } else {
+                    ""
+                };
+                let (on, off) = match (color, w.alarm, total > 0) {
+                    (true, true, true) => ("\x1b[1;31m", "\x1b[0m"),
+                    (true, true, false) => ("\x1b[1;32m", "\x1b[0m"),
+                    (true, _, _) => ("\x1b[1m", "\x1b[0m"),
+                    _ => ("", ""),
+                };
+                writeln!(
+                    out,
+                    "{}{on}{:>2}. {}{state}{off} — {} ({total} rows)",
+                    if md { "## " } else { "" },
+                    w.number,
+                    w.name,
+                    w.title
+                )?;
+                t.truncate(limit);
+                if md {
+                    writeln!(out)?;
+                    writeln!(out, "{}", render::markdown(&t, style))?;
+                } else {
+                    writeln!(out, "{}", render::table(&t, style))?;
+                    if total > limit {
+                        writeln!(
+                            out,
+                            "… {} more rows (cetrail query {} --lake …)",
+                            total - limit,
+                            w.name
+                        )?;
+                    }
+                    writeln!(out)?;
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,293 @@
+//! The 17 widgets of SPEC §5: each one a `queries/<name>.sql` file run through polars'
+//! SQLContext over the `events` view (anomalies: Rust, see `anomalies.rs`, with the
+//! DuckDB reference SQL beside the others).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, TimeZone as _, Utc};
+use polars::prelude::*;
+use polars::sql::SQLContext;
+
+use crate::config::Config;
+use crate::query::view::{self, ViewParams};
+
+/// One widget of the dashboard.
+#[derive(Debug, Clone, Copy)]
+pub struct Widget {
+    pub number: u8,
+    pub name: &'static str,
+    pub title: &'static str,
+    pub sql: &'static str,
+    /// Alarm widgets are shown first, as the real dashboard does.
+    pub alarm: bool,
+}
+
+macro_rules! widget {
+    ($n:literal, $name:literal, $title:literal, $alarm:literal) => {
+        Widget {
+            number: $n,
+            name: $name,
+            title: $title,
+            sql: include_str!(concat!("../../queries/", $name, ".sql")),
+            alarm: $alarm,
+        }
+    };
+}
+
+/// All widgets, in dashboard order.
+pub const WIDGETS: [Widget; 17] = [
+    widget!(
+        1,
+        "admin-alarm",
+        "CE-Admin use: alarm episodes (5-minute periods)",
+        true
+    ),
+    widget!(
+        2,
+        "access-denied-alarm",
+        "Access denied: alarm episodes (5-minute periods)",
+        true
+    ),
+    widget!(3, "sessions-by-role", "Sessions by role", false),
+    widget!(4, "session-trend", "Sessions per day and role", false),
+    widget!(5, "activity-feed", "Activity feed: every CE event", false),
+    widget!(
+        6,
+        "ec2-shell",
+        "EC2 shell access through SSM, per instance",
+        false
+    ),
+    widget!(7, "data-s3", "CE-Data S3 use, per bucket", false),
+    widget!(8, "data-rds", "CE-Data RDS use, per database", false),
+    widget!(9, "source-ips", "Source IP addresses", false),
+    widget!(10, "after-hours", "Activity outside business hours", false),
+    widget!(11, "week-over-week", "Week over week, per role", false),
+    widget!(
+        12,
+        "anomalies",
+        "Anomalies: volume and first-seen values",
+        true
+    ),
+    widget!(13, "denied-actions", "Denied actions", false),
+    widget!(14, "top-actions", "Top actions per role", false),
+    widget!(15, "engineers", "Engineers", false),
+    widget!(16, "write-actions", "Write actions", false),
+    widget!(17, "accounts", "Client accounts", false),
+];
+
+/// Finds a widget by name or number.
+pub fn find(name: &str) -> Option<&'static Widget> {
+    WIDGETS
+        .iter()
+        .find(|w| w.name == name || name.parse::<u8>().ok() == Some(w.number))
+}
+
+/// The columns the widgets and anomalies read (projection of the lake).
+pub const VIEW_COLUMNS: &[&str] = &[
+    "event_time",
+    "event_id",
+    "account",
+    "aws_region",
+    "role",
+    "engineer",
+    "event_source",
+    "event_name",
+    "source_ip",
+    "error_code",
+    "is_error",
+    "is_denied",
+    "is_write",
+    "read_only",
+    "session_key",
+    "target_instance",
+    "bucket",
+    "object_key",
+    "db",
+    "resources",
+    "kind",
+    "source_object",
+];
+
+/// A query session over one lake: the `events` view (CE events, all time, projected
+/// columns) is computed once and shared by every widget.
+pub struct Dashboard {
+    ctx: SQLContext,
+    params: BTreeMap<&'static str, String>,
+    pub view: ViewParams,
+    pub config: Config,
+    events: DataFrame,
+    /// First event of the lake (µs since epoch), if any.
+    pub lake_start: Option<i64>,
+}
+
+/// Replaces `{{name}}` placeholders.
+pub fn render_template(sql: &str, params: &BTreeMap<&'static str, String>) -> String {
+    let mut out = sql.to_string();
+    for (k, v) in params {
+        out = out.replace(&format!("{{{{{k}}}}}"), v);
+    }
+    out
+}
+
+/// The placeholder values of the configuration and range.
+pub fn template_params(
+    config: &Config,
+    view: &ViewParams,
+    lake_start: Option<i64>,
+) -> BTreeMap<&'static str, String> {
+    let quote = |s: &str| s.replace('\'', "''");
+    let fmt = |t: Option<DateTime<Utc>>, dflt: &str| {
+        t.map(|t| t.format("%Y-%m-%d %H:%M:%S+00").to_string())
+            .unwrap_or_else(|| dflt.to_string())
+    };
+    let a = &config.anomalies;
+    BTreeMap::from([
+        ("admin_role", quote(&config.access.admin_role)),
+        ("data_role", quote(&config.access.data_role)),
+        ("admin_threshold", config.alarms.admin_threshold.to_string()),
+        (
+            "denied_threshold",
+            config.alarms.denied_threshold.to_string(),
+        ),
+        (
+            "volume_window_hours",
+            (a.volume_window_days * 24).to_string(),
+        ),
+        ("volume_min_hours", a.volume_min_hours.to_string()),
+        ("volume_score", a.volume_score.to_string()),
+        ("volume_min_excess", a.volume_min_excess.to_string()),
+        ("lookback_days", a.first_seen_lookback_days.to_string()),
+        ("from", fmt(view.from, "1970-01-01 00:00:00+00")),
+        ("to", fmt(view.to, "9999-12-31 00:00:00+00")),
+        ("tz", quote(view.zone.name())),
+        ("business_start", view.business_start.to_string()),
+        ("business_end", view.business_end.to_string()),
+        (
+            "business_days",
+            view.business_days
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        (
+            "lake_start",
+            fmt(
+                lake_start.and_then(DateTime::from_timestamp_micros),
+                "1970-01-01 00:00:00+00",
+            ),
+        ),
+        (
+            "lake_start_hour",
+            lake_start
+                .map_or(0, |t| t.div_euclid(3_600_000_000))
+                .to_string(),
+        ),
+    ])
+}
+
+/// The UTC instant of 00:00 local on `day`.
+pub fn local_midnight(day: NaiveDate, zone: chrono_tz::Tz) -> DateTime<Utc> {
+    let naive = day.and_hms_opt(0, 0, 0).unwrap_or_default();
+    match zone.from_local_datetime(&naive) {
+        chrono::LocalResult::Single(t) => t.with_timezone(&Utc),
+        chrono::LocalResult::Ambiguous(a, _) => a.with_timezone(&Utc),
+        // Midnight skipped by a DST jump: the first instant after the gap.
+        chrono::LocalResult::None => zone
+            .from_local_datetime(&(naive + chrono::Duration::hours(1)))
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|| naive.and_utc()),
+    }
+}
+
+/// First and last event time of the lake (µs), from the raw files.
+pub fn lake_bounds(lake: &Path) -> PolarsResult<Option<(i64, i64)>> {
+    let df = super::scan_lake(lake)?
+        .select([
+            col("event_time")
+                .min()
+                .dt()
+                .timestamp(TimeUnit::Microseconds)
+                .alias("lo"),
+            col("event_time")
+                .max()
+                .dt()
+                .timestamp(TimeUnit::Microseconds)
+                .alias("hi"),
+        ])
+        .collect()?;
+    let lo = df.column("lo")?.i64()?.get(0);
+    let hi = df.column("hi")?.i64()?.get(0);
+    Ok(lo.zip(hi))
+}
+
+impl Dashboard {
+    /// Opens the lake. Missing `from`/`to` default to the first and the day after the
+    /// last local day of the lake.
+    pub fn open(lake: &Path, config: &Config, mut view: ViewParams) -> PolarsResult<Self> {
+        let bounds = lake_bounds(lake)?;
+        if let Some((lo, hi)) = bounds {
+            let day = |t: i64| {
+                DateTime::from_timestamp_micros(t)
+                    .map(|d| d.with_timezone(&view.zone).date_naive())
+                    .unwrap_or_default()
+            };
+            if view.from.is_none() {
+                view.from = Some(local_midnight(day(lo), view.zone));
+            }
+            if view.to.is_none() {
+                view.to = Some(local_midnight(
+                    day(hi) + chrono::Duration::days(1),
+                    view.zone,
+                ));
+            }
+        }
+        let cols: Vec<Expr> = VIEW_COLUMNS.iter().map(|c| col(*c)).collect();
+        let raw = super::scan_lake(lake)?.select(cols).filter(view::is_ce());
+        let mut lf = view::dedup(raw)?;
+        if let Some(a) = &view.account {
+            lf = lf.filter(col("account").eq(lit(a.clone())));
+        }
+        if let Some(r) = &view.role {
+            lf = lf.filter(col("role").eq(lit(r.clone())));
+        }
+        let events = view::with_derived(lf, &view).collect()?;
+        let ctx = SQLContext::new();
+        ctx.register("events", events.clone().lazy());
+        let params = template_params(config, &view, bounds.map(|b| b.0));
+        Ok(Self {
+            ctx,
+            params,
+            view,
+            config: config.clone(),
+            events,
+            lake_start: bounds.map(|b| b.0),
+        })
+    }
+
+    /// The materialised view (CE events, derived columns).
+    pub fn events(&self) -> &DataFrame {
+        &self.events
+    }
+
+    /// The `{{placeholder}}` values of this session.
+    pub fn params(&self) -> &BTreeMap<&'static str, String> {
+        &self.params
+    }
+
+    /// Runs SQL (with `{{placeholders}}`) over the view.
+    pub fn sql(&mut self, sql: &str) -> PolarsResult<DataFrame> {
+        let text = render_template(sql, &self.params);
+        self.ctx.execute(&text)?.collect()
+    }
+
+    /// Runs one widget.
+    pub fn widget(&mut self, w: &Widget) -> PolarsResult<DataFrame> {
+        if w.name == "anomalies" {
+            return super::anomalies::anomalies(self);
+        }
+        self.sql(w.sql)
+    }
+}

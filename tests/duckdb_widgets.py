@@ -1,0 +1,51 @@
+"""Runs every queries/*.sql on DuckDB over a cetrail lake, for the cross-engine test.
+
+usage: python duckdb_widgets.py PARAMS.json QUERIES_DIR
+PARAMS.json holds the placeholder values cetrail used ({"lake": ..., "from": ...}).
+Prints {widget: {"columns": [...], "rows": [[...], ...]}} with values normalised the
+way the Rust side normalises polars' results: times as RFC 3339 UTC, dates as
+YYYY-MM-DD, numbers as numbers, null as null.
+"""
+import datetime as dt
+import json
+import pathlib
+import sys
+
+import duckdb
+
+params = json.loads(pathlib.Path(sys.argv[1]).read_text())
+queries = pathlib.Path(sys.argv[2])
+
+
+def render(sql: str) -> str:
+    for k, v in params.items():
+        sql = sql.replace("{{" + k + "}}", str(v))
+    return sql
+
+
+def norm(v):
+    if isinstance(v, dt.datetime):
+        if v.tzinfo is None:
+            v = v.replace(tzinfo=dt.timezone.utc)
+        return v.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(v, dt.date):
+        return v.strftime("%Y-%m-%d")
+    if isinstance(v, bool) or v is None or isinstance(v, (int, str)):
+        return v
+    if isinstance(v, float):
+        return round(v, 6)
+    try:  # Decimal
+        return round(float(v), 6)
+    except (TypeError, ValueError):
+        return str(v)
+
+
+con = duckdb.connect()
+con.execute("SET TimeZone = 'UTC'")
+con.execute(render((queries / "views" / "duckdb.sql").read_text()))
+out = {}
+for f in sorted(queries.glob("*.sql")):
+    cur = con.execute(render(f.read_text()))
+    cols = [d[0] for d in cur.description]
+    out[f.stem] = {"columns": cols, "rows": [[norm(v) for v in r] for r in cur.fetchall()]}
+json.dump(out, sys.stdout)

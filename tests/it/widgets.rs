@@ -1,0 +1,938 @@
+//! The widgets of SPEC §5: expected values computed by hand on a tiny archive, every
+//! widget non-empty on the sample data, and the same rows from DuckDB.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use cetrail::config::Config;
+use cetrail::query::view::ViewParams;
+use cetrail::query::widgets::{Dashboard, WIDGETS, find, local_midnight};
+use cetrail::render::{Cell, Table};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::{Value, json};
+
+use crate::util::*;
+
+/// A CE activity record.
+#[allow(clippy::too_many_arguments)]
+fn act(
+    id: &str,
+    t: &str,
+    role: &str,
+    eng: &str,
+    key: &str,
+    source: &str,
+    name: &str,
+    extra: Value,
+) -> Value {
+    let mut r = json!({
+        "eventVersion": "1.08", "eventTime": t, "eventID": id, "eventName": name,
+        "eventSource": source, "awsRegion": "eu-west-1", "recipientAccountId": "111122223333",
+        "sourceIPAddress": "203.0.113.10", "readOnly": true, "requestParameters": null, "responseElements": null,
+        "userIdentity": {"type": "AssumedRole", "accessKeyId": key, "accountId": "111122223333",
+            "arn": format!("arn:aws:sts::111122223333:assumed-role/{role}/{eng}"),
+            "sessionContext": {"sessionIssuer": {"type": "Role", "userName": role},
+                "attributes": {"creationDate": "2026-03-01T00:00:00Z", "mfaAuthenticated": "false"}}}
+    });
+    if let (Some(o), Some(e)) = (r.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            o.insert(k.clone(), v.clone());
+        }
+    }
+    r
+}
+
+fn lake_of(records: Vec<Value>) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    let lake = dir.path().join("lake");
+    let body = json!({ "Records": records }).to_string();
+    write(
+        &src.join("AWSLogs/111122223333/CloudTrail/eu-west-1/2026/03/30/111122223333_CloudTrail_eu-west-1_20260330T0000Z_a.json.gz"),
+        &gzip(body.as_bytes()),
+    );
+    let (code, s) = ingest(&src, &lake, &[]);
+    assert_eq!(code, 0, "{s}");
+    (dir, lake)
+}
+
+fn run(lake: &Path, name: &str, view: ViewParams) -> Vec<Vec<String>> {
+    let config = Config::default();
+    let mut d = Dashboard::open(lake, &config, view).expect("open");
+    let w = find(name).expect("widget");
+    let t = Table::from_frame(&d.widget(w).expect("run")).expect("table");
+    let style = cetrail::render::TimeStyle { local: None };
+    t.rows
+        .iter()
+        .map(|r| r.iter().map(|c| c.text(style)).collect())
+        .collect()
+}
+
+fn utc_view() -> ViewParams {
+    ViewParams::from_config(&Config::default())
+}
+
+fn day(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
+}
+
+fn range(from: &str, to: &str) -> ViewParams {
+    let mut v = utc_view();
+    v.from = Some(local_midnight(day(from), v.zone));
+    v.to = Some(local_midnight(day(to), v.zone));
+    v
+}
+
+fn r(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// Events around the Europe/Berlin DST change (2026-03-29 02:00 → 03:00 local).
+fn tiny() -> Vec<Value> {
+    let ec2 = "ec2.amazonaws.com";
+    let denied = json!({"errorCode": "AccessDenied", "errorMessage": "no"});
+    let mut v = vec![
+        // CE-Admin: 3 events in 10:00-10:05, 1 in 10:05-10:10 (one episode), 1 at 11:00.
+        act(
+            "a1",
+            "2026-03-30T10:00:10Z",
+            "CE-Admin",
+            "alice",
+            "ASIAADMIN1",
+            ec2,
+            "DescribeInstances",
+            json!({}),
+        ),
+        act(
+            "a2",
+            "2026-03-30T10:02:00Z",
+            "CE-Admin",
+            "alice",
+            "ASIAADMIN1",
+            ec2,
+            "DescribeInstances",
+            json!({}),
+        ),
+        act(
+            "a3",
+            "2026-03-30T10:04:59Z",
+            "CE-Admin",
+            "henrik",
+            "ASIAADMIN2",
+            ec2,
+            "DescribeInstances",
+            json!({}),
+        ),
+        act(
+            "a4",
+            "2026-03-30T10:05:00Z",
+            "CE-Admin",
+            "alice",
+            "ASIAADMIN1",
+            ec2,
+            "RebootInstances",
+            json!({"readOnly": false}),
+        ),
+        act(
+            "a5",
+            "2026-03-30T11:00:00Z",
+            "CE-Admin",
+            "alice",
+            "ASIAADMIN3",
+            ec2,
+            "DescribeInstances",
+            json!({}),
+        ),
+        // Shell: two starts on i-1 (one failed), one on i-2.
+        act(
+            "s1",
+            "2026-03-30T09:00:00Z",
+            "CE-SRE",
+            "bob",
+            "ASIASRE1",
+            "ssm.amazonaws.com",
+            "StartSession",
+            json!({"readOnly": false, "requestParameters": {"target": "i-1"}, "responseElements": {"sessionId": "bob-1"}}),
+        ),
+        act(
+            "s2",
+            "2026-03-30T09:30:00Z",
+            "CE-SRE",
+            "carla",
+            "ASIASRE2",
+            "ssm.amazonaws.com",
+            "StartSession",
+            json!({"readOnly": false, "requestParameters": {"target": "i-1"}, "errorCode": "TargetNotConnected", "errorMessage": "x"}),
+        ),
+        act(
+            "s3",
+            "2026-03-30T09:40:00Z",
+            "CE-SRE",
+            "bob",
+            "ASIASRE1",
+            "ssm.amazonaws.com",
+            "StartSession",
+            json!({"readOnly": false, "requestParameters": {"target": "i-2"}}),
+        ),
+        // Data: S3 and RDS.
+        act(
+            "d1",
+            "2026-03-30T12:00:00Z",
+            "CE-Data",
+            "dora",
+            "ASIADATA1",
+            "s3.amazonaws.com",
+            "GetObject",
+            json!({"requestParameters": {"bucketName": "b1", "key": "k1"}}),
+        ),
+        act(
+            "d2",
+            "2026-03-30T12:01:00Z",
+            "CE-Data",
+            "dora",
+            "ASIADATA1",
+            "s3.amazonaws.com",
+            "PutObject",
+            json!({"readOnly": false, "requestParameters": {"bucketName": "b1", "key": "k2"}}),
+        ),
+        act(
+            "d3",
+            "2026-03-30T12:02:00Z",
+            "CE-Data",
+            "dora",
+            "ASIADATA1",
+            "rdsdata.amazonaws.com",
+            "ExecuteStatement",
+            json!({"readOnly": false, "requestParameters": {"resourceArn": "arn:aws:rds:eu-west-1:1:cluster:analytics"}}),
+        ),
+        // A non-data role touching S3 does not count in data-s3.
+        act(
+            "d4",
+            "2026-03-30T12:03:00Z",
+            "CE-ReadOnly",
+            "eve",
+            "ASIARO1",
+            "s3.amazonaws.com",
+            "GetObject",
+            json!({"requestParameters": {"bucketName": "b2", "key": "k"}}),
+        ),
+    ];
+    // Denied burst: 10 in 14:00-14:05 with B×4, A×4, C×2 (tie A/B → A).
+    let names = ["B", "B", "B", "B", "A", "A", "A", "A", "C", "C"];
+    for (i, n) in names.iter().enumerate() {
+        v.push(act(
+            &format!("x{i}"),
+            &format!("2026-03-30T14:0{}:00Z", i / 3),
+            "CE-DevOps",
+            "farid",
+            "ASIADEV1",
+            "iam.amazonaws.com",
+            n,
+            denied.clone(),
+        ));
+    }
+    // 9 denied in one period: no alarm.
+    for i in 0..9 {
+        v.push(act(
+            &format!("y{i}"),
+            "2026-03-30T15:00:00Z",
+            "CE-DevOps",
+            "farid",
+            "ASIADEV1",
+            "iam.amazonaws.com",
+            "A",
+            denied.clone(),
+        ));
+    }
+    // A denied AssumeRole with no engineer and no session.
+    v.push(json!({
+        "eventVersion": "1.08", "eventTime": "2026-03-30T16:00:00Z", "eventID": "z1", "eventName": "AssumeRole",
+        "eventSource": "sts.amazonaws.com", "awsRegion": "eu-west-1", "recipientAccountId": "111122223333",
+        "sourceIPAddress": "192.0.2.44", "readOnly": true, "requestParameters": null, "responseElements": null,
+        "errorCode": "AccessDenied", "errorMessage": "User: arn:aws:iam::111122223333:user/x is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::111122223333:role/CE-Admin",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/x", "accountId": "111122223333"}
+    }));
+    // Around the DST change in Europe/Berlin: 2026-03-28 23:30Z is 00:30 local on 03-29.
+    v.push(act(
+        "t1",
+        "2026-03-28T23:30:00Z",
+        "CE-Security",
+        "grace",
+        "ASIASEC1",
+        ec2,
+        "DescribeInstances",
+        json!({}),
+    ));
+    v.push(act(
+        "t2",
+        "2026-03-29T21:59:00Z",
+        "CE-Security",
+        "grace",
+        "ASIASEC1",
+        ec2,
+        "DescribeInstances",
+        json!({}),
+    ));
+    v.push(act(
+        "t3",
+        "2026-03-29T22:00:00Z",
+        "CE-Security",
+        "grace",
+        "ASIASEC2",
+        ec2,
+        "DescribeInstances",
+        json!({}),
+    ));
+    v
+}
+
+#[test]
+fn alarms_by_hand() {
+    let (_d, lake) = lake_of(tiny());
+    let admin = run(&lake, "admin-alarm", utc_view());
+    assert_eq!(
+        admin,
+        vec![
+            r(&[
+                "2026-03-30T10:00:00Z",
+                "2026-03-30T10:10:00Z",
+                "2",
+                "4",
+                "2",
+                "alice,henrik"
+            ]),
+            r(&[
+                "2026-03-30T11:00:00Z",
+                "2026-03-30T11:05:00Z",
+                "1",
+                "1",
+                "1",
+                "alice"
+            ]),
+            // The denied AssumeRole into CE-Admin is a CE-Admin event too (no session, no engineer).
+            r(&[
+                "2026-03-30T16:00:00Z",
+                "2026-03-30T16:05:00Z",
+                "1",
+                "1",
+                "0",
+                ""
+            ]),
+        ]
+    );
+    let denied = run(&lake, "access-denied-alarm", utc_view());
+    assert_eq!(
+        denied,
+        vec![r(&[
+            "2026-03-30T14:00:00Z",
+            "2026-03-30T14:05:00Z",
+            "1",
+            "10",
+            "CE-DevOps",
+            "A"
+        ])]
+    );
+    // A range that cuts the first episode keeps only its periods inside the range.
+    let mut v = utc_view();
+    v.from = Some(
+        DateTime::parse_from_rfc3339("2026-03-30T10:05:00Z")
+            .expect("t")
+            .with_timezone(&Utc),
+    );
+    v.to = Some(
+        DateTime::parse_from_rfc3339("2026-03-30T12:00:00Z")
+            .expect("t")
+            .with_timezone(&Utc),
+    );
+    let cut = run(&lake, "admin-alarm", v);
+    assert_eq!(
+        cut[0],
+        r(&[
+            "2026-03-30T10:05:00Z",
+            "2026-03-30T10:10:00Z",
+            "1",
+            "1",
+            "1",
+            "alice"
+        ])
+    );
+}
+
+#[test]
+fn per_group_widgets_by_hand() {
+    let (_d, lake) = lake_of(tiny());
+    let shell = run(&lake, "ec2-shell", utc_view());
+    assert_eq!(
+        shell,
+        vec![
+            r(&[
+                "i-1",
+                "1",
+                "1",
+                "bob,carla",
+                "CE-SRE",
+                "2026-03-30T09:00:00Z",
+                "2026-03-30T09:30:00Z"
+            ]),
+            r(&[
+                "i-2",
+                "1",
+                "0",
+                "bob",
+                "CE-SRE",
+                "2026-03-30T09:40:00Z",
+                "2026-03-30T09:40:00Z"
+            ]),
+        ]
+    );
+    assert_eq!(
+        run(&lake, "data-s3", utc_view()),
+        vec![r(&[
+            "b1",
+            "2",
+            "1",
+            "1",
+            "2",
+            "dora",
+            "2026-03-30T12:00:00Z",
+            "2026-03-30T12:01:00Z"
+        ]),]
+    );
+    assert_eq!(
+        run(&lake, "data-rds", utc_view()),
+        vec![r(&[
+            "analytics",
+            "1",
+            "ExecuteStatement",
+            "dora",
+            "2026-03-30T12:02:00Z",
+            "2026-03-30T12:02:00Z"
+        ]),]
+    );
+    let roles = run(&lake, "sessions-by-role", utc_view());
+    let names: Vec<&str> = roles.iter().map(|r| r[0].as_str()).collect();
+    // Byte order: CE-SRE before CE-Security.
+    assert_eq!(
+        names,
+        [
+            "CE-Admin",
+            "CE-Data",
+            "CE-DevOps",
+            "CE-ReadOnly",
+            "CE-SRE",
+            "CE-Security"
+        ]
+    );
+    // CE-Admin: 3 sessions (the denied AssumeRole has no session key), 2 engineers
+    // (null is not an engineer), 6 events (5 + the denied assume), 1 error.
+    assert_eq!(
+        roles[0],
+        r(&[
+            "CE-Admin",
+            "3",
+            "2",
+            "6",
+            "1",
+            "2026-03-30T10:00:10Z",
+            "2026-03-30T16:00:00Z"
+        ])
+    );
+    let eng = run(&lake, "engineers", utc_view());
+    let null_row = eng
+        .iter()
+        .find(|r| r[0].is_empty())
+        .expect("null engineer row");
+    assert_eq!(null_row[1..5], r(&["CE-Admin", "0", "1", "1"]));
+    assert_eq!(
+        eng.last().map(|r| r[0].as_str()),
+        Some(""),
+        "nulls sort last among equal counts"
+    );
+    let denied = run(&lake, "denied-actions", utc_view());
+    assert_eq!(
+        denied[0],
+        r(&[
+            "CE-DevOps",
+            "iam.amazonaws.com",
+            "A",
+            "AccessDenied",
+            "13",
+            "farid",
+            "2026-03-30T14:01:00Z",
+            "2026-03-30T15:00:00Z"
+        ])
+    );
+    let writes = run(&lake, "write-actions", utc_view());
+    assert_eq!(
+        writes[0][..4],
+        r(&["CE-SRE", "ssm.amazonaws.com", "StartSession", "3"])
+    );
+    let top = run(&lake, "top-actions", utc_view());
+    assert_eq!(top.iter().filter(|r| r[0] == "CE-DevOps").count(), 3);
+    let feed = run(&lake, "activity-feed", utc_view());
+    assert_eq!(feed.len(), 35);
+    // Equal times are ordered by event_id.
+    let at_15: Vec<&str> = feed
+        .iter()
+        .filter(|r| r[0] == "2026-03-30T15:00:00Z")
+        .map(|r| r[10].as_str())
+        .collect();
+    assert_eq!(
+        at_15,
+        ["y0", "y1", "y2", "y3", "y4", "y5", "y6", "y7", "y8"]
+    );
+    let shell_feed = feed.iter().find(|r| r[10] == "s1").expect("s1");
+    assert_eq!(shell_feed[7], "i-1");
+    assert_eq!(
+        feed.iter().find(|r| r[10] == "d1").map(|r| r[7].as_str()),
+        Some("b1/k1")
+    );
+    let accounts = run(&lake, "accounts", utc_view());
+    assert_eq!(accounts[0][..2], r(&["111122223333", "1"]));
+    let ips = run(&lake, "source-ips", utc_view());
+    assert_eq!(
+        ips.iter().map(|r| r[0].as_str()).collect::<Vec<_>>(),
+        ["203.0.113.10", "192.0.2.44"]
+    );
+}
+
+#[test]
+fn empty_range_and_role_with_no_history() {
+    let (_d, lake) = lake_of(tiny());
+    let empty = range("2027-01-01", "2027-01-02");
+    for w in WIDGETS {
+        if w.name == "week-over-week" {
+            continue;
+        }
+        assert!(
+            run(&lake, w.name, empty.clone()).is_empty(),
+            "{} must be empty",
+            w.name
+        );
+    }
+    // Only CE-Security has history before 03-30, and no event in range: no first-seen rows.
+    let a = run(&lake, "anomalies", range("2026-03-30", "2026-03-31"));
+    assert!(a.iter().all(|r| r[0] == "volume"), "{a:?}");
+}
+
+#[test]
+fn local_days_weeks_and_business_hours_across_dst() {
+    let (_d, lake) = lake_of(tiny());
+    let mut berlin = utc_view();
+    berlin.zone = chrono_tz::Europe::Berlin;
+    let trend = run(&lake, "session-trend", berlin.clone());
+    let sec: Vec<_> = trend.iter().filter(|r| r[1] == "CE-Security").collect();
+    // 23:30Z on 03-28 is 00:30 CET on 03-29; 21:59Z on 03-29 is 23:59 CEST (after the
+    // jump); 22:00Z is 00:00 CEST on 03-30.
+    assert_eq!(
+        sec,
+        vec![
+            &r(&["2026-03-29", "CE-Security", "1", "2"]),
+            &r(&["2026-03-30", "CE-Security", "1", "1"])
+        ]
+    );
+    let utc_trend = run(&lake, "session-trend", utc_view());
+    assert!(
+        utc_trend
+            .iter()
+            .any(|r| r[0] == "2026-03-28" && r[1] == "CE-Security")
+    );
+    // After hours in Berlin (CEST, UTC+2): 16:00Z is 18:00 local → after hours.
+    let ah = run(&lake, "after-hours", berlin);
+    let admin_null = ah
+        .iter()
+        .find(|r| r[0] == "CE-Admin" && r[1].is_empty())
+        .expect("denied assume at 18:00 local");
+    assert_eq!(admin_null[2], "1");
+    // In UTC, 16:00 is inside business hours; Sunday 03-29 is not a business day.
+    let ah_utc = run(&lake, "after-hours", utc_view());
+    assert!(
+        ah_utc
+            .iter()
+            .all(|r| !(r[0] == "CE-Admin" && r[1].is_empty()))
+    );
+    assert!(ah_utc.iter().any(|r| r[0] == "CE-Security"));
+}
+
+#[test]
+fn week_over_week_by_hand() {
+    let mut recs = Vec::new();
+    // Week of 03-02: CE-SRE 2 events; week of 03-09: CE-SRE 4 events, CE-Data 1 event;
+    // week of 03-16: nothing (CE-SRE and CE-Data get -100 % rows).
+    for (i, t) in ["2026-03-02T10:00:00Z", "2026-03-03T10:00:00Z"]
+        .iter()
+        .enumerate()
+    {
+        recs.push(act(
+            &format!("w1-{i}"),
+            t,
+            "CE-SRE",
+            "bob",
+            "ASIAW1",
+            "ec2.amazonaws.com",
+            "DescribeInstances",
+            json!({}),
+        ));
+    }
+    for (i, t) in [
+        "2026-03-09T10:00:00Z",
+        "2026-03-10T10:00:00Z",
+        "2026-03-11T10:00:00Z",
+        "2026-03-12T10:00:00Z",
+    ]
+    .iter()
+    .enumerate()
+    {
+        recs.push(act(
+            &format!("w2-{i}"),
+            t,
+            "CE-SRE",
+            if i == 0 { "carla" } else { "bob" },
+            "ASIAW2",
+            "ec2.amazonaws.com",
+            "DescribeInstances",
+            json!({}),
+        ));
+    }
+    recs.push(act(
+        "w2-d",
+        "2026-03-10T11:00:00Z",
+        "CE-Data",
+        "dora",
+        "ASIAW3",
+        "ec2.amazonaws.com",
+        "DescribeInstances",
+        json!({}),
+    ));
+    let (_d, lake) = lake_of(recs);
+    let wow = run(&lake, "week-over-week", range("2026-03-02", "2026-03-23"));
+    assert_eq!(
+        wow,
+        vec![
+            r(&[
+                "2026-03-02",
+                "CE-SRE",
+                "1",
+                "2",
+                "0",
+                "1",
+                "0",
+                "0",
+                "0",
+                "0",
+                ""
+            ]),
+            r(&[
+                "2026-03-09",
+                "CE-Data",
+                "1",
+                "1",
+                "0",
+                "1",
+                "0",
+                "0",
+                "0",
+                "0",
+                ""
+            ]),
+            r(&[
+                "2026-03-09",
+                "CE-SRE",
+                "1",
+                "4",
+                "0",
+                "2",
+                "1",
+                "2",
+                "0",
+                "1",
+                "100.0"
+            ]),
+            r(&[
+                "2026-03-16",
+                "CE-Data",
+                "0",
+                "0",
+                "0",
+                "0",
+                "1",
+                "1",
+                "0",
+                "1",
+                "-100.0"
+            ]),
+            r(&[
+                "2026-03-16",
+                "CE-SRE",
+                "0",
+                "0",
+                "0",
+                "0",
+                "1",
+                "4",
+                "0",
+                "2",
+                "-100.0"
+            ]),
+        ]
+    );
+    // A range that starts mid-week still counts whole weeks, from the next Monday on.
+    let mid = run(&lake, "week-over-week", range("2026-03-04", "2026-03-17"));
+    assert_eq!(
+        mid.iter()
+            .map(|r| (r[0].as_str(), r[1].as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            ("2026-03-09", "CE-Data"),
+            ("2026-03-09", "CE-SRE"),
+            ("2026-03-16", "CE-Data"),
+            ("2026-03-16", "CE-SRE")
+        ]
+    );
+    assert_eq!(mid[1][3], "4");
+}
+
+fn normalise(t: &Table) -> Vec<Vec<Value>> {
+    let style = cetrail::render::TimeStyle { local: None };
+    t.rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| match c {
+                    Cell::Null => Value::Null,
+                    Cell::Int(i) => json!(*i as f64),
+                    Cell::Float(f) => json!(((*f) * 1e6).round() / 1e6),
+                    Cell::Bool(b) => json!(b),
+                    other => json!(other.text(style)),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn numbers_as_f64(rows: &Value) -> Vec<Vec<Value>> {
+    rows.as_array()
+        .map(|rs| {
+            rs.iter()
+                .map(|r| {
+                    r.as_array()
+                        .map(|cells| {
+                            cells
+                                .iter()
+                                .map(|c| match c.as_f64() {
+                                    Some(f) if c.is_number() => json!((f * 1e6).round() / 1e6),
+                                    _ => c.clone(),
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn cross_check(lake: &Path, view: ViewParams, label: &str) {
+    let Some(py) = python_with_duckdb() else {
+        eprintln!("SKIPPED cross-engine check: no Python with duckdb (run .ci/run)");
+        return;
+    };
+    let config = Config::default();
+    let mut d = Dashboard::open(lake, &config, view).expect("open");
+    let mut params: BTreeMap<String, String> = d
+        .params()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    params.insert("lake".into(), lake.display().to_string());
+    let dir = tempdir();
+    let pfile = dir.path().join("params.json");
+    std::fs::write(&pfile, serde_json::to_vec(&params).expect("json")).expect("write");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(py)
+        .arg(root.join("tests/duckdb_widgets.py"))
+        .arg(&pfile)
+        .arg(root.join("queries"))
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "duckdb: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let duck: Value = serde_json::from_slice(&out.stdout).expect("duckdb json");
+    for w in WIDGETS {
+        let t = Table::from_frame(&d.widget(&w).expect("widget")).expect("table");
+        let theirs = &duck[w.name];
+        let cols: Vec<String> = theirs["columns"]
+            .as_array()
+            .expect("cols")
+            .iter()
+            .map(|c| c.as_str().unwrap_or("").to_string())
+            .collect();
+        assert_eq!(t.columns, cols, "{label} {}: columns", w.name);
+        let ours = normalise(&t);
+        let theirs = numbers_as_f64(&theirs["rows"]);
+        assert_eq!(ours.len(), theirs.len(), "{label} {}: row count", w.name);
+        for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+            assert_eq!(a, b, "{label} {} row {i}", w.name);
+        }
+    }
+}
+
+#[test]
+fn every_widget_equals_duckdb_on_the_same_lake() {
+    let dir = tempdir();
+    let lake = dir.path().join("lake");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
+    let (code, _) = ingest(&src, &lake, &[]);
+    assert_eq!(code, 0);
+    cross_check(&lake, utc_view(), "whole lake, UTC");
+    let mut berlin = range("2026-10-01", "2026-10-26");
+    berlin.zone = chrono_tz::Europe::Berlin;
+    berlin.from = Some(local_midnight(day("2026-10-01"), berlin.zone));
+    berlin.to = Some(local_midnight(day("2026-10-26"), berlin.zone));
+    cross_check(&lake, berlin, "October, Europe/Berlin (DST end 10-25)");
+    let (_d, tiny_lake) = lake_of(tiny());
+    cross_check(&tiny_lake, utc_view(), "tiny");
+}
+
+#[test]
+fn dashboard_on_the_sample_data_shows_every_widget() {
+    let dir = tempdir();
+    let lake = dir.path().join("lake");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
+    assert_eq!(ingest(&src, &lake, &[]).0, 0);
+    let out = cetrail(
+        &[
+            "dashboard",
+            "--lake",
+            lake.to_str().expect("p"),
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    for w in WIDGETS {
+        let rows = v["widgets"][w.name].as_array().map_or(0, Vec::len);
+        assert!(rows > 0, "widget {} is empty on the sample data", w.name);
+    }
+    // The planted facts are found.
+    let anomalies = v["widgets"]["anomalies"].as_array().expect("rows");
+    assert!(
+        anomalies
+            .iter()
+            .any(|r| r["kind"] == "volume" && r["role"] == "CE-SRE"),
+        "{anomalies:?}"
+    );
+    // A later range sees the newcomer, its IP and its new action.
+    let out = cetrail(
+        &[
+            "query",
+            "anomalies",
+            "--lake",
+            lake.to_str().expect("p"),
+            "--from",
+            "2026-10-19",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let kinds: Vec<(&str, &str)> = v
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap_or(""),
+                r["value"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(kinds.contains(&("new_engineer", "new.hire")), "{kinds:?}");
+    assert!(
+        kinds.contains(&("new_source_ip", "198.51.100.77")),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("new_action", "secretsmanager.amazonaws.com:ListSecrets")),
+        "{kinds:?}"
+    );
+    // Table output puts the alarms first.
+    let out = cetrail(
+        &["dashboard", "--lake", lake.to_str().expect("p")],
+        dir.path(),
+    );
+    let text = stdout(&out);
+    let first = text.find("admin-alarm").unwrap_or(usize::MAX);
+    let later = text.find("sessions-by-role").unwrap_or(0);
+    assert!(first < later, "{text}");
+}
+
+#[test]
+fn query_formats_and_user_sql() {
+    let (dir, lake) = lake_of(tiny());
+    let l = lake.to_str().expect("p");
+    let csv = stdout(&cetrail(
+        &["query", "ec2-shell", "--lake", l, "--format", "csv"],
+        dir.path(),
+    ));
+    assert!(csv.starts_with("instance,sessions,failed,engineers,roles,first_start,last_start\ni-1,1,1,\"bob,carla\",CE-SRE,"), "{csv}");
+    let jsonl = stdout(&cetrail(
+        &["query", "data-s3", "--lake", l, "--format", "jsonl"],
+        dir.path(),
+    ));
+    let row: Value = serde_json::from_str(jsonl.lines().next().unwrap_or("")).expect("jsonl");
+    assert_eq!(row["object_count"], 2);
+    assert_eq!(row["first_seen"], "2026-03-30T12:00:00Z");
+    let sql = dir.path().join("mine.sql");
+    std::fs::write(&sql, "SELECT engineer, COUNT(*) AS n FROM events WHERE is_ce AND in_range AND role = '{{admin_role}}' GROUP BY engineer ORDER BY n DESC, engineer NULLS LAST").expect("write");
+    let out = stdout(&cetrail(
+        &[
+            "query",
+            sql.to_str().expect("p"),
+            "--lake",
+            l,
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    ));
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        v,
+        json!([{"engineer": "alice", "n": 4}, {"engineer": "henrik", "n": 1}, {"engineer": null, "n": 1}])
+    );
+    let md = stdout(&cetrail(
+        &[
+            "query", "accounts", "--lake", l, "--format", "md", "--limit", "1",
+        ],
+        dir.path(),
+    ));
+    assert!(md.starts_with("| account | region_count |"), "{md}");
+    let list = stdout(&cetrail(&["widgets"], dir.path()));
+    assert_eq!(list.lines().count(), 17);
+    let local = stdout(&cetrail(
+        &[
+            "query",
+            "data-rds",
+            "--lake",
+            l,
+            "--format",
+            "json",
+            "--tz",
+            "Europe/Berlin",
+            "--local-time",
+        ],
+        dir.path(),
+    ));
+    assert!(local.contains("2026-03-30T14:02:00+02:00"), "{local}");
+    let bad = cetrail(&["query", "nope", "--lake", l], dir.path());
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("unknown widget"));
+}
