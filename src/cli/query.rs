@@ -174,19 +174,52 @@ pub struct DashboardArgs {
     /// Rows shown per widget (default: 15 in a table, all otherwise).
     #[arg(long)]
     limit: Option<usize>,
+    /// Print the time of the view and of each widget (JSON, on stderr).
+    #[arg(long)]
+    timings: bool,
 }
 
 pub fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
     let (mut d, style) = args.lake.open()?;
+    let view_ms = started.elapsed().as_secs_f64() * 1e3;
     let mut results = Vec::with_capacity(WIDGETS.len());
+    let mut timings = serde_json::Map::new();
     // Alarm states first, as the real dashboard shows them.
     let mut order: Vec<_> = WIDGETS.iter().collect();
     order.sort_by_key(|w| (!w.alarm, w.number));
+    let table_limit = match args.format {
+        DashFormat::Table => Some(args.limit.unwrap_or(15)),
+        _ => args.limit,
+    };
+    let mut query_ms = view_ms;
     for w in order {
+        let t = std::time::Instant::now();
         let df = d
             .widget(w)
             .with_context(|| format!("running widget {}", w.name))?;
-        results.push((w, Table::from_frame(&df)?));
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        query_ms += ms;
+        timings.insert(w.name.into(), ms.into());
+        let total = df.height();
+        // Only the rows shown are converted for output.
+        let shown = match table_limit {
+            Some(n) => df.head(Some(n)),
+            None => df,
+        };
+        results.push((w, Table::from_frame(&shown)?, total));
+    }
+    if args.timings {
+        let total_ms = query_ms;
+        eprintln!(
+            "{}",
+            serde_json::json!({
+                "view_ms": view_ms,
+                "widgets_ms": timings,
+                "total_ms": total_ms,
+                "events": d.events().height()
+            })
+        );
     }
     let mut out = std::io::stdout().lock();
     let range = |t: Option<DateTime<Utc>>| {
@@ -200,10 +233,7 @@ pub fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
             m.insert("to".into(), range(d.view.to).into());
             m.insert("zone".into(), d.config.time.zone.clone().into());
             let mut ws = serde_json::Map::new();
-            for (w, mut t) in results {
-                if let Some(n) = args.limit {
-                    t.truncate(n);
-                }
+            for (w, t, _) in results {
                 ws.insert(w.name.into(), t.json_rows(style).into());
             }
             m.insert("widgets".into(), ws.into());
@@ -224,8 +254,7 @@ pub fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
                 range(d.view.to),
                 d.config.time.zone
             )?;
-            for (w, mut t) in results {
-                let total = t.rows.len();
+            for (w, mut t, total) in results {
                 let state = if w.alarm {
                     if total > 0 { " ALARM" } else { " OK" }
                 } else {

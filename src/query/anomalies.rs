@@ -2,7 +2,7 @@
 //! MAD of the role's non-zero hours in the window before), and values first seen in the
 //! range (source IP, action, engineer) that the role's history does not have.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use polars::prelude::*;
 
@@ -10,6 +10,9 @@ use crate::query::widgets::Dashboard;
 
 const HOUR_US: i64 = 3_600_000_000;
 const DAY_US: i64 = 86_400_000_000;
+
+/// The first-seen families: new source IP, action, engineer.
+pub const FIRST_SEEN_KINDS: [&str; 3] = ["new_source_ip", "new_action", "new_engineer"];
 
 /// One anomaly row.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,61 +104,6 @@ pub fn volume(hourly: &BTreeMap<(String, i64), i64>, p: &Params) -> Vec<Anomaly>
     out
 }
 
-/// One event as the first-seen detectors see it.
-pub struct Seen<'a> {
-    pub role: &'a str,
-    pub time: i64,
-    pub values: [Option<&'a str>; 3],
-}
-
-/// The first-seen families (`new_source_ip`, `new_action`, `new_engineer`).
-pub fn first_seen<'a>(events: impl Iterator<Item = Seen<'a>>, p: &Params) -> Vec<Anomaly> {
-    const KINDS: [&str; 3] = ["new_source_ip", "new_action", "new_engineer"];
-    let hist_from = (p.from - p.lookback_days * DAY_US).max(p.lake_start);
-    let mut history: HashMap<&str, [HashSet<&str>; 3]> = HashMap::new();
-    let mut has_history: HashSet<&str> = HashSet::new();
-    // (role, kind, value) → (first time, count)
-    let mut in_range: BTreeMap<(&str, usize, &str), (i64, i64)> = BTreeMap::new();
-    for e in events {
-        if e.time >= hist_from && e.time < p.from {
-            has_history.insert(e.role);
-            let h = history.entry(e.role).or_default();
-            for (k, v) in e.values.iter().enumerate() {
-                if let Some(v) = v {
-                    h[k].insert(v);
-                }
-            }
-        } else if e.time >= p.from && e.time < p.to {
-            for (k, v) in e.values.iter().enumerate() {
-                if let Some(v) = v {
-                    let slot = in_range.entry((e.role, k, v)).or_insert((e.time, 0));
-                    slot.0 = slot.0.min(e.time);
-                    slot.1 += 1;
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for ((role, k, value), (time, n)) in in_range {
-        if !has_history.contains(role) {
-            continue;
-        }
-        if history.get(role).is_some_and(|h| h[k].contains(value)) {
-            continue;
-        }
-        out.push(Anomaly {
-            kind: KINDS[k],
-            role: role.to_string(),
-            time,
-            value: Some(value.to_string()),
-            observed: n,
-            expected: 0.0,
-            score: None,
-        });
-    }
-    out
-}
-
 /// Sorts anomalies by time, kind, role, value (nulls last).
 pub fn sort(rows: &mut [Anomaly]) {
     rows.sort_by(|a, b| {
@@ -185,29 +133,102 @@ pub fn anomalies(d: &Dashboard) -> PolarsResult<DataFrame> {
         min_excess: a.volume_min_excess,
         lookback_days: i64::from(a.first_seen_lookback_days),
     };
-    let ev = d.events();
-    let role = ev.column("role")?.str()?;
-    let time = ev.column("event_time")?.cast(&DataType::Int64)?;
-    let time = time.i64()?;
-    let hour = ev.column("hour_idx")?.i64()?;
-    let ip = ev.column("source_ip")?.str()?;
-    let action = ev.column("action")?.str()?;
-    let engineer = ev.column("engineer")?.str()?;
+    let ev = d.events().clone().lazy();
+    // Hourly counts per role: a group-by in polars, then a small loop in Rust.
+    let hourly_df = ev
+        .clone()
+        .filter(col("role").is_not_null())
+        .group_by([col("role"), col("hour_idx")])
+        .agg([len().cast(DataType::Int64).alias("n")])
+        .collect()?;
     let mut hourly: BTreeMap<(String, i64), i64> = BTreeMap::new();
-    let mut seen = Vec::with_capacity(ev.height());
-    for i in 0..ev.height() {
-        let (Some(r), Some(t), Some(h)) = (role.get(i), time.get(i), hour.get(i)) else {
-            continue;
-        };
-        *hourly.entry((r.to_string(), h)).or_default() += 1;
-        seen.push(Seen {
-            role: r,
-            time: t,
-            values: [ip.get(i), action.get(i), engineer.get(i)],
-        });
+    {
+        let role = hourly_df.column("role")?.str()?;
+        let hour = hourly_df.column("hour_idx")?.i64()?;
+        let n = hourly_df.column("n")?.i64()?;
+        for i in 0..hourly_df.height() {
+            if let (Some(r), Some(h), Some(c)) = (role.get(i), hour.get(i), n.get(i)) {
+                hourly.insert((r.to_string(), h), c);
+            }
+        }
+    }
+    // First-seen candidates: per role and value, the history flag, the first time in
+    // range and the count in range, aggregated by polars.
+    let hist_from = (p.from.saturating_sub(p.lookback_days * DAY_US)).max(p.lake_start);
+    let t = col("event_time").dt().timestamp(TimeUnit::Microseconds);
+    let in_hist = t
+        .clone()
+        .gt_eq(lit(hist_from))
+        .and(t.clone().lt(lit(p.from)));
+    let in_rng = t.clone().gt_eq(lit(p.from)).and(t.clone().lt(lit(p.to)));
+    let frame = ev
+        .filter(col("role").is_not_null())
+        .with_columns([
+            t.alias("t_us"),
+            in_hist.alias("in_hist"),
+            in_rng.alias("in_rng"),
+        ])
+        .collect()?;
+    let roles_with_history: HashSet<String> = {
+        let h = frame
+            .clone()
+            .lazy()
+            .filter(col("in_hist"))
+            .select([col("role").unique()])
+            .collect()?;
+        h.column("role")?
+            .str()?
+            .iter()
+            .flatten()
+            .map(str::to_string)
+            .collect()
+    };
+    let mut seen_rows = Vec::new();
+    // Without history no value can be first seen (e.g. a range starting at the lake's start).
+    let families: &[&str] = if roles_with_history.is_empty() {
+        &[]
+    } else {
+        &["source_ip", "action", "engineer"]
+    };
+    for (k, column) in families.iter().enumerate() {
+        let g = frame
+            .clone()
+            .lazy()
+            .filter(col(*column).is_not_null())
+            .group_by([col("role"), col(*column).alias("value")])
+            .agg([
+                col("in_hist").any(true).alias("hist"),
+                col("t_us").filter(col("in_rng")).min().alias("first"),
+                col("in_rng").cast(DataType::Int64).sum().alias("n"),
+            ])
+            .filter(col("hist").not().and(col("n").gt(lit(0))))
+            .collect()?;
+        let role = g.column("role")?.str()?;
+        let value = g.column("value")?.str()?;
+        let first = g.column("first")?.i64()?;
+        let n = g.column("n")?.i64()?;
+        for i in 0..g.height() {
+            let (Some(r), Some(v), Some(f), Some(c)) =
+                (role.get(i), value.get(i), first.get(i), n.get(i))
+            else {
+                continue;
+            };
+            if !roles_with_history.contains(r) {
+                continue;
+            }
+            seen_rows.push(Anomaly {
+                kind: FIRST_SEEN_KINDS[k],
+                role: r.to_string(),
+                time: f,
+                value: Some(v.to_string()),
+                observed: c,
+                expected: 0.0,
+                score: None,
+            });
+        }
     }
     let mut rows = volume(&hourly, &p);
-    rows.extend(first_seen(seen.into_iter(), &p));
+    rows.extend(seen_rows);
     sort(&mut rows);
     to_frame(&rows)
 }
@@ -293,37 +314,5 @@ mod tests {
             h.insert(("CE-SRE".to_string(), i as i64), *n);
         }
         assert!(volume(&h, &params()).is_empty());
-    }
-
-    #[test]
-    fn first_seen_needs_history() {
-        let p = Params {
-            from: 100 * DAY_US,
-            ..params()
-        };
-        let ev = |role, day: i64, ip| Seen {
-            role,
-            time: day * DAY_US,
-            values: [Some(ip), None, None],
-        };
-        let rows = first_seen(
-            vec![
-                ev("CE-SRE", 90, "1.1.1.1"),
-                ev("CE-SRE", 101, "1.1.1.1"),
-                ev("CE-SRE", 102, "2.2.2.2"),
-                ev("CE-SRE", 103, "2.2.2.2"),
-                ev("CE-Data", 101, "3.3.3.3"),
-                ev("CE-Admin", 60, "4.4.4.4"),
-                ev("CE-Admin", 101, "5.5.5.5"),
-            ]
-            .into_iter(),
-            &p,
-        );
-        // CE-Data has no history; CE-Admin's history is older than 30 days.
-        assert_eq!(rows.len(), 1, "{rows:?}");
-        assert_eq!(
-            (rows[0].value.as_deref(), rows[0].observed, rows[0].time),
-            (Some("2.2.2.2"), 2, 102 * DAY_US)
-        );
     }
 }

@@ -95,6 +95,25 @@ pub fn dedup(lf: LazyFrame) -> PolarsResult<LazyFrame> {
         .unique_generic(Some(vec![col("event_id")]), UniqueKeepStrategy::First))
 }
 
+/// [`dedup`] for a materialised frame, fast when duplicates are rare (the lake's normal
+/// state: ingest already drops them within a run): one hash pass finds the duplicated
+/// ids, and only those rows go through the window and `unique`.
+pub fn dedup_frame(df: DataFrame) -> PolarsResult<DataFrame> {
+    let marked = df
+        .lazy()
+        .with_column(len().over([col("event_id")])?.gt(lit(1)).alias("_dup"))
+        .collect()?;
+    let dup_count = marked.column("_dup")?.bool()?.sum().unwrap_or(0);
+    if dup_count == 0 {
+        return marked.drop("_dup");
+    }
+    let unique_rows = marked.clone().lazy().filter(col("_dup").not());
+    let dup_rows = dedup(marked.lazy().filter(col("_dup")))?;
+    concat([unique_rows, dup_rows], UnionArgs::default())?
+        .drop(cols(["_dup"]))
+        .collect()
+}
+
 /// `kind` is `assume` or `activity`: what the widgets count.
 pub fn is_ce() -> Expr {
     col("kind").is_in(

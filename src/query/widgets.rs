@@ -246,7 +246,7 @@ impl Dashboard {
         }
         let cols: Vec<Expr> = VIEW_COLUMNS.iter().map(|c| col(*c)).collect();
         let raw = super::scan_lake(lake)?.select(cols).filter(view::is_ce());
-        let mut lf = view::dedup(raw)?;
+        let mut lf = view::dedup_frame(raw.collect()?)?.lazy();
         if let Some(a) = &view.account {
             lf = lf.filter(col("account").eq(lit(a.clone())));
         }

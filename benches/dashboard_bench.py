@@ -1,0 +1,67 @@
+"""Driver of benches/dashboard.sh."""
+import argparse, json, os, statistics, subprocess, sys, tempfile, time, pathlib
+
+import duckdb
+
+p = argparse.ArgumentParser()
+p.add_argument("--bin", required=True)
+p.add_argument("--runs", type=int, default=3)
+p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "cetrail-bench-dash"))
+a = p.parse_args()
+os.makedirs(a.work, exist_ok=True)
+arch = os.path.join(a.work, "archive")
+lake = os.path.join(a.work, "lake")
+if not os.path.isdir(lake):
+    if not os.path.isdir(arch):
+        subprocess.run([a.bin, "generate", "--out", arch, "--days", "56", "--accounts", "2", "--regions", "2",
+                        "--events-per-day", "12000", "--ce-share", "0.95", "--no-digests", "--seed", "9"],
+                       check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([a.bin, "ingest", arch, "--lake", lake, "--quiet"], check=True)
+
+ours = []
+for _ in range(a.runs):
+    out = subprocess.run([a.bin, "dashboard", "--lake", lake, "--format", "json", "--timings"],
+                         check=True, capture_output=True, text=True)
+    ours.append(json.loads(out.stderr.strip().splitlines()[-1]))
+events = ours[0]["events"]
+
+# Same placeholders as cetrail (default range: the lake's first to last day, UTC).
+con = duckdb.connect()
+con.execute("SET TimeZone = 'UTC'")
+lo, hi = con.execute(f"SELECT min(event_time), max(event_time) FROM read_parquet('{lake}/events/*/*.parquet')").fetchone()
+frm = lo.strftime("%Y-%m-%d 00:00:00+00")
+to = (hi + __import__("datetime").timedelta(days=1)).strftime("%Y-%m-%d 00:00:00+00")
+params = {"lake": lake, "from": frm, "to": to, "tz": "UTC", "business_start": "480", "business_end": "1080",
+          "business_days": "1,2,3,4,5", "admin_role": "CE-Admin", "data_role": "CE-Data", "admin_threshold": "1",
+          "denied_threshold": "10", "volume_window_hours": "672", "volume_min_hours": "5", "volume_score": "3.5",
+          "volume_min_excess": "5.0", "lookback_days": "30", "lake_start": lo.strftime("%Y-%m-%d %H:%M:%S+00"),
+          "lake_start_hour": str(int(lo.timestamp()) // 3600)}
+def render(sql):
+    for k, v in params.items():
+        sql = sql.replace("{{" + k + "}}", v)
+    return sql
+q = pathlib.Path("queries")
+view = render((q / "views" / "duckdb.sql").read_text())
+duck = []
+for _ in range(a.runs):
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    t0 = time.perf_counter()
+    con.execute(view.replace("CREATE OR REPLACE VIEW events AS", "CREATE OR REPLACE TEMP TABLE events AS"))
+    view_ms = (time.perf_counter() - t0) * 1e3
+    w = {}
+    for f in sorted(q.glob("*.sql")):
+        t = time.perf_counter()
+        con.execute(render(f.read_text())).fetchall()
+        w[f.stem] = (time.perf_counter() - t) * 1e3
+    duck.append({"view_ms": view_ms, "widgets_ms": w, "total_ms": (time.perf_counter() - t0) * 1e3})
+
+med = statistics.median
+print(f"dashboard benchmark: {events} CE events, median of {a.runs} runs (ms)")
+print(f"{'':22} {'cetrail':>9} {'duckdb':>9} {'ratio':>7}")
+def row(name, x, y):
+    print(f"{name:22} {x:9.1f} {y:9.1f} {y / x if x else float('nan'):6.1f}x")
+row("view (shared scan)", med([r["view_ms"] for r in ours]), med([r["view_ms"] for r in duck]))
+for name in sorted(ours[0]["widgets_ms"]):
+    row(name, med([r["widgets_ms"][name] for r in ours]), med([r["widgets_ms"][name] for r in duck]))
+row("whole dashboard", med([r["total_ms"] for r in ours]), med([r["total_ms"] for r in duck]))
