@@ -133,12 +133,12 @@ pub fn anomalies(d: &Dashboard) -> PolarsResult<DataFrame> {
         min_excess: a.volume_min_excess,
         lookback_days: i64::from(a.first_seen_lookback_days),
     };
-    let ev = d.events().clone().lazy();
+    let ev = d.view_frame();
     // Hourly counts per role: a group-by in polars, then a small loop in Rust.
     let hourly_df = ev
         .clone()
         .filter(col("role").is_not_null())
-        .group_by([col("role"), col("hour_idx")])
+        .group_by([col("role").cast(DataType::String), col("hour_idx")])
         .agg([len().cast(DataType::Int64).alias("n")])
         .collect()?;
     let mut hourly: BTreeMap<(String, i64), i64> = BTreeMap::new();
@@ -161,20 +161,11 @@ pub fn anomalies(d: &Dashboard) -> PolarsResult<DataFrame> {
         .gt_eq(lit(hist_from))
         .and(t.clone().lt(lit(p.from)));
     let in_rng = t.clone().gt_eq(lit(p.from)).and(t.clone().lt(lit(p.to)));
-    let frame = ev
-        .filter(col("role").is_not_null())
-        .with_columns([
-            t.alias("t_us"),
-            in_hist.alias("in_hist"),
-            in_rng.alias("in_rng"),
-        ])
-        .collect()?;
     let roles_with_history: HashSet<String> = {
-        let h = frame
+        let h = ev
             .clone()
-            .lazy()
-            .filter(col("in_hist"))
-            .select([col("role").unique()])
+            .filter(col("role").is_not_null().and(in_hist.clone()))
+            .select([col("role").cast(DataType::String).unique()])
             .collect()?;
         h.column("role")?
             .str()?
@@ -190,12 +181,30 @@ pub fn anomalies(d: &Dashboard) -> PolarsResult<DataFrame> {
     } else {
         &["source_ip", "action", "engineer"]
     };
+    let frame = if families.is_empty() {
+        DataFrame::empty()
+    } else {
+        ev.filter(col("role").is_not_null())
+            .select([
+                col("role"),
+                col("source_ip"),
+                col("action"),
+                col("engineer"),
+                t.alias("t_us"),
+                in_hist.alias("in_hist"),
+                in_rng.alias("in_rng"),
+            ])
+            .collect()?
+    };
     for (k, column) in families.iter().enumerate() {
         let g = frame
             .clone()
             .lazy()
             .filter(col(*column).is_not_null())
-            .group_by([col("role"), col(*column).alias("value")])
+            .group_by([
+                col("role").cast(DataType::String),
+                col(*column).cast(DataType::String).alias("value"),
+            ])
             .agg([
                 col("in_hist").any(true).alias("hist"),
                 col("t_us").filter(col("in_rng")).min().alias("first"),

@@ -141,6 +141,13 @@ pub fn events(lake: &Path, p: &ViewParams) -> PolarsResult<LazyFrame> {
 
 /// Adds the derived columns to lake rows.
 pub fn with_derived(lf: LazyFrame, p: &ViewParams) -> LazyFrame {
+    let (core, extra) = derived_columns(p);
+    lf.with_columns(core).with_columns(extra)
+}
+
+/// The derived columns, in two sets: `core` (read by most widgets; worth computing
+/// once) and `extra` (read by few; computed by the queries that read them).
+pub fn derived_columns(p: &ViewParams) -> (Vec<Expr>, Vec<Expr>) {
     let tz = TimeZone::from_chrono(&p.zone);
     let local = col("event_time").dt().convert_time_zone(tz);
     let micros = col("event_time").dt().timestamp(TimeUnit::Microseconds);
@@ -183,7 +190,7 @@ pub fn with_derived(lf: LazyFrame, p: &ViewParams) -> LazyFrame {
                 .struct_()
                 .field_by_name("arn"),
         );
-    lf.with_columns([
+    let core = vec![
         is_ce().alias("is_ce"),
         in_range(col("event_time")).alias("in_range"),
         local.clone().dt().date().alias("day"),
@@ -191,6 +198,14 @@ pub fn with_derived(lf: LazyFrame, p: &ViewParams) -> LazyFrame {
         next_week_start.clone().dt().date().alias("next_week"),
         in_range(as_utc(week_start)).alias("week_in_range"),
         in_range(as_utc(next_week_start)).alias("next_week_in_range"),
+        business.alias("business"),
+        micros
+            .clone()
+            .floor_div(lit(3_600_000_000i64))
+            .alias("hour_idx"),
+        micros.floor_div(lit(300_000_000i64)).alias("period_idx"),
+    ];
+    let extra = vec![
         local
             .clone()
             .dt()
@@ -198,7 +213,6 @@ pub fn with_derived(lf: LazyFrame, p: &ViewParams) -> LazyFrame {
             .cast(DataType::Int32)
             .alias("local_hour"),
         local.dt().weekday().cast(DataType::Int32).alias("weekday"),
-        business.alias("business"),
         col("event_time").dt().truncate(lit("1h")).alias("hour"),
         col("event_time").dt().truncate(lit("5m")).alias("period"),
         col("event_time")
@@ -207,12 +221,8 @@ pub fn with_derived(lf: LazyFrame, p: &ViewParams) -> LazyFrame {
             .dt()
             .offset_by(lit("5m"))
             .alias("period_end"),
-        micros
-            .clone()
-            .floor_div(lit(3_600_000_000i64))
-            .alias("hour_idx"),
-        micros.floor_div(lit(300_000_000i64)).alias("period_idx"),
         concat_str([col("event_source"), col("event_name")], ":", false).alias("action"),
         resource.alias("resource"),
-    ])
+    ];
+    (core, extra)
 }

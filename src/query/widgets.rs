@@ -253,9 +253,21 @@ impl Dashboard {
         if let Some(r) = &view.role {
             lf = lf.filter(col("role").eq(lit(r.clone())));
         }
-        let events = view::with_derived(lf, &view).collect()?;
+        // Columns counted distinct or grouped on by many widgets become categoricals:
+        // the same strings to every query, hashed once here instead of in each widget.
+        let categorical = DataType::from_categories(Categories::global());
+        let lf = lf.with_columns(
+            ["session_key", "engineer", "source_ip", "role", "account"]
+                .iter()
+                .map(|c| col(*c).cast(categorical.clone()))
+                .collect::<Vec<_>>(),
+        );
+        // The rows and the derived columns most widgets read are materialised once; the
+        // others are computed by the queries that read them.
+        let (core, extra) = view::derived_columns(&view);
+        let events = lf.with_columns(core).collect()?;
         let ctx = SQLContext::new();
-        ctx.register("events", events.clone().lazy());
+        ctx.register("events", events.clone().lazy().with_columns(extra));
         let params = template_params(config, &view, bounds.map(|b| b.0));
         Ok(Self {
             ctx,
@@ -267,9 +279,15 @@ impl Dashboard {
         })
     }
 
-    /// The materialised view (CE events, derived columns).
+    /// The materialised part of the view (CE events, one per id, core derived columns).
     pub fn events(&self) -> &DataFrame {
         &self.events
+    }
+
+    /// The whole `events` view, lazily.
+    pub fn view_frame(&self) -> LazyFrame {
+        let (_, extra) = view::derived_columns(&self.view);
+        self.events.clone().lazy().with_columns(extra)
     }
 
     /// The `{{placeholder}}` values of this session.

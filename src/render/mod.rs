@@ -82,7 +82,11 @@ impl Cell {
                     TimeUnit::Milliseconds => t.saturating_mul(1000),
                 })
             }
-            other => Cell::Text(other.to_string()),
+            other => match other.get_str() {
+                // Categorical strings (the view's grouping columns).
+                Some(s) => Cell::Text(s.to_string()),
+                None => Cell::Text(other.to_string()),
+            },
         }
     }
 
