@@ -141,15 +141,33 @@ pub fn events(lake: &Path, p: &ViewParams) -> PolarsResult<LazyFrame> {
 
 /// Adds the derived columns to lake rows.
 pub fn with_derived(lf: LazyFrame, p: &ViewParams) -> LazyFrame {
-    let (core, extra) = derived_columns(p);
-    lf.with_columns(core).with_columns(extra)
+    finish(with_core(lf, p), p)
 }
 
-/// The derived columns, in two sets: `core` (read by most widgets; worth computing
-/// once) and `extra` (read by few; computed by the queries that read them).
-pub fn derived_columns(p: &ViewParams) -> (Vec<Expr>, Vec<Expr>) {
+/// Helper columns: the local time and its week start, computed once and shared by the
+/// derived columns (dropped from the view by [`finish`]).
+const HELPERS: [&str; 2] = ["_local", "_week_start"];
+
+/// Adds the derived columns most widgets read (worth materialising once).
+pub fn with_core(lf: LazyFrame, p: &ViewParams) -> LazyFrame {
     let tz = TimeZone::from_chrono(&p.zone);
-    let local = col("event_time").dt().convert_time_zone(tz);
+    let (core, _) = derived_columns(p);
+    lf.with_column(col("event_time").dt().convert_time_zone(tz).alias("_local"))
+        .with_column(col("_local").dt().truncate(lit("1w")).alias("_week_start"))
+        .with_columns(core)
+}
+
+/// Adds the other derived columns (computed by the queries that read them) and drops
+/// the helpers.
+pub fn finish(lf: LazyFrame, p: &ViewParams) -> LazyFrame {
+    let (_, extra) = derived_columns(p);
+    lf.with_columns(extra).drop(cols(HELPERS))
+}
+
+/// The derived columns over the helper columns, in two sets: `core` (read by most
+/// widgets) and `extra` (read by few).
+fn derived_columns(p: &ViewParams) -> (Vec<Expr>, Vec<Expr>) {
+    let local = col("_local");
     let micros = col("event_time").dt().timestamp(TimeUnit::Microseconds);
     let in_range = |e: Expr| match (p.from, p.to) {
         (Some(f), Some(t)) => e.clone().gt_eq(ts_lit(f)).and(e.lt(ts_lit(t))),
@@ -157,7 +175,7 @@ pub fn derived_columns(p: &ViewParams) -> (Vec<Expr>, Vec<Expr>) {
         (None, Some(t)) => e.lt(ts_lit(t)),
         (None, None) => lit(true),
     };
-    let week_start = local.clone().dt().truncate(lit("1w"));
+    let week_start = col("_week_start");
     let next_week_start = week_start.clone().dt().offset_by(lit("1w"));
     let as_utc = |e: Expr| e.dt().convert_time_zone(TimeZone::UTC);
     let minute_of_day = local.clone().dt().hour().cast(DataType::Int32) * lit(60)

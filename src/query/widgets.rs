@@ -264,10 +264,9 @@ impl Dashboard {
         );
         // The rows and the derived columns most widgets read are materialised once; the
         // others are computed by the queries that read them.
-        let (core, extra) = view::derived_columns(&view);
-        let events = lf.with_columns(core).collect()?;
+        let events = view::with_core(lf, &view).collect()?;
         let ctx = SQLContext::new();
-        ctx.register("events", events.clone().lazy().with_columns(extra));
+        ctx.register("events", view::finish(events.clone().lazy(), &view));
         let params = template_params(config, &view, bounds.map(|b| b.0));
         Ok(Self {
             ctx,
@@ -286,8 +285,7 @@ impl Dashboard {
 
     /// The whole `events` view, lazily.
     pub fn view_frame(&self) -> LazyFrame {
-        let (_, extra) = view::derived_columns(&self.view);
-        self.events.clone().lazy().with_columns(extra)
+        view::finish(self.events.clone().lazy(), &self.view)
     }
 
     /// The `{{placeholder}}` values of this session.
