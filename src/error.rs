@@ -88,8 +88,10 @@ pub enum SourceError {
     },
     #[error("source {0} does not exist or is not a folder")]
     NotFound(PathBuf),
-    #[error("unsupported source `{0}` (expected a local folder)")]
+    #[error("unsupported source `{0}` (expected a local folder or s3://bucket/prefix)")]
     Unsupported(String),
+    #[error("{0}")]
+    Remote(String),
 }
 
 /// Errors of the synthetic archive generator.

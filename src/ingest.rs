@@ -194,15 +194,6 @@ fn process_object(
             decompressed: 0,
         }
     };
-    // A compressed object larger than the limit cannot decompress under it.
-    if object.size > options.max_decompressed {
-        return reject(
-            entry,
-            ObjectError::TooLarge {
-                limit: options.max_decompressed,
-            },
-        );
-    }
     let bytes = match source.read(object) {
         Ok(b) => b,
         Err(e) => return reject(entry, ObjectError::Io(e)),
@@ -327,12 +318,31 @@ pub fn ingest(
                 immediate.push(e);
             }
             KeyClass::Log(k) if !options.prune.keeps(k) => summary.pruned += 1,
+            // A compressed object larger than the limit cannot decompress under it: it is
+            // rejected without being read.
+            _ if object.size > options.max_decompressed => {
+                let mut e = entry_for(&object, &class, Status::Rejected);
+                let reason = ObjectError::TooLarge {
+                    limit: options.max_decompressed,
+                }
+                .to_string();
+                e.reason = Some(reason.clone());
+                summary.rejected += 1;
+                summary.rejections.push(Rejection {
+                    key: object.key.clone(),
+                    reason,
+                });
+                immediate.push(e);
+            }
             _ => work.push((object, class)),
         }
     }
     progress
         .objects_total
         .store(work.len() as u64, Ordering::Relaxed);
+    let planned: Vec<Object> = work.iter().map(|(o, _)| o.clone()).collect();
+    source.prefetch(&planned);
+    drop(planned);
     if !immediate.is_empty() {
         lake.commit(Vec::new(), immediate)?;
         summary.commits += 1;

@@ -6,6 +6,7 @@
 //! is what pruning by `--accounts/--regions/--from/--to` uses before any byte is read.
 
 pub mod local;
+pub mod s3;
 
 use chrono::NaiveDate;
 
@@ -20,6 +21,9 @@ pub trait Source: Sync {
     fn list(&self) -> Result<Vec<Object>, SourceError>;
     /// The bytes of one object.
     fn read(&self, object: &Object) -> Result<Vec<u8>, String>;
+    /// Announces the objects that will be read, in this order: a remote source starts
+    /// downloading ahead (bounded), so network and parsing overlap. Local: nothing.
+    fn prefetch(&self, _objects: &[Object]) {}
 }
 
 /// One input object.

@@ -8,4 +8,5 @@ mod derive;
 mod generate;
 mod ingest;
 mod proptest_parser;
+mod s3;
 mod widgets;

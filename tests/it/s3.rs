@@ -1,0 +1,540 @@
+//! Ingest straight from S3, against a real S3 implementation in-process (s3s-fs behind
+//! s3s-aws), with a transport wrapper that counts requests and injects faults.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_sdk_s3::config::{Credentials, Region};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use cetrail::config::Config;
+use cetrail::ingest::{IngestOptions, Progress, ingest as run_ingest};
+use cetrail::source::Prune;
+use cetrail::source::s3::S3Source;
+
+use crate::util::*;
+
+/// Faults to inject: every `slowdown_every`-th GET answers 503 SlowDown, every
+/// `drop_every`-th GET loses its connection, every `stall_every`-th GET stalls past the
+/// attempt timeout. Counts every request.
+#[derive(Debug, Default)]
+struct Faults {
+    slowdown_every: u64,
+    drop_every: u64,
+    stall_every: u64,
+    requests: AtomicU64,
+    gets: AtomicU64,
+    lists: AtomicU64,
+    injected: AtomicU64,
+}
+
+#[derive(Debug, Clone)]
+struct Wrapped {
+    inner: s3s_aws::Connector,
+    faults: Arc<Faults>,
+}
+
+impl HttpConnector for Wrapped {
+    fn call(&self, req: HttpRequest) -> HttpConnectorFuture {
+        let f = self.faults.clone();
+        f.requests.fetch_add(1, Ordering::SeqCst);
+        let is_list = req.uri().contains("list-type=2");
+        if is_list {
+            f.lists.fetch_add(1, Ordering::SeqCst);
+            return self.inner.call(req);
+        }
+        let n = f.gets.fetch_add(1, Ordering::SeqCst) + 1;
+        let hit = |every: u64| every > 0 && n.is_multiple_of(every);
+        if hit(f.slowdown_every) {
+            f.injected.fetch_add(1, Ordering::SeqCst);
+            let body = "<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+            let mut resp =
+                HttpResponse::new(503u16.try_into().expect("status"), SdkBody::from(body));
+            resp.headers_mut().insert("content-type", "application/xml");
+            return HttpConnectorFuture::ready(Ok(resp));
+        }
+        if hit(f.drop_every) {
+            f.injected.fetch_add(1, Ordering::SeqCst);
+            let e = std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "connection reset by peer",
+            );
+            return HttpConnectorFuture::ready(Err(ConnectorError::io(Box::new(e))));
+        }
+        if hit(f.stall_every) {
+            f.injected.fetch_add(1, Ordering::SeqCst);
+            return HttpConnectorFuture::new(async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                Err(ConnectorError::io("stalled".into()))
+            });
+        }
+        self.inner.call(req)
+    }
+}
+
+#[derive(Debug)]
+struct Transport(Wrapped);
+
+impl HttpClient for Transport {
+    fn http_connector(
+        &self,
+        _: &HttpConnectorSettings,
+        _: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(self.0.clone())
+    }
+}
+
+/// A bucket served from `root/<bucket>/` by s3s-fs.
+fn client(root: &Path, faults: Arc<Faults>) -> aws_sdk_s3::Client {
+    let fs = s3s_fs::FileSystem::new(root).expect("s3s-fs");
+    let mut builder = s3s::service::S3ServiceBuilder::new(fs);
+    builder.set_auth(s3s::auth::SimpleAuth::from_single("AKIDTEST", "secret"));
+    let service = builder.build();
+    let transport = Transport(Wrapped {
+        inner: s3s_aws::Connector::from(service),
+        faults,
+    });
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version_latest()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+        .endpoint_url("http://127.0.0.1:9")
+        .force_path_style(true)
+        .http_client(transport)
+        .retry_config(
+            aws_sdk_s3::config::retry::RetryConfig::standard()
+                .with_max_attempts(6)
+                .with_initial_backoff(Duration::from_millis(2)),
+        )
+        .timeout_config(
+            aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_millis(500))
+                .build(),
+        )
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+fn s3_ingest(source: &S3Source, lake: &Path) -> cetrail::ingest::Summary {
+    let options = IngestOptions {
+        threads: 2,
+        ..IngestOptions::default()
+    };
+    run_ingest(
+        source,
+        lake,
+        &Config::default(),
+        &options,
+        &Progress::default(),
+    )
+    .expect("ingest")
+}
+
+/// The archive under `root/bucket/<prefix>`.
+fn bucket_with(archive: &Path, prefix: &str) -> tempfile::TempDir {
+    let root = tempdir();
+    copy_tree(archive, &root.path().join("trail-bucket").join(prefix));
+    root
+}
+
+#[test]
+fn s3_ingest_equals_local_ingest_and_reruns_issue_no_gets() {
+    let dir = tempdir();
+    let archive = dir.path().join("archive");
+    generate(
+        &archive,
+        &[
+            "--days",
+            "4",
+            "--events-per-day",
+            "60",
+            "--ce-share",
+            "0.3",
+            "--seed",
+            "21",
+        ],
+    );
+    let local_lake = dir.path().join("local");
+    assert_eq!(ingest(&archive, &local_lake, &[]).0, 0);
+
+    let root = bucket_with(&archive, "org-trail/logs");
+    let faults = Arc::new(Faults::default());
+    let source = S3Source::new(
+        client(root.path(), faults.clone()),
+        "trail-bucket",
+        "org-trail/logs",
+        Prune::default(),
+    )
+    .expect("source");
+    let lake = dir.path().join("s3");
+    let s = s3_ingest(&source, &lake);
+    assert_eq!(s.rejected, 0);
+    assert!(s.ingested > 50);
+    // Same events, same columns, same chain of custody (keys relative to the prefix).
+    assert_eq!(distinct_events(&lake), distinct_events(&local_lake));
+    // Both account layouts (plain and organization trail) were walked.
+    let keys: Vec<String> = rows(&lake)
+        .into_iter()
+        .map(|r| r["source_object"].clone())
+        .collect();
+    assert!(
+        keys.iter().any(|k| k.starts_with("AWSLogs/o-"))
+            && keys.iter().any(|k| !k.starts_with("AWSLogs/o-"))
+    );
+
+    // A rerun over the unchanged bucket lists but issues no GET.
+    let gets_before = faults.gets.load(Ordering::SeqCst);
+    let again = S3Source::new(
+        client(root.path(), faults.clone()),
+        "trail-bucket",
+        "org-trail/logs",
+        Prune::default(),
+    )
+    .expect("source");
+    let s2 = s3_ingest(&again, &lake);
+    assert_eq!(s2.ingested, 0);
+    assert_eq!(s2.already_in_ledger, s.objects_seen);
+    assert_eq!(
+        faults.gets.load(Ordering::SeqCst),
+        gets_before,
+        "no GET on a rerun"
+    );
+    assert_eq!(again.stats.get_calls.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn listing_paginates_past_1000_keys() {
+    let dir = tempdir();
+    let archive = dir.path().join("archive");
+    generate(
+        &archive,
+        &[
+            "--days",
+            "1",
+            "--accounts",
+            "1",
+            "--regions",
+            "1",
+            "--events-per-day",
+            "3000",
+            "--file-minutes",
+            "1",
+            "--no-digests",
+            "--seed",
+            "3",
+        ],
+    );
+    let logs = walk(&archive)
+        .iter()
+        .filter(|p| p.to_string_lossy().contains("/CloudTrail/"))
+        .count();
+    assert!(logs > 1000, "{logs} log files");
+    let root = bucket_with(&archive, "");
+    let faults = Arc::new(Faults::default());
+    let source = S3Source::new(
+        client(root.path(), faults.clone()),
+        "trail-bucket",
+        "",
+        Prune::default(),
+    )
+    .expect("source");
+    let lake = dir.path().join("lake");
+    let s = s3_ingest(&source, &lake);
+    assert_eq!(s.ingested as usize, logs);
+    assert!(
+        source.stats.list_calls.load(Ordering::SeqCst) >= 4,
+        "paginated listing"
+    );
+}
+
+#[test]
+fn prefix_pruning_lists_only_the_wanted_day_prefixes() {
+    let dir = tempdir();
+    let archive = dir.path().join("archive");
+    generate(
+        &archive,
+        &[
+            "--days",
+            "10",
+            "--events-per-day",
+            "30",
+            "--seed",
+            "5",
+            "--no-digests",
+        ],
+    );
+    let summary: serde_json::Value = serde_json::from_slice(
+        &cetrail(
+            &[
+                "generate",
+                "--out",
+                dir.path().join("x").to_str().expect("p"),
+                "--json",
+                "--days",
+                "1",
+                "--seed",
+                "5",
+            ],
+            Path::new("."),
+        )
+        .stdout,
+    )
+    .expect("json");
+    let acct0 = summary["accounts"][0]
+        .as_str()
+        .expect("account")
+        .to_string();
+    let root = bucket_with(&archive, "");
+    let faults = Arc::new(Faults::default());
+    let prune = Prune {
+        accounts: vec![acct0.clone()],
+        from: day("2026-09-09"),
+        to: day("2026-09-11"),
+        ..Prune::default()
+    };
+    let source = S3Source::new(
+        client(root.path(), faults.clone()),
+        "trail-bucket",
+        "",
+        prune.clone(),
+    )
+    .expect("source");
+    let lake = dir.path().join("lake");
+    let options = IngestOptions {
+        threads: 2,
+        prune,
+        ..IngestOptions::default()
+    };
+    let s = run_ingest(
+        &source,
+        &lake,
+        &Config::default(),
+        &options,
+        &Progress::default(),
+    )
+    .expect("ingest");
+    // AWSLogs/ (1) + the org folder (1) + acct0/CloudTrail/ (1) + per region (2): years,
+    // months, days (3) + one object listing per kept day 09-09..09-11 (3).
+    assert_eq!(
+        source.stats.list_calls.load(Ordering::SeqCst),
+        3 + 2 * (3 + 3)
+    );
+    assert_eq!(s.pruned, 0, "pruned prefixes are never listed");
+    for r in rows(&lake) {
+        assert_eq!(r["account"], acct0);
+        let day = r["source_object"]
+            .split('/')
+            .rev()
+            .nth(1)
+            .expect("day")
+            .to_string();
+        assert!(["09", "10", "11"].contains(&day.as_str()), "{day}");
+    }
+}
+
+#[test]
+fn faults_are_retried_and_every_event_is_ingested_once() {
+    let dir = tempdir();
+    let archive = dir.path().join("archive");
+    generate(
+        &archive,
+        &[
+            "--days",
+            "3",
+            "--events-per-day",
+            "60",
+            "--ce-share",
+            "0.3",
+            "--seed",
+            "8",
+            "--no-digests",
+        ],
+    );
+    let local_lake = dir.path().join("local");
+    assert_eq!(ingest(&archive, &local_lake, &[]).0, 0);
+    let root = bucket_with(&archive, "");
+    let faults = Arc::new(Faults {
+        slowdown_every: 3,
+        drop_every: 7,
+        stall_every: 41,
+        ..Faults::default()
+    });
+    let source = S3Source::new(
+        client(root.path(), faults.clone()),
+        "trail-bucket",
+        "",
+        Prune::default(),
+    )
+    .expect("source");
+    let lake = dir.path().join("lake");
+    let s = s3_ingest(&source, &lake);
+    assert!(
+        faults.injected.load(Ordering::SeqCst) > 20,
+        "faults were injected"
+    );
+    assert_eq!(s.rejected, 0, "{:?}", s.rejections);
+    assert_eq!(distinct_events(&lake), distinct_events(&local_lake));
+    assert_eq!(
+        rows(&lake).len(),
+        distinct_events(&lake).len(),
+        "no duplicates"
+    );
+}
+
+#[test]
+fn an_object_that_keeps_failing_is_rejected_and_named() {
+    let dir = tempdir();
+    let archive = dir.path().join("archive");
+    generate(
+        &archive,
+        &[
+            "--days",
+            "1",
+            "--accounts",
+            "1",
+            "--regions",
+            "1",
+            "--events-per-day",
+            "40",
+            "--seed",
+            "2",
+            "--no-digests",
+        ],
+    );
+    let root = bucket_with(&archive, "");
+    let faults = Arc::new(Faults {
+        slowdown_every: 1,
+        ..Faults::default()
+    });
+    let source = S3Source::new(
+        client(root.path(), faults),
+        "trail-bucket",
+        "",
+        Prune::default(),
+    )
+    .expect("source")
+    .with_attempts(3);
+    let lake = dir.path().join("lake");
+    let s = s3_ingest(&source, &lake);
+    assert!(s.rejected > 0 && s.ingested == 0);
+    assert!(
+        s.rejections
+            .iter()
+            .all(|r| r.reason.contains("SlowDown") && r.reason.contains("after 3 attempt(s)")),
+        "{:?}",
+        s.rejections.first()
+    );
+    assert!(s.has_rejections());
+}
+
+fn day(s: &str) -> Option<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+}
+
+/// The moto_server endpoint started by .ci/run; its absence under CI is a failure.
+fn moto_endpoint() -> Option<String> {
+    let ep = std::env::var("CETRAIL_MOTO_ENDPOINT").ok();
+    assert!(
+        ep.is_some() || std::env::var_os("CI").is_none(),
+        "CI must start moto_server and set CETRAIL_MOTO_ENDPOINT (.ci/run)"
+    );
+    ep
+}
+
+#[test]
+fn binary_against_moto_server_equals_local_ingest() {
+    let Some(endpoint) = moto_endpoint() else {
+        eprintln!("SKIPPED moto end-to-end test: no CETRAIL_MOTO_ENDPOINT (run .ci/run)");
+        return;
+    };
+    let dir = tempdir();
+    let archive = dir.path().join("archive");
+    generate(
+        &archive,
+        &[
+            "--days",
+            "3",
+            "--events-per-day",
+            "50",
+            "--ce-share",
+            "0.3",
+            "--seed",
+            "13",
+            "--no-digests",
+        ],
+    );
+    let local_lake = dir.path().join("local");
+    assert_eq!(ingest(&archive, &local_lake, &[]).0, 0);
+
+    // Upload the archive to moto over real HTTP on 127.0.0.1.
+    let bucket = format!("trail-{}", std::process::id());
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version_latest()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .endpoint_url(&endpoint)
+        .force_path_style(true)
+        .build();
+    let client = aws_sdk_s3::Client::from_conf(conf);
+    rt.block_on(async {
+        client
+            .create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("create bucket");
+        for p in walk(&archive) {
+            let key = format!(
+                "exports/{}",
+                p.strip_prefix(&archive).expect("prefix").to_string_lossy()
+            );
+            let body = aws_sdk_s3::primitives::ByteStream::from(std::fs::read(&p).expect("read"));
+            client
+                .put_object()
+                .bucket(&bucket)
+                .key(key)
+                .body(body)
+                .send()
+                .await
+                .expect("put");
+        }
+    });
+
+    let lake = dir.path().join("s3");
+    let url = format!("s3://{bucket}/exports");
+    let run = || {
+        std::process::Command::new(BIN)
+            .args([
+                "ingest",
+                &url,
+                "--lake",
+                lake.to_str().expect("p"),
+                "--endpoint-url",
+                &endpoint,
+                "--json",
+            ])
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .expect("cetrail")
+    };
+    let out = run();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).expect("summary");
+    assert!(n(&s, "ingested") > 20);
+    assert_eq!(distinct_events(&lake), distinct_events(&local_lake));
+    let again: serde_json::Value = serde_json::from_slice(&run().stdout).expect("summary");
+    assert_eq!(n(&again, "ingested"), 0);
+    assert_eq!(n(&again, "already_in_ledger"), n(&s, "objects_seen"));
+}
