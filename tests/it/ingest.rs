@@ -301,31 +301,9 @@ fn pruning_by_account_and_dates_reads_only_matching_keys() {
     let dir = tempdir();
     let src = dir.path().join("archive");
     generate(&src, SMALL);
-    let summary: serde_json::Value = serde_json::from_slice(
-        &cetrail(
-            &[
-                "generate",
-                "--out",
-                dir.path().join("x").to_str().expect("p"),
-                "--json",
-                "--days",
-                "1",
-                "--seed",
-                "7",
-            ],
-            Path::new("."),
-        )
-        .stdout,
-    )
-    .expect("json");
-    let acct0 = summary["accounts"][0]
-        .as_str()
-        .expect("account")
-        .to_string();
-    let acct1 = summary["accounts"][1]
-        .as_str()
-        .expect("account")
-        .to_string();
+    let accounts = generated_accounts("7");
+    let acct0 = accounts[0].clone();
+    let acct1 = accounts[1].clone();
 
     let lake = dir.path().join("lake-acct");
     let (code, s) = ingest(&src, &lake, &["--accounts", &acct0]);

@@ -271,27 +271,8 @@ fn prefix_pruning_lists_only_the_wanted_day_prefixes() {
             "--no-digests",
         ],
     );
-    let summary: serde_json::Value = serde_json::from_slice(
-        &cetrail(
-            &[
-                "generate",
-                "--out",
-                dir.path().join("x").to_str().expect("p"),
-                "--json",
-                "--days",
-                "1",
-                "--seed",
-                "5",
-            ],
-            Path::new("."),
-        )
-        .stdout,
-    )
-    .expect("json");
-    let acct0 = summary["accounts"][0]
-        .as_str()
-        .expect("account")
-        .to_string();
+    let accounts = generated_accounts("5");
+    let acct0 = accounts[0].clone();
     let root = bucket_with(&archive, "");
     let faults = Arc::new(Faults::default());
     let prune = Prune {

@@ -219,3 +219,30 @@ pub fn python_with_duckdb() -> Option<String> {
     );
     None
 }
+
+/// The account ids `cetrail generate --seed SEED` uses (they depend on the seed only).
+pub fn generated_accounts(seed: &str) -> Vec<String> {
+    let dir = tempdir();
+    let out = cetrail(
+        &[
+            "generate",
+            "--out",
+            dir.path().join("x").to_str().expect("p"),
+            "--json",
+            "--days",
+            "1",
+            "--seed",
+            seed,
+        ],
+        Path::new("."),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("generate --json");
+    v["accounts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
