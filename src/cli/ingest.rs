@@ -156,7 +156,14 @@ fn draw_progress(p: &Progress, done: &AtomicBool) {
     );
     let start = std::time::Instant::now();
     while !done.load(Ordering::Relaxed) {
-        bar.set_length(p.objects_total.load(Ordering::Relaxed));
+        let total = p.objects_total.load(Ordering::Relaxed);
+        if total == 0 {
+            bar.set_message("listing objects…");
+            bar.tick();
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        bar.set_length(total);
         bar.set_position(p.objects_done.load(Ordering::Relaxed));
         let secs = start.elapsed().as_secs_f64().max(1e-3);
         let mb = p.bytes_decompressed.load(Ordering::Relaxed) as f64 / 1e6;
