@@ -245,13 +245,15 @@ pub fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
             let limit = args.limit.unwrap_or(if md { usize::MAX } else { 15 });
             let color =
                 !md && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            let span = match (d.view.from, d.view.to) {
+                (None, None) => "(the lake holds no CE event yet)".to_string(),
+                (f, t) => format!("{} → {}", range(f), range(t)),
+            };
             writeln!(
                 out,
-                "{}cetrail dashboard{} {} → {} ({})\n",
+                "{}cetrail dashboard{} {span} ({})\n",
                 if md { "# " } else { "" },
                 if md { ":" } else { "" },
-                range(d.view.from),
-                range(d.view.to),
                 d.config.time.zone
             )?;
             for (w, mut t, total) in results {

@@ -9,8 +9,37 @@ use std::path::Path;
 
 use polars::prelude::*;
 
+/// The lake schema as polars types (for an empty lake).
+fn polars_schema() -> Schema {
+    use crate::lake::schema::{COLUMNS, ColumnKind};
+    let mut schema = Schema::with_capacity(COLUMNS.len() + 1);
+    for c in COLUMNS {
+        let dtype = match c.kind {
+            ColumnKind::Time => DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)),
+            ColumnKind::Text => DataType::String,
+            ColumnKind::Bool => DataType::Boolean,
+            ColumnKind::Int => DataType::Int64,
+            ColumnKind::Resources => DataType::List(Box::new(DataType::Struct(vec![
+                Field::new("arn".into(), DataType::String),
+                Field::new("type".into(), DataType::String),
+                Field::new("account".into(), DataType::String),
+            ]))),
+        };
+        schema.insert(c.name.into(), dtype);
+    }
+    schema.insert("month".into(), DataType::String);
+    schema
+}
+
 /// Scans every event file of the lake lazily, with the `month` Hive partition column.
+/// A lake without event files (nothing kept yet) scans as an empty frame.
 pub fn scan_lake(root: &Path) -> PolarsResult<LazyFrame> {
+    if crate::lake::data_files(root)
+        .map(|f| f.is_empty())
+        .unwrap_or(false)
+    {
+        return Ok(DataFrame::empty_with_schema(&polars_schema()).lazy());
+    }
     let events = root.join("events");
     let path = format!("{}/", events.display());
     let args = ScanArgsParquet {

@@ -936,3 +936,40 @@ fn query_formats_and_user_sql() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("unknown widget"));
 }
+
+#[test]
+fn a_lake_without_ce_events_gives_empty_widgets() {
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    write(&src.join("readme.txt"), b"not a log");
+    let lake = dir.path().join("lake");
+    assert_eq!(ingest(&src, &lake, &[]).0, 0);
+    let out = cetrail(
+        &[
+            "dashboard",
+            "--lake",
+            lake.to_str().expect("p"),
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    for w in WIDGETS {
+        assert_eq!(
+            v["widgets"][w.name].as_array().map(Vec::len),
+            Some(0),
+            "{}",
+            w.name
+        );
+    }
+    let text = stdout(&cetrail(
+        &["dashboard", "--lake", lake.to_str().expect("p")],
+        dir.path(),
+    ));
+    assert!(
+        text.contains("no CE event yet") && text.contains("admin-alarm OK"),
+        "{text}"
+    );
+}
