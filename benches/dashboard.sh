@@ -6,9 +6,5 @@
 #   usage: bash benches/dashboard.sh [--runs R]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cetrail-target}"
-cargo build --release --quiet
-VENV="${CETRAIL_VENV:-$HOME/.cache/cetrail-venv}"
-if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
-exec "$VENV/bin/python" benches/dashboard_bench.py --bin "$CARGO_TARGET_DIR/release/cetrail" "$@"
+source benches/setup.sh
+exec "$VENV/bin/python" benches/dashboard_bench.py --bin "$BIN" "$@"

@@ -5,9 +5,5 @@
 #   usage: bash benches/s3.sh [--days D]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cetrail-target}"
-cargo build --release --quiet
-VENV="${CETRAIL_VENV:-$HOME/.cache/cetrail-venv}"
-if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt awscli
-exec "$VENV/bin/python" benches/s3_bench.py --bin "$CARGO_TARGET_DIR/release/cetrail" --venv "$VENV" "$@"
+EXTRA_PIP=awscli source benches/setup.sh
+exec "$VENV/bin/python" benches/s3_bench.py --bin "$BIN" --venv "$VENV" "$@"

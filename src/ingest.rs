@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::Instant;
 
 use arrow::array::{Array, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray};
@@ -340,9 +340,7 @@ pub fn ingest(
     progress
         .objects_total
         .store(work.len() as u64, Ordering::Relaxed);
-    let planned: Vec<Object> = work.iter().map(|(o, _)| o.clone()).collect();
-    source.prefetch(&planned);
-    drop(planned);
+    source.prefetch(&mut work.iter().map(|(o, _)| o));
     if !immediate.is_empty() {
         lake.commit(Vec::new(), immediate)?;
         summary.commits += 1;
@@ -363,7 +361,6 @@ pub fn ingest(
     let outcome = std::thread::scope(|scope| {
         let writer = scope.spawn(move || write_loop(&mut lake, rx, flush, progress));
         let chunk = (options.threads.max(1) * 16).max(16);
-        let mut send_failed = false;
         for part in work.chunks(chunk) {
             let results: Vec<ObjectResult> = pool.install(|| {
                 part.par_iter()
@@ -380,18 +377,13 @@ pub fn ingest(
                     })
                     .collect()
             });
-            if send(&tx, results).is_err() {
-                send_failed = true;
+            // The writer only stops receiving when it failed; its error is returned below.
+            if tx.send(results).is_err() {
                 break;
             }
         }
         drop(tx);
-        let written = writer.join().map_err(|_| IngestError::WriterGone)?;
-        let written = written?;
-        if send_failed && written.objects == 0 {
-            return Err(IngestError::WriterGone);
-        }
-        Ok(written)
+        writer.join().map_err(|_| IngestError::WriterGone)?
     })?;
 
     summary.ingested = outcome.ingested;
@@ -416,10 +408,6 @@ pub fn ingest(
         summary.events_per_second = summary.records_read as f64 / summary.seconds;
     }
     Ok(summary)
-}
-
-fn send(tx: &SyncSender<Vec<ObjectResult>>, results: Vec<ObjectResult>) -> Result<(), ()> {
-    tx.send(results).map_err(|_| ())
 }
 
 #[derive(Default)]

@@ -194,7 +194,6 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), LakeError> {
 pub struct LedgerIndex {
     seen: HashMap<String, (u64, String)>,
     pub segments: u64,
-    pub previously_rejected: u64,
 }
 
 impl LedgerIndex {
@@ -204,9 +203,6 @@ impl LedgerIndex {
             idx.segments += 1;
             for o in &s.objects {
                 idx.seen.insert(o.key.clone(), (o.size, o.version.clone()));
-                if o.status == Status::Rejected {
-                    idx.previously_rejected += 1;
-                }
             }
         }
         idx
@@ -217,13 +213,5 @@ impl LedgerIndex {
         self.seen
             .get(key)
             .is_some_and(|(s, v)| *s == size && v == version)
-    }
-
-    pub fn len(&self) -> usize {
-        self.seen.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
     }
 }

@@ -104,10 +104,6 @@ impl Lake {
         ))
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// Commits `months` (month → sorted batch) and the `objects` they came from.
     /// An empty `months` still commits the objects (files with no CE events).
     pub fn commit(

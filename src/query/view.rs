@@ -122,26 +122,54 @@ pub fn is_ce() -> Expr {
     )
 }
 
-/// The lake's rows, one per event id.
-pub fn deduplicated(lake: &Path) -> PolarsResult<LazyFrame> {
-    dedup(super::scan_lake(lake)?)
-}
+/// The columns the widgets and anomalies read (projection of the lake).
+pub const VIEW_COLUMNS: &[&str] = &[
+    "event_time",
+    "event_id",
+    "account",
+    "aws_region",
+    "role",
+    "engineer",
+    "event_source",
+    "event_name",
+    "source_ip",
+    "error_code",
+    "is_error",
+    "is_denied",
+    "is_write",
+    "read_only",
+    "session_key",
+    "target_instance",
+    "bucket",
+    "object_key",
+    "db",
+    "resources",
+    "kind",
+    "source_object",
+];
 
-/// The `events` view over the lake.
-pub fn events(lake: &Path, p: &ViewParams) -> PolarsResult<LazyFrame> {
-    let mut lf = deduplicated(lake)?;
+/// The materialised part of the `events` view: the lake's CE events (projected), one
+/// per event id, filtered by account and role, grouping columns as categoricals (the
+/// same strings; distinct counts on codes), with the derived columns most widgets read.
+/// [`finish`] adds the rest lazily.
+pub fn materialise(lake: &Path, p: &ViewParams) -> PolarsResult<DataFrame> {
+    let cols: Vec<Expr> = VIEW_COLUMNS.iter().map(|c| col(*c)).collect();
+    let raw = super::scan_lake(lake)?.select(cols).filter(is_ce());
+    let mut lf = dedup_frame(raw.collect()?)?.lazy();
     if let Some(a) = &p.account {
         lf = lf.filter(col("account").eq(lit(a.clone())));
     }
     if let Some(r) = &p.role {
         lf = lf.filter(col("role").eq(lit(r.clone())));
     }
-    Ok(with_derived(lf, p))
-}
-
-/// Adds the derived columns to lake rows.
-pub fn with_derived(lf: LazyFrame, p: &ViewParams) -> LazyFrame {
-    finish(with_core(lf, p), p)
+    let categorical = DataType::from_categories(Categories::global());
+    let lf = lf.with_columns(
+        ["session_key", "engineer", "source_ip", "role", "account"]
+            .iter()
+            .map(|c| col(*c).cast(categorical.clone()))
+            .collect::<Vec<_>>(),
+    );
+    with_core(lf, p).collect()
 }
 
 /// Helper columns: the local time and its week start, computed once and shared by the
@@ -149,7 +177,7 @@ pub fn with_derived(lf: LazyFrame, p: &ViewParams) -> LazyFrame {
 const HELPERS: [&str; 2] = ["_local", "_week_start"];
 
 /// Adds the derived columns most widgets read (worth materialising once).
-pub fn with_core(lf: LazyFrame, p: &ViewParams) -> LazyFrame {
+fn with_core(lf: LazyFrame, p: &ViewParams) -> LazyFrame {
     let tz = TimeZone::from_chrono(&p.zone);
     let (core, _) = derived_columns(p);
     lf.with_column(col("event_time").dt().convert_time_zone(tz).alias("_local"))

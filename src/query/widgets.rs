@@ -83,32 +83,6 @@ pub fn find(name: &str) -> Option<&'static Widget> {
         .find(|w| w.name == name || name.parse::<u8>().ok() == Some(w.number))
 }
 
-/// The columns the widgets and anomalies read (projection of the lake).
-pub const VIEW_COLUMNS: &[&str] = &[
-    "event_time",
-    "event_id",
-    "account",
-    "aws_region",
-    "role",
-    "engineer",
-    "event_source",
-    "event_name",
-    "source_ip",
-    "error_code",
-    "is_error",
-    "is_denied",
-    "is_write",
-    "read_only",
-    "session_key",
-    "target_instance",
-    "bucket",
-    "object_key",
-    "db",
-    "resources",
-    "kind",
-    "source_object",
-];
-
 /// A query session over one lake: the `events` view (CE events, all time, projected
 /// columns) is computed once and shared by every widget.
 pub struct Dashboard {
@@ -244,27 +218,7 @@ impl Dashboard {
                 ));
             }
         }
-        let cols: Vec<Expr> = VIEW_COLUMNS.iter().map(|c| col(*c)).collect();
-        let raw = super::scan_lake(lake)?.select(cols).filter(view::is_ce());
-        let mut lf = view::dedup_frame(raw.collect()?)?.lazy();
-        if let Some(a) = &view.account {
-            lf = lf.filter(col("account").eq(lit(a.clone())));
-        }
-        if let Some(r) = &view.role {
-            lf = lf.filter(col("role").eq(lit(r.clone())));
-        }
-        // Columns counted distinct or grouped on by many widgets become categoricals:
-        // the same strings to every query, hashed once here instead of in each widget.
-        let categorical = DataType::from_categories(Categories::global());
-        let lf = lf.with_columns(
-            ["session_key", "engineer", "source_ip", "role", "account"]
-                .iter()
-                .map(|c| col(*c).cast(categorical.clone()))
-                .collect::<Vec<_>>(),
-        );
-        // The rows and the derived columns most widgets read are materialised once; the
-        // others are computed by the queries that read them.
-        let events = view::with_core(lf, &view).collect()?;
+        let events = view::materialise(lake, &view)?;
         let ctx = SQLContext::new();
         ctx.register("events", view::finish(events.clone().lazy(), &view));
         let params = template_params(config, &view, bounds.map(|b| b.0));

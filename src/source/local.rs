@@ -21,10 +21,6 @@ impl LocalSource {
         Ok(Self { root })
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// Lists every regular file below the root, sorted by key. Folder symlinks are not
     /// followed (no cycles); file symlinks are.
     fn list_files(&self) -> Result<Vec<Object>, SourceError> {

@@ -23,7 +23,7 @@ pub trait Source: Sync {
     fn read(&self, object: &Object) -> Result<Vec<u8>, String>;
     /// Announces the objects that will be read, in this order: a remote source starts
     /// downloading ahead (bounded), so network and parsing overlap. Local: nothing.
-    fn prefetch(&self, _objects: &[Object]) {}
+    fn prefetch(&self, _objects: &mut dyn Iterator<Item = &Object>) {}
 }
 
 /// One input object.
@@ -160,14 +160,6 @@ impl Prune {
             return false;
         }
         true
-    }
-
-    /// Whether any pruning is asked for.
-    pub fn is_active(&self) -> bool {
-        !self.accounts.is_empty()
-            || !self.regions.is_empty()
-            || self.from.is_some()
-            || self.to.is_some()
     }
 }
 

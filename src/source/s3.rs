@@ -510,11 +510,11 @@ impl Source for S3Source {
         }
     }
 
-    fn prefetch(&self, objects: &[Object]) {
+    fn prefetch(&self, objects: &mut dyn Iterator<Item = &Object>) {
+        let keys: Vec<String> = objects.map(|o| o.key.clone()).collect();
         if let Ok(mut planned) = self.prefetched.planned.lock() {
-            planned.extend(objects.iter().map(|o| o.key.clone()));
+            planned.extend(keys.iter().cloned());
         }
-        let keys: Vec<String> = objects.iter().map(|o| o.key.clone()).collect();
         // Larger than the parser's chunk of objects, so that its threads never wait on
         // an object the window does not reach yet.
         let window = (self.concurrency * 4).max(256);

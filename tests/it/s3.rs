@@ -138,6 +138,13 @@ fn s3_ingest(source: &S3Source, lake: &Path) -> cetrail::ingest::Summary {
     .expect("ingest")
 }
 
+/// The lake of a local ingest of `archive` (the reference for S3 ingests).
+fn local_ingest(archive: &Path, dir: &Path) -> std::path::PathBuf {
+    let lake = dir.join("local");
+    assert_eq!(ingest(archive, &lake, &[]).0, 0);
+    lake
+}
+
 /// The archive under `root/bucket/<prefix>`.
 fn bucket_with(archive: &Path, prefix: &str) -> tempfile::TempDir {
     let root = tempdir();
@@ -162,8 +169,7 @@ fn s3_ingest_equals_local_ingest_and_reruns_issue_no_gets() {
             "21",
         ],
     );
-    let local_lake = dir.path().join("local");
-    assert_eq!(ingest(&archive, &local_lake, &[]).0, 0);
+    let local_lake = local_ingest(&archive, dir.path());
 
     let root = bucket_with(&archive, "org-trail/logs");
     let faults = Arc::new(Faults::default());
@@ -339,8 +345,7 @@ fn faults_are_retried_and_every_event_is_ingested_once() {
             "--no-digests",
         ],
     );
-    let local_lake = dir.path().join("local");
-    assert_eq!(ingest(&archive, &local_lake, &[]).0, 0);
+    let local_lake = local_ingest(&archive, dir.path());
     let root = bucket_with(&archive, "");
     let faults = Arc::new(Faults {
         slowdown_every: 3,
@@ -452,8 +457,7 @@ fn binary_against_moto_server_equals_local_ingest() {
             "--no-digests",
         ],
     );
-    let local_lake = dir.path().join("local");
-    assert_eq!(ingest(&archive, &local_lake, &[]).0, 0);
+    let local_lake = local_ingest(&archive, dir.path());
 
     // Upload the archive to moto over real HTTP on 127.0.0.1.
     let bucket = format!("trail-{}", std::process::id());

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use arrow::array::{Array, RecordBatch};
+use arrow::array::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -121,10 +121,6 @@ pub fn distinct_events(lake: &Path) -> BTreeMap<String, BTreeMap<String, String>
         }
     }
     out
-}
-
-pub fn column_is_valid(b: &RecordBatch, name: &str, i: usize) -> bool {
-    b.column_by_name(name).is_some_and(|c| c.is_valid(i))
 }
 
 pub fn gzip(data: &[u8]) -> Vec<u8> {

@@ -43,6 +43,15 @@ fn act(
     r
 }
 
+/// The bundled sample data, ingested into a fresh lake.
+fn sample_lake() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempdir();
+    let lake = dir.path().join("lake");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
+    assert_eq!(ingest(&src, &lake, &[]).0, 0);
+    (dir, lake)
+}
+
 fn lake_of(records: Vec<Value>) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempdir();
     let src = dir.path().join("src");
@@ -783,11 +792,7 @@ fn cross_check(lake: &Path, view: ViewParams, label: &str) {
 
 #[test]
 fn every_widget_equals_duckdb_on_the_same_lake() {
-    let dir = tempdir();
-    let lake = dir.path().join("lake");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
-    let (code, _) = ingest(&src, &lake, &[]);
-    assert_eq!(code, 0);
+    let (_dir, lake) = sample_lake();
     cross_check(&lake, utc_view(), "whole lake, UTC");
     let mut berlin = range("2026-10-01", "2026-10-26");
     berlin.zone = chrono_tz::Europe::Berlin;
@@ -800,10 +805,7 @@ fn every_widget_equals_duckdb_on_the_same_lake() {
 
 #[test]
 fn dashboard_on_the_sample_data_shows_every_widget() {
-    let dir = tempdir();
-    let lake = dir.path().join("lake");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
-    assert_eq!(ingest(&src, &lake, &[]).0, 0);
+    let (dir, lake) = sample_lake();
     let out = cetrail(
         &[
             "dashboard",
