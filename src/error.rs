@@ -105,4 +105,21 @@ pub enum GenerateError {
     },
     #[error("invalid generator parameter {name}: {message}")]
     Param { name: &'static str, message: String },
+    #[error("the digest signing key: {0}")]
+    Key(String),
+}
+
+/// Errors that stop `verify` as a whole (a bad object is a finding, not an error).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("public keys or signatures {path}: {message}")]
+    Keys { path: PathBuf, message: String },
+    #[error("{0}")]
+    Source(String),
 }

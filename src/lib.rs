@@ -30,3 +30,4 @@ pub mod query;
 pub mod record;
 pub mod render;
 pub mod source;
+pub mod verify;

@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use cetrail::ingest::{IngestOptions, Progress, Summary, ingest};
-use cetrail::source::local::LocalSource;
-use cetrail::source::s3::{S3Options, S3Source};
-use cetrail::source::{Prune, Source};
+use cetrail::source::Prune;
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Debug, clap::Args)]
@@ -55,24 +53,8 @@ pub struct Args {
     /// Largest decompressed object accepted, in bytes.
     #[arg(long, hide = true)]
     max_decompressed: Option<u64>,
-    /// S3: the AWS profile to use (default: the standard credential chain).
-    #[arg(long)]
-    profile: Option<String>,
-    /// S3: the region of the bucket.
-    #[arg(long)]
-    region: Option<String>,
-    /// S3: an S3-compatible endpoint (path-style addressing).
-    #[arg(long, value_name = "URL")]
-    endpoint_url: Option<String>,
-    /// S3: send unsigned requests (public buckets).
-    #[arg(long)]
-    no_sign_request: bool,
-    /// S3: attempts per request, with exponential backoff and jitter.
-    #[arg(long, default_value_t = 8)]
-    max_attempts: u32,
-    /// S3: downloads in flight.
-    #[arg(long, default_value_t = 32)]
-    concurrency: usize,
+    #[command(flatten)]
+    s3: super::S3Args,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -106,19 +88,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(t) = args.threads {
         options.threads = t.max(1);
     }
-    let source: Box<dyn Source> = if args.source.starts_with("s3://") {
-        let s3 = S3Options {
-            profile: args.profile.clone(),
-            region: args.region.clone(),
-            endpoint_url: args.endpoint_url.clone(),
-            no_sign_request: args.no_sign_request,
-            max_attempts: args.max_attempts,
-            concurrency: args.concurrency,
-        };
-        Box::new(S3Source::connect(&args.source, &s3, options.prune.clone())?)
-    } else {
-        Box::new(LocalSource::new(PathBuf::from(&args.source))?)
-    };
+    let source = args.s3.open(&args.source, options.prune.clone(), false)?;
     let progress = Progress::default();
     let show = !args.quiet && !args.json && std::io::stderr().is_terminal();
     let done = AtomicBool::new(false);

@@ -1,11 +1,15 @@
 //! Command-line interface: one file per subcommand (`Args` + `run`).
 
+mod audit;
 mod bench;
 mod config;
 mod generate;
 mod ingest;
 mod lake;
 mod query;
+mod report;
+mod timeline;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -37,6 +41,16 @@ enum Command {
     Widgets(query::WidgetsArgs),
     /// All 17 widgets at once, alarm states first.
     Dashboard(query::DashboardArgs),
+    /// Conformance audit of the access model, one row per control.
+    Audit(audit::Args),
+    /// The forensic story of one session, engineer, source IP or resource.
+    Timeline(timeline::Args),
+    /// The monthly compliance report (one self-contained HTML file, or Markdown).
+    Report(report::Args),
+    /// Check the trail's integrity offline from its digest files.
+    Verify(verify::Args),
+    /// What the lake holds per account × region × day, and the gaps.
+    Coverage(verify::CoverageArgs),
     /// Decompress an archive and discard the output: the gunzip bound for benchmarks.
     #[command(hide = true)]
     BenchGunzip(bench::Args),
@@ -52,6 +66,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Query(a) => query::query(a),
         Command::Widgets(a) => query::list(a),
         Command::Dashboard(a) => query::dashboard(a),
+        Command::Audit(a) => audit::run(a),
+        Command::Timeline(a) => timeline::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::Coverage(a) => verify::coverage(a),
         Command::BenchGunzip(a) => bench::run(a),
     }
 }
@@ -64,6 +83,62 @@ pub(crate) fn parse_day(s: &str) -> Result<NaiveDate> {
     match chrono::DateTime::parse_from_rfc3339(s) {
         Ok(t) => Ok(t.with_timezone(&chrono::Utc).date_naive()),
         Err(_) => bail!("`{s}` is neither a date (YYYY-MM-DD) nor an RFC 3339 instant"),
+    }
+}
+
+/// How to reach S3, for commands that read a trail from `s3://`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct S3Args {
+    /// S3: the AWS profile to use (default: the standard credential chain).
+    #[arg(long)]
+    profile: Option<String>,
+    /// S3: the region of the bucket.
+    #[arg(long)]
+    region: Option<String>,
+    /// S3: an S3-compatible endpoint (path-style addressing).
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// S3: send unsigned requests (public buckets).
+    #[arg(long)]
+    no_sign_request: bool,
+    /// S3: attempts per request, with exponential backoff and jitter.
+    #[arg(long, default_value_t = 8)]
+    max_attempts: u32,
+    /// S3: downloads in flight.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+}
+
+impl S3Args {
+    /// The source at `location` (`s3://bucket/prefix` or a folder); `digests` also lists
+    /// `CloudTrail-Digest/` on S3 (a folder lists everything anyway).
+    pub(crate) fn open(
+        &self,
+        location: &str,
+        prune: cetrail::source::Prune,
+        digests: bool,
+    ) -> Result<Box<dyn cetrail::source::Source>> {
+        use cetrail::source::local::LocalSource;
+        use cetrail::source::s3::{S3Options, S3Source};
+        if location.starts_with("s3://") {
+            let options = S3Options {
+                profile: self.profile.clone(),
+                region: self.region.clone(),
+                endpoint_url: self.endpoint_url.clone(),
+                no_sign_request: self.no_sign_request,
+                max_attempts: self.max_attempts,
+                concurrency: self.concurrency,
+            };
+            let mut s = S3Source::connect(location, &options, prune)?;
+            if digests {
+                s = s.with_digests();
+            }
+            Ok(Box::new(s))
+        } else {
+            Ok(Box::new(LocalSource::new(std::path::PathBuf::from(
+                location,
+            ))?))
+        }
     }
 }
 

@@ -30,6 +30,9 @@ use sha2::{Digest, Sha256};
 
 use crate::error::GenerateError;
 use crate::record::gunzip::gzip;
+use crate::verify::digest::signing_string;
+use crate::verify::keys::DigestSigner;
+use crate::verify::{PUBLIC_KEYS_FILE, SIGNATURES_FILE};
 use records::{Actor, Assume, Call, Ev, assume_params, denied_message, iso};
 use rng::Rng;
 
@@ -1264,9 +1267,7 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary, GenerateEr
     Ok(summary)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::verify::hex;
 
 fn write_insight(
     out: &Path,
@@ -1298,42 +1299,122 @@ fn write_insight(
     Ok(1)
 }
 
-/// Hourly digest files chaining the log files of each account × region (unsigned here;
-/// the signature lives in S3 object metadata, which a folder cannot hold).
+/// A deterministic byte stream for the signing key: SHA-256 in counter mode over the
+/// seed. The key of a generated archive is reproducible from its seed, which is what
+/// test archives need and why it must never sign anything real.
+struct KeyRng {
+    seed: u64,
+    counter: u64,
+    block: [u8; 32],
+    used: usize,
+}
+
+impl KeyRng {
+    fn new(seed: u64) -> Self {
+        Self {
+            seed,
+            counter: 0,
+            block: [0; 32],
+            used: 32,
+        }
+    }
+
+    fn byte(&mut self) -> u8 {
+        if self.used == 32 {
+            let mut h = Sha256::new();
+            h.update(b"cetrail generate signing key");
+            h.update(self.seed.to_le_bytes());
+            h.update(self.counter.to_le_bytes());
+            self.block.copy_from_slice(&h.finalize());
+            self.counter += 1;
+            self.used = 0;
+        }
+        self.used += 1;
+        self.block[self.used - 1]
+    }
+}
+
+impl rand_core::TryRng for KeyRng {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for d in dst {
+            *d = self.byte();
+        }
+        Ok(())
+    }
+}
+
+impl rand_core::TryCryptoRng for KeyRng {}
+
+/// The signing key of the archives generated with `seed` (RSA 2048; deterministic, so
+/// tests can sign digests of their own; never for anything real).
+pub fn signing_key(seed: u64) -> Result<DigestSigner, GenerateError> {
+    let key = rsa::PrivateKey::new(&mut KeyRng::new(seed), 2048)
+        .map_err(|e| GenerateError::Key(e.to_string()))?;
+    DigestSigner::new(key).map_err(GenerateError::Key)
+}
+
+const BUCKET: &str = "client-cloudtrail-logs";
+
+/// Digest files chaining the log files of each account × region, one per period
+/// (CloudTrail: an hour), signed like CloudTrail signs them. A folder cannot hold the
+/// S3 metadata that carries each digest's own signature, so the signatures are also
+/// written to `digest-signatures.json`, and the public key to `public-keys.json` in the
+/// form of `aws cloudtrail list-public-keys`.
 fn write_digests(
     out: &Path,
     world: &World,
     log: DigestLog,
     period_ms: i64,
 ) -> Result<u64, GenerateError> {
+    let signer = signing_key(world.seed)?;
+    let fingerprint = signer.fingerprint();
+    let mut signatures: BTreeMap<String, String> = BTreeMap::new();
     let mut written = 0u64;
     for ((account, region), mut files) in log.files {
         files.sort();
         let Some(acct) = world.accounts.iter().find(|a| a.id == account) else {
             continue;
         };
-        let first_hour = files.first().map_or(0, |f| f.0.div_euclid(period_ms));
-        let last_hour = files.last().map_or(0, |f| f.0.div_euclid(period_ms));
-        let mut prev: Option<(String, String)> = None; // (hash, signature)
+        let first = files.first().map_or(0, |f| f.0.div_euclid(period_ms));
+        let last = files.last().map_or(0, |f| f.0.div_euclid(period_ms));
+        // (key, SHA-256 of the uncompressed digest, signature) of the previous digest.
+        let mut prev: Option<(String, String, String)> = None;
         let mut i = 0usize;
-        for hour in first_hour..=last_hour {
-            let start = hour * period_ms;
+        for period in first..=last {
+            let start = period * period_ms;
             let end = start + period_ms;
             let mut listed = Vec::new();
+            let (mut oldest, mut newest) = (None, None);
             while i < files.len() && files[i].0 < end {
                 let (t, key, hash) = &files[i];
-                let _ = t;
+                oldest = oldest.or(Some(*t));
+                newest = Some(*t);
                 listed.push(json!({
-                    "s3Bucket": "client-cloudtrail-logs",
+                    "s3Bucket": BUCKET,
                     "s3Object": key,
                     "hashValue": hash,
-                    "hashAlgorithm": "SHA-256"
+                    "hashAlgorithm": "SHA-256",
+                    "oldestEventTime": iso(*t - 300_000),
+                    "newestEventTime": iso(*t - 60_000)
                 }));
                 i += 1;
             }
-            let digest_end = end + 15 * 60_000;
-            let (folder, _) = date_path(digest_end);
-            let stamp = DateTime::<Utc>::from_timestamp_millis(digest_end)
+            let (folder, _) = date_path(end);
+            let stamp = DateTime::<Utc>::from_timestamp_millis(end)
                 .map(|d| d.format("%Y%m%dT%H%M%SZ").to_string())
                 .unwrap_or_default();
             let key = format!(
@@ -1341,32 +1422,48 @@ fn write_digests(
                 prefix_of(acct),
                 acct.regions[0]
             );
-            let mut body = json!({
+            let body = json!({
                 "awsAccountId": account,
                 "digestStartTime": iso(start),
                 "digestEndTime": iso(end),
-                "digestS3Bucket": "client-cloudtrail-logs",
+                "digestS3Bucket": BUCKET,
                 "digestS3Object": key,
-                "digestPublicKeyFingerprint": "",
+                "digestPublicKeyFingerprint": fingerprint,
                 "digestSignatureAlgorithm": "SHA256withRSA",
-                "newestEventTime": iso(end - 1000),
-                "oldestEventTime": iso(start),
-                "previousDigestS3Bucket": prev.as_ref().map(|_| "client-cloudtrail-logs"),
-                "previousDigestHashValue": prev.as_ref().map(|p| p.0.clone()),
+                "newestEventTime": newest.map(|t| iso(t - 60_000)),
+                "oldestEventTime": oldest.map(|t| iso(t - 300_000)),
+                "previousDigestS3Bucket": prev.as_ref().map(|_| BUCKET),
+                "previousDigestS3Object": prev.as_ref().map(|p| p.0.clone()),
+                "previousDigestHashValue": prev.as_ref().map(|p| p.1.clone()),
                 "previousDigestHashAlgorithm": prev.as_ref().map(|_| "SHA-256"),
-                "previousDigestSignature": prev.as_ref().map(|p| p.1.clone()),
+                "previousDigestSignature": prev.as_ref().map(|p| p.2.clone()),
                 "logFiles": listed
             });
-            if prev.is_none()
-                && let Some(obj) = body.as_object_mut()
-            {
-                obj.insert("previousDigestS3Object".into(), serde_json::Value::Null);
-            }
             let text = body.to_string();
+            let sha = hex(&Sha256::digest(text.as_bytes()));
+            let signature = signer.sign(
+                signing_string(
+                    &iso(end),
+                    BUCKET,
+                    &key,
+                    &sha,
+                    prev.as_ref().map(|p| p.2.as_str()),
+                )
+                .as_bytes(),
+            );
             write_file(&out.join(&key), &gzip(text.as_bytes(), 6))?;
-            prev = Some((hex(&Sha256::digest(text.as_bytes())), String::new()));
+            signatures.insert(key.clone(), signature.clone());
+            prev = Some((key, sha, signature));
             written += 1;
         }
     }
+    let first = iso(world.start_ms - DAY_MS);
+    let until = iso(world.start_ms + i64::from(world.days + 2) * DAY_MS);
+    let keys = serde_json::to_vec_pretty(&signer.public_key_list(&first, &until))
+        .map_err(|e| GenerateError::Key(e.to_string()))?;
+    write_file(&out.join(PUBLIC_KEYS_FILE), &keys)?;
+    let sigs =
+        serde_json::to_vec_pretty(&signatures).map_err(|e| GenerateError::Key(e.to_string()))?;
+    write_file(&out.join(SIGNATURES_FILE), &sigs)?;
     Ok(written)
 }

@@ -19,6 +19,7 @@
 //! partial file (renames are atomic and staged names are outside `events/`), and the
 //! objects of an unfinished commit are not in the ledger, so the rerun reads them again.
 
+pub mod coverage;
 pub mod ledger;
 pub mod schema;
 pub mod writer;

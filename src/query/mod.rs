@@ -2,6 +2,9 @@
 //! CloudTrail JSON, so every report answers from the same data.
 
 pub mod anomalies;
+pub mod audit;
+pub mod report;
+pub mod timeline;
 pub mod view;
 pub mod widgets;
 

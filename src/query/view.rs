@@ -185,6 +185,12 @@ fn with_core(lf: LazyFrame, p: &ViewParams) -> LazyFrame {
         .with_columns(core)
 }
 
+/// Every derived column of the view over any scan of the lake holding at least
+/// [`VIEW_COLUMNS`] (the timeline reads the view this way, filtered first).
+pub fn derive(lf: LazyFrame, p: &ViewParams) -> LazyFrame {
+    finish(with_core(lf, p), p)
+}
+
 /// Adds the other derived columns (computed by the queries that read them) and drops
 /// the helpers.
 pub fn finish(lf: LazyFrame, p: &ViewParams) -> LazyFrame {

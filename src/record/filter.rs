@@ -150,12 +150,22 @@ pub fn classify<'r>(
     {
         return Some((Kind::Activity, Some(role)));
     }
-    infra_role(record, params, config).map(|role| (Kind::Infra, role))
+    infra_role(
+        &record.event_source,
+        &record.event_name,
+        record.read_only,
+        params,
+        config,
+    )
+    .map(|role| (Kind::Infra, role))
 }
 
-/// `Some(role)` when the record acts on the CE setup (role: the CE role named, if any).
-fn infra_role<'r>(
-    record: &'r Record<'_>,
+/// `Some(role)` when a call acts on the CE setup (SPEC §3 `infra`; role: the CE role
+/// named, if any). The audit asks the same of CE sessions' own calls (tampering).
+pub fn infra_role<'r>(
+    event_source: &str,
+    event_name: &str,
+    read_only: Option<bool>,
     params: &'r Params<'_>,
     config: &Config,
 ) -> Option<Option<&'r str>> {
@@ -164,8 +174,8 @@ fn infra_role<'r>(
         let name = last_segment(v?);
         (config.is_ce_role(name) || name == setup.deny_prod_policy).then_some(name)
     };
-    let is_change = record.read_only != Some(true);
-    match record.event_source.as_ref() {
+    let is_change = read_only != Some(true);
+    match event_source {
         "iam.amazonaws.com" => {
             let hit =
                 names_ce(params.role_name.get()).or_else(|| names_ce(params.policy_arn.get()))?;
@@ -180,9 +190,7 @@ fn infra_role<'r>(
                     == Some(setup.stack_name.as_str());
             named.then_some(None)
         }
-        "cloudtrail.amazonaws.com" => TRAIL_TAMPERING
-            .contains(&record.event_name.as_ref())
-            .then_some(None),
+        "cloudtrail.amazonaws.com" => TRAIL_TAMPERING.contains(&event_name).then_some(None),
         "logs.amazonaws.com" => (is_change
             && params.log_group_name.get() == Some(setup.log_group.as_str()))
         .then_some(None),

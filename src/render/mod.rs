@@ -7,6 +7,8 @@
 //! CSV cells that a spreadsheet would run as a formula are neutralised, JSON is built by
 //! a serializer, Markdown cells escape `|` and line breaks.
 
+pub mod html;
+pub mod svg;
 mod text;
 
 use std::io::Write;
@@ -16,7 +18,7 @@ use chrono_tz::Tz;
 use polars::prelude::*;
 use serde_json::Value;
 
-pub use text::{markdown, table};
+pub use text::{markdown, report_markdown, table};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -70,3 +70,84 @@ pub fn markdown(t: &Table, style: TimeStyle) -> String {
     }
     out
 }
+
+/// The monthly report as Markdown: the HTML report's sections, tables instead of charts.
+pub fn report_markdown(r: &crate::query::report::Report) -> String {
+    use super::html::{coverage_table, findings_table, method_notes, summary_counts, verdict};
+    let style = TimeStyle { local: None };
+    let scope = r
+        .account
+        .as_deref()
+        .map_or("all accounts".to_string(), |a| format!("account {a}"));
+    let mut o = format!(
+        "# CE access — monthly compliance report\n\n{} · {} · zone {}\n\n## Summary and verdict\n\n**{}**\n\n",
+        md_escape(&r.month),
+        md_escape(&scope),
+        md_escape(&r.config.time.zone),
+        md_escape(&verdict(r).1)
+    );
+    for (label, value) in summary_counts(r) {
+        o.push_str(&format!("- {label}: {value}\n"));
+    }
+    o.push_str("\n## Alarm states\n\n");
+    for name in ["admin-alarm", "access-denied-alarm"] {
+        if let Some(w) = r.widget(name) {
+            let state = if w.total > 0 { "ALARM" } else { "OK" };
+            o.push_str(&format!(
+                "### {} — {state}\n\n{}\n\n",
+                w.widget.title,
+                markdown(&w.table, style)
+            ));
+        }
+    }
+    o.push_str("## Conformance audit\n\n");
+    let results = Table {
+        columns: ["control", "status", "findings", "reason"]
+            .map(String::from)
+            .to_vec(),
+        rows: r
+            .audit
+            .results
+            .iter()
+            .map(|c| {
+                vec![
+                    Cell::Text(c.control.to_string()),
+                    Cell::Text(c.status.as_str().to_string()),
+                    Cell::Int(c.findings as i64),
+                    Cell::Text(c.reason.clone()),
+                ]
+            })
+            .collect(),
+    };
+    o.push_str(&markdown(&results, style));
+    if !r.audit.findings.is_empty() {
+        o.push_str("\n\n### Findings\n\n");
+        o.push_str(&markdown(&findings_table(r), style));
+    }
+    o.push_str("\n\n## The 17 widgets\n\n");
+    for w in &r.widgets {
+        o.push_str(&format!(
+            "### {}. {} (`{}`)\n\n{}\n",
+            w.widget.number,
+            w.widget.title,
+            w.widget.name,
+            markdown(&w.table, style)
+        ));
+        if w.total > w.table.rows.len() {
+            o.push_str(&format!(
+                "\n{} of {} rows shown.\n",
+                w.table.rows.len(),
+                w.total
+            ));
+        }
+        o.push('\n');
+    }
+    o.push_str("## Method and data coverage\n\n");
+    for line in method_notes(r) {
+        o.push_str(&format!("- {}\n", md_escape(&line)));
+    }
+    o.push('\n');
+    o.push_str(&markdown(&coverage_table(r), style));
+    o.push('\n');
+    o
+}

@@ -24,6 +24,10 @@ pub trait Source: Sync {
     /// Announces the objects that will be read, in this order: a remote source starts
     /// downloading ahead (bounded), so network and parsing overlap. Local: nothing.
     fn prefetch(&self, _objects: &mut dyn Iterator<Item = &Object>) {}
+    /// One user metadata value of an object (S3 `x-amz-meta-<name>`); a folder has none.
+    fn metadata(&self, _object: &Object, _name: &str) -> Result<Option<String>, String> {
+        Ok(None)
+    }
 }
 
 /// One input object.
@@ -60,6 +64,10 @@ pub struct LogKey {
     pub date: NaiveDate,
 }
 
+/// File names of verification material that `generate` writes beside `AWSLogs/`
+/// (the `list-public-keys` JSON and the digest signatures): not logs.
+const KEY_MATERIAL: [&str; 2] = ["public-keys.json", "digest-signatures.json"];
+
 fn is_log_file_name(name: &str) -> bool {
     [".json.gz", ".json", ".jsonl", ".jsonl.gz"]
         .iter()
@@ -72,7 +80,9 @@ pub fn classify_key(key: &str) -> KeyClass {
     let parts: Vec<&str> = key.split('/').collect();
     let file = parts.last().copied().unwrap_or("");
     let Some(at) = parts.iter().rposition(|p| *p == "AWSLogs") else {
-        return if is_log_file_name(file) {
+        return if KEY_MATERIAL.contains(&file) {
+            KeyClass::NotLog("public keys or signatures for verify")
+        } else if is_log_file_name(file) {
             KeyClass::LooseLog
         } else {
             KeyClass::NotLog("not a log file name")
@@ -125,6 +135,16 @@ fn sibling(service: &str) -> KeyClass {
         "CloudTrail-Aggregated" => KeyClass::NotLog("aggregated file"),
         _ => KeyClass::NotLog("not a CloudTrail event log"),
     }
+}
+
+/// The delivery minute in a log file's name
+/// (`<account>_CloudTrail_<region>_YYYYMMDDTHHMMZ_<unique>.json.gz`).
+pub fn delivery_stamp(key: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let name = key.rsplit('/').next()?;
+    let stamp = name.split('_').nth(3)?;
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%MZ")
+        .ok()
+        .map(|t| t.and_utc())
 }
 
 /// Key-based pruning (`--accounts`, `--regions`, `--from`, `--to`).
@@ -199,6 +219,20 @@ mod tests {
         assert_eq!(classify_key("loose/file.json.gz"), KeyClass::LooseLog);
         let bad_date = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/13/02/f.json.gz";
         assert!(matches!(classify_key(bad_date), KeyClass::NotLog(_)));
+    }
+
+    #[test]
+    fn delivery_stamps() {
+        let k = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/10/01/111122223333_CloudTrail_us-east-1_20261001T0905Z_AbC.json.gz";
+        assert_eq!(
+            delivery_stamp(k).map(|t| t.to_rfc3339()),
+            Some("2026-10-01T09:05:00+00:00".to_string())
+        );
+        assert_eq!(delivery_stamp("AWSLogs/x/y.json.gz"), None);
+        assert_eq!(
+            classify_key("public-keys.json"),
+            KeyClass::NotLog("public keys or signatures for verify")
+        );
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub struct S3Source {
     bucket: String,
     prefix: String,
     prune: Prune,
+    /// The siblings listed under each account: `CloudTrail` (logs), and for `verify`
+    /// also `CloudTrail-Digest`.
+    services: Vec<&'static str>,
     runtime: tokio::runtime::Runtime,
     concurrency: usize,
     attempts: u32,
@@ -138,6 +141,14 @@ impl S3Source {
         self
     }
 
+    /// Lists the digest files (`CloudTrail-Digest/`) too, for `verify`.
+    pub fn with_digests(mut self) -> Self {
+        if !self.services.contains(&"CloudTrail-Digest") {
+            self.services.push("CloudTrail-Digest");
+        }
+        self
+    }
+
     /// Downloads in flight while prefetching.
     pub fn with_concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
@@ -166,6 +177,7 @@ impl S3Source {
             bucket: bucket.to_string(),
             prefix: prefix.trim_matches('/').to_string(),
             prune,
+            services: vec!["CloudTrail"],
             runtime,
             concurrency: 16,
             attempts: GET_ATTEMPTS,
@@ -288,17 +300,20 @@ impl S3Source {
             if !self.prune.accounts.is_empty() && !self.prune.accounts.iter().any(|a| a == id) {
                 continue;
             }
-            for region in self.children(&format!("{acct}CloudTrail/")).await? {
-                let r = Self::last_segment(&region);
-                if !self.prune.regions.is_empty() && !self.prune.regions.iter().any(|x| x == r) {
-                    continue;
-                }
-                if self.prune.from.is_none() && self.prune.to.is_none() {
-                    self.objects(&region, &mut out).await?;
-                    continue;
-                }
-                for day in self.days(&region).await? {
-                    self.objects(&day, &mut out).await?;
+            for service in &self.services {
+                for region in self.children(&format!("{acct}{service}/")).await? {
+                    let r = Self::last_segment(&region);
+                    if !self.prune.regions.is_empty() && !self.prune.regions.iter().any(|x| x == r)
+                    {
+                        continue;
+                    }
+                    if self.prune.from.is_none() && self.prune.to.is_none() {
+                        self.objects(&region, &mut out).await?;
+                        continue;
+                    }
+                    for day in self.days(&region).await? {
+                        self.objects(&day, &mut out).await?;
+                    }
                 }
             }
         }
@@ -507,6 +522,34 @@ impl Source for S3Source {
                 .changed
                 .wait(ready)
                 .map_err(|_| "prefetch state poisoned".to_string())?;
+        }
+    }
+
+    fn metadata(&self, object: &Object, name: &str) -> Result<Option<String>, String> {
+        let key = self.full_key(&object.key);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let result = self.runtime.block_on(
+                self.client
+                    .head_object()
+                    .bucket(&self.bucket)
+                    .key(&key)
+                    .send(),
+            );
+            match result {
+                Ok(r) => return Ok(r.metadata().and_then(|m| m.get(name)).cloned()),
+                Err(e) if retryable(&e) && attempt < self.attempts => {
+                    self.runtime.block_on(backoff(attempt, &key))
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "HEAD s3://{}/{key} failed after {attempt} attempt(s): {}",
+                        self.bucket,
+                        describe(&e)
+                    ));
+                }
+            }
         }
     }
 

@@ -6,15 +6,7 @@ use cetrail::record::filter::Prefilter;
 use cetrail::record::{EventRow, Kind, ParseOptions, parse_log, parse_record};
 use serde_json::{Value, json};
 
-use crate::util::stratus;
-
-fn find(name: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    stratus()
-        .into_iter()
-        .flat_map(|(_, r)| r)
-        .find(|r| r["eventName"] == name && pred(r))
-        .unwrap_or_else(|| panic!("fixture record {name} not found"))
-}
+use crate::util::{as_ce_session, find, stratus};
 
 fn parse_with(v: &Value, config: &Config, all: bool) -> Option<EventRow<'static>> {
     let text: &'static str = Box::leak(v.to_string().into_boxed_str());
@@ -30,26 +22,6 @@ fn parse_with(v: &Value, config: &Config, all: bool) -> Option<EventRow<'static>
 
 fn parse(v: &Value) -> Option<EventRow<'static>> {
     parse_with(v, &Config::default(), false)
-}
-
-/// Rewrites a record's identity into a CE session of `role` for `engineer`.
-fn as_ce_session(mut v: Value, role: &str, engineer: &str, key: &str, created: &str) -> Value {
-    let acct = v["recipientAccountId"]
-        .as_str()
-        .unwrap_or("111122223333")
-        .to_string();
-    v["userIdentity"] = json!({
-        "type": "AssumedRole",
-        "principalId": format!("AROAEXAMPLE:{engineer}"),
-        "arn": format!("arn:aws:sts::{acct}:assumed-role/{role}/{engineer}"),
-        "accountId": acct,
-        "accessKeyId": key,
-        "sessionContext": {
-            "sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLE", "arn": format!("arn:aws:iam::{acct}:role/ce/{role}"), "accountId": acct, "userName": role},
-            "attributes": {"creationDate": created, "mfaAuthenticated": "false"}
-        }
-    });
-    v
 }
 
 #[test]

@@ -77,6 +77,9 @@ fn layout_and_record_shapes_match_cloudtrail() {
             .to_string_lossy()
             .into_owned();
         let parts: Vec<&str> = key.split('/').collect();
+        if parts.len() == 1 && ["public-keys.json", "digest-signatures.json"].contains(&parts[0]) {
+            continue; // what `verify` needs beside the trail
+        }
         assert_eq!(parts[0], "AWSLogs");
         let rest = if parts[1].starts_with("o-") {
             org += 1;

@@ -2,11 +2,15 @@
 
 mod util;
 
+mod audit;
 mod bad_input;
 mod crash;
 mod derive;
 mod generate;
 mod ingest;
 mod proptest_parser;
+mod report;
 mod s3;
+mod timeline;
+mod verify;
 mod widgets;

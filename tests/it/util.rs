@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 use arrow::array::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::{Value, json};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_cetrail");
 
@@ -241,4 +242,33 @@ pub fn generated_accounts(seed: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The first stratus-red-team record named `name` that satisfies `pred`.
+pub fn find(name: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    stratus()
+        .into_iter()
+        .flat_map(|(_, r)| r)
+        .find(|r| r["eventName"] == name && pred(r))
+        .unwrap_or_else(|| panic!("fixture record {name} not found"))
+}
+
+/// Rewrites a record's identity into a CE session of `role` for `engineer`.
+pub fn as_ce_session(mut v: Value, role: &str, engineer: &str, key: &str, created: &str) -> Value {
+    let acct = v["recipientAccountId"]
+        .as_str()
+        .unwrap_or("111122223333")
+        .to_string();
+    v["userIdentity"] = json!({
+        "type": "AssumedRole",
+        "principalId": format!("AROAEXAMPLE:{engineer}"),
+        "arn": format!("arn:aws:sts::{acct}:assumed-role/{role}/{engineer}"),
+        "accountId": acct,
+        "accessKeyId": key,
+        "sessionContext": {
+            "sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLE", "arn": format!("arn:aws:iam::{acct}:role/ce/{role}"), "accountId": acct, "userName": role},
+            "attributes": {"creationDate": created, "mfaAuthenticated": "false"}
+        }
+    });
+    v
 }

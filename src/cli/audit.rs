@@ -1,0 +1,148 @@
+//! `cetrail audit`: the conformance audit of the access model (SPEC §7).
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use cetrail::query::audit::{Audit, AuditParams, Status, audit};
+use cetrail::render::{self, Cell, Format, Table};
+
+use super::query::LakeArgs;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    lake: LakeArgs,
+    /// Also list the evidence events of every control.
+    #[arg(long)]
+    findings: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+/// The audit's result table (`control, status, findings, reason`).
+pub fn results_table(a: &Audit) -> Table {
+    Table {
+        columns: ["control", "status", "findings", "reason"]
+            .map(String::from)
+            .to_vec(),
+        rows: a
+            .results
+            .iter()
+            .map(|r| {
+                vec![
+                    Cell::Text(r.control.to_string()),
+                    Cell::Text(r.status.as_str().to_string()),
+                    Cell::Int(r.findings as i64),
+                    Cell::Text(r.reason.clone()),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// The evidence table.
+pub fn findings_table(a: &Audit) -> Table {
+    let opt = |s: &Option<String>| s.clone().map_or(Cell::Null, Cell::Text);
+    Table {
+        columns: [
+            "control",
+            "event_time",
+            "account",
+            "region",
+            "role",
+            "engineer",
+            "event_source",
+            "event_name",
+            "source_ip",
+            "error_code",
+            "event_id",
+            "detail",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: a
+            .findings
+            .iter()
+            .map(|f| {
+                vec![
+                    Cell::Text(f.control.to_string()),
+                    Cell::Time(f.event_time),
+                    opt(&f.account),
+                    opt(&f.region),
+                    opt(&f.role),
+                    opt(&f.engineer),
+                    opt(&f.event_source),
+                    opt(&f.event_name),
+                    opt(&f.source_ip),
+                    opt(&f.error_code),
+                    Cell::Text(f.event_id.clone()),
+                    Cell::Text(f.detail.clone()),
+                ]
+            })
+            .collect(),
+    }
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    if args.lake.role.is_some() {
+        bail!("--role: the audit covers every CE role");
+    }
+    let (config, view, style) = args.lake.resolve()?;
+    if !args.lake.lake.join("events").is_dir() {
+        bail!(
+            "{} is not a cetrail lake (no events/ folder); run `cetrail ingest` first",
+            args.lake.lake.display()
+        );
+    }
+    let params = AuditParams {
+        from: view.from,
+        to: view.to,
+        account: view.account.clone(),
+    };
+    let a = audit(&args.lake.lake, &config, &params)
+        .with_context(|| format!("auditing the lake {}", args.lake.lake.display()))?;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Json => {
+            let v = if args.findings {
+                serde_json::json!({"results": a.results, "findings": findings_table(&a).json_rows(style)})
+            } else {
+                serde_json::to_value(&a.results)?
+            };
+            serde_json::to_writer_pretty(&mut out, &v)?;
+            writeln!(out)?;
+        }
+        format => {
+            let mut t = results_table(&a);
+            if format == Format::Table && std::io::stdout().is_terminal() {
+                colour(&mut t);
+            }
+            render::write(&mut out, &t, format, style)?;
+            if args.findings && !a.findings.is_empty() {
+                writeln!(out)?;
+                render::write(&mut out, &findings_table(&a), format, style)?;
+            }
+        }
+    }
+    Ok(if a.failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Colours the status column on a terminal.
+fn colour(t: &mut Table) {
+    for row in &mut t.rows {
+        if let Some(Cell::Text(s)) = row.get_mut(1) {
+            let code = match s.as_str() {
+                x if x == Status::Pass.as_str() => "32",
+                x if x == Status::Fail.as_str() => "31",
+                _ => "33",
+            };
+            *s = format!("\x1b[{code}m{s}\x1b[0m");
+        }
+    }
+}

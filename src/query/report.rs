@@ -1,0 +1,175 @@
+//! The monthly compliance report's content (SPEC §7): every widget, the audit,
+//! anomalies and week-over-week, the chart series, and the coverage of the data, for one
+//! month (local to the configured zone) and optionally one account. Rendering is in
+//! `render::html` and `render::text`.
+
+use std::path::Path;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use polars::prelude::*;
+
+use super::audit::{Audit, AuditParams, audit};
+use super::view::ViewParams;
+use super::widgets::{Dashboard, WIDGETS, Widget, local_midnight};
+use crate::config::Config;
+use crate::lake::coverage::{Coverage, coverage};
+use crate::render::{Cell, Table};
+
+/// Rows of a widget shown in the report (the rest is counted, not shown).
+pub const MAX_ROWS: usize = 200;
+
+/// One widget's result.
+#[derive(Debug, Clone)]
+pub struct WidgetResult {
+    pub widget: &'static Widget,
+    pub table: Table,
+    /// Rows before the cut to [`MAX_ROWS`].
+    pub total: usize,
+}
+
+/// Everything the report shows.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub month: String,
+    pub account: Option<String>,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub config: Config,
+    pub widgets: Vec<WidgetResult>,
+    pub audit: Audit,
+    pub coverage: Coverage,
+    /// CE events by local weekday (Mon..Sun) × local hour.
+    pub heat: Vec<Vec<f64>>,
+    /// CE events per UTC hour from `from` to `to`.
+    pub hourly: Vec<f64>,
+    /// Anomalies on the hourly series: (index into `hourly`, label).
+    pub marks: Vec<(usize, String)>,
+    pub events: usize,
+}
+
+impl Report {
+    /// The result of one widget.
+    pub fn widget(&self, name: &str) -> Option<&WidgetResult> {
+        self.widgets.iter().find(|w| w.widget.name == name)
+    }
+}
+
+/// Parses `YYYY-MM` into its first day and the first day of the next month.
+pub fn month_bounds(month: &str) -> Option<(NaiveDate, NaiveDate)> {
+    let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").ok()?;
+    let next = if first.month() == 12 {
+        NaiveDate::from_ymd_opt(first.year() + 1, 1, 1)?
+    } else {
+        NaiveDate::from_ymd_opt(first.year(), first.month() + 1, 1)?
+    };
+    Some((first, next))
+}
+
+fn i64_at(df: &DataFrame, name: &str, i: usize) -> PolarsResult<i64> {
+    Ok(df
+        .column(name)?
+        .cast(&DataType::Int64)?
+        .i64()?
+        .get(i)
+        .unwrap_or(0))
+}
+
+/// Builds the report of `month` (`first`..`next` local days) over the lake.
+pub fn build(
+    lake: &Path,
+    config: &Config,
+    month: &str,
+    first: NaiveDate,
+    next: NaiveDate,
+    account: Option<String>,
+) -> PolarsResult<Report> {
+    let mut view = ViewParams::from_config(config);
+    let from = local_midnight(first, view.zone);
+    let to = local_midnight(next, view.zone);
+    view.from = Some(from);
+    view.to = Some(to);
+    view.account = account.clone();
+    let mut d = Dashboard::open(lake, config, view)?;
+    let mut widgets = Vec::with_capacity(WIDGETS.len());
+    let all: &'static [Widget; 17] = &WIDGETS;
+    for w in all {
+        let df = d.widget(w)?;
+        let total = df.height();
+        widgets.push(WidgetResult {
+            widget: w,
+            table: Table::from_frame(&df.head(Some(MAX_ROWS)))?,
+            total,
+        });
+    }
+    let heat_df = d.sql(
+        "SELECT weekday, local_hour, COUNT(*) AS n FROM events WHERE in_range AND is_ce GROUP BY weekday, local_hour",
+    )?;
+    let mut heat = vec![vec![0.0; 24]; 7];
+    for i in 0..heat_df.height() {
+        let wd = i64_at(&heat_df, "weekday", i)?;
+        let h = i64_at(&heat_df, "local_hour", i)?;
+        if (1..=7).contains(&wd) && (0..24).contains(&h) {
+            heat[(wd - 1) as usize][h as usize] = i64_at(&heat_df, "n", i)? as f64;
+        }
+    }
+    let hour0 = from.timestamp().div_euclid(3600);
+    let hours = (to.timestamp().div_euclid(3600) - hour0).max(0) as usize;
+    let mut hourly = vec![0.0; hours];
+    let hourly_df = d.sql(
+        "SELECT hour_idx, COUNT(*) AS n FROM events WHERE in_range AND is_ce GROUP BY hour_idx",
+    )?;
+    let mut events = 0usize;
+    for i in 0..hourly_df.height() {
+        let idx = i64_at(&hourly_df, "hour_idx", i)? - hour0;
+        let n = i64_at(&hourly_df, "n", i)?;
+        events += n as usize;
+        if let Some(slot) = usize::try_from(idx).ok().and_then(|i| hourly.get_mut(i)) {
+            *slot = n as f64;
+        }
+    }
+    let mut marks = Vec::new();
+    if let Some(an) = widgets.iter().find(|w| w.widget.name == "anomalies") {
+        let col = |name: &str| an.table.columns.iter().position(|c| c == name);
+        if let (Some(k), Some(r), Some(t)) = (col("kind"), col("role"), col("time")) {
+            for row in &an.table.rows {
+                if let (Cell::Text(kind), Cell::Time(time)) = (&row[k], &row[t]) {
+                    let idx = time.div_euclid(3_600_000_000) - hour0;
+                    if let Ok(i) = usize::try_from(idx)
+                        && i < hours
+                    {
+                        let role = match &row[r] {
+                            Cell::Text(s) => s.clone(),
+                            _ => String::new(),
+                        };
+                        marks.push((i, format!("{kind} · {role}")));
+                    }
+                }
+            }
+        }
+    }
+    let audit = audit(
+        lake,
+        config,
+        &AuditParams {
+            from: Some(from),
+            to: Some(to),
+            account: account.clone(),
+        },
+    )?;
+    let coverage = coverage(lake, Some(first), Some(next))
+        .map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
+    Ok(Report {
+        month: month.to_string(),
+        account,
+        from,
+        to,
+        config: config.clone(),
+        widgets,
+        audit,
+        coverage,
+        heat,
+        hourly,
+        marks,
+        events,
+    })
+}

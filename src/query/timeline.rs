@@ -1,0 +1,399 @@
+//! Forensic timelines (SPEC §7): the chronological story of one session, engineer,
+//! source IP or resource.
+//!
+//! Stitching: the events the selector names seed the story; every event of a seed's
+//! session (its `session_key`: the AssumeRole, then every call made with that key) joins
+//! it; events that share a `sharedEventID` with one in the story join as the other side
+//! of a cross-account call (the vendor's own trail, when it is in the lake); SSM shell
+//! sessions are matched by session id (StartSession's response, TerminateSession's
+//! request), with their durations. Order: event time, then event id (stable for equal
+//! timestamps). The timeline reads the same view as the widgets.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use super::view::{VIEW_COLUMNS, ViewParams, dedup_frame, derive, is_ce};
+use crate::config::Config;
+
+/// What the story is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    Session(String),
+    Engineer(String),
+    Ip(String),
+    /// An instance, bucket, object key, db or first resource ARN (or a part of one).
+    Resource(String),
+}
+
+/// One event of the story.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    /// µs since the epoch, UTC.
+    pub event_time: i64,
+    pub event_id: String,
+    pub account: Option<String>,
+    /// `client` or `vendor` (the account is one of the vendor's).
+    pub side: &'static str,
+    pub role: Option<String>,
+    pub engineer: Option<String>,
+    pub session_key: Option<String>,
+    pub event_source: Option<String>,
+    pub event_name: Option<String>,
+    pub resource: Option<String>,
+    pub source_ip: Option<String>,
+    pub error_code: Option<String>,
+    pub write: bool,
+    pub denied: bool,
+    pub after_hours: bool,
+    /// The selector named this event itself (not only its session).
+    pub matched: bool,
+    pub shared_event_id: Option<String>,
+    /// What matters about this event (AssumeRole details, SSM session, peer).
+    pub detail: String,
+}
+
+/// One session's summary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionSummary {
+    pub session_key: String,
+    pub role: Option<String>,
+    pub engineer: Option<String>,
+    pub account: Option<String>,
+    pub source_ips: Option<String>,
+    pub start: i64,
+    pub end: i64,
+    pub duration_seconds: i64,
+    pub calls: u64,
+    pub writes: u64,
+    pub denials: u64,
+    pub after_hours: u64,
+}
+
+/// One SSM shell session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShellSession {
+    pub ssm_session_id: String,
+    pub target: Option<String>,
+    pub engineer: Option<String>,
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+    pub duration_seconds: Option<i64>,
+}
+
+/// The whole story.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timeline {
+    pub sessions: Vec<SessionSummary>,
+    pub shell_sessions: Vec<ShellSession>,
+    pub steps: Vec<Step>,
+}
+
+const EXTRA: [&str; 10] = [
+    "external_id",
+    "duration_seconds",
+    "identity_account",
+    "identity_type",
+    "mfa_authenticated",
+    "session_created",
+    "shared_event_id",
+    "ssm_session_id",
+    "user_agent",
+    "assumed_key_id",
+];
+
+fn scan(lake: &Path, p: &ViewParams, filter: Expr) -> PolarsResult<DataFrame> {
+    let cols: Vec<Expr> = VIEW_COLUMNS
+        .iter()
+        .chain(EXTRA.iter())
+        .map(|c| col(*c))
+        .collect();
+    let mut lf = super::scan_lake(lake)?.select(cols).filter(is_ce());
+    let t = |d: chrono::DateTime<chrono::Utc>| {
+        lit(d.timestamp_micros()).cast(DataType::Datetime(
+            TimeUnit::Microseconds,
+            Some(TimeZone::UTC),
+        ))
+    };
+    if let Some(f) = p.from {
+        lf = lf.filter(col("event_time").gt_eq(t(f)));
+    }
+    if let Some(to) = p.to {
+        lf = lf.filter(col("event_time").lt(t(to)));
+    }
+    if let Some(a) = &p.account {
+        lf = lf.filter(col("account").eq(lit(a.clone())));
+    }
+    let df = dedup_frame(lf.filter(filter).collect()?)?;
+    derive(df.lazy(), p)
+        .with_columns([
+            col("event_time")
+                .dt()
+                .timestamp(TimeUnit::Microseconds)
+                .alias("t"),
+            col("session_created")
+                .dt()
+                .timestamp(TimeUnit::Microseconds)
+                .alias("created"),
+        ])
+        .sort(["t", "event_id"], SortMultipleOptions::default())
+        .collect()
+}
+
+fn str_set(df: &DataFrame, name: &str) -> PolarsResult<BTreeSet<String>> {
+    Ok(df
+        .column(name)?
+        .str()?
+        .iter()
+        .flatten()
+        .map(str::to_string)
+        .collect())
+}
+
+fn in_list(name: &str, values: &BTreeSet<String>) -> Expr {
+    let v: Vec<&str> = values.iter().map(String::as_str).collect();
+    col(name).is_in(lit(Series::new("v".into(), v)).implode(false), false)
+}
+
+fn seed_filter(s: &Selector) -> Expr {
+    match s {
+        Selector::Session(k) => col("session_key").eq(lit(k.clone())),
+        Selector::Engineer(e) => col("engineer").eq(lit(e.clone())),
+        Selector::Ip(ip) => col("source_ip").eq(lit(ip.clone())),
+        Selector::Resource(r) => {
+            let has = |c: &str| col(c).str().contains_literal(lit(r.clone()));
+            has("target_instance")
+                .or(has("bucket"))
+                .or(has("object_key"))
+                .or(has("db"))
+                .or(col("resources")
+                    .list()
+                    .first()
+                    .struct_()
+                    .field_by_name("arn")
+                    .str()
+                    .contains_literal(lit(r.clone())))
+        }
+    }
+}
+
+fn hms(seconds: i64) -> String {
+    let s = seconds.max(0);
+    format!("{}:{:02}:{:02}", s / 3600, (s % 3600) / 60, s % 60)
+}
+
+/// Builds the timeline of `selector` over the lake.
+pub fn timeline(
+    lake: &Path,
+    config: &Config,
+    p: &ViewParams,
+    selector: &Selector,
+) -> PolarsResult<Timeline> {
+    let seed_expr = seed_filter(selector);
+    let seeds = scan(lake, p, seed_expr.clone())?;
+    let keys = str_set(&seeds, "session_key")?;
+    let seed_ids = str_set(&seeds, "event_id")?;
+    let mut story = if keys.is_empty() {
+        seeds
+    } else {
+        scan(lake, p, seed_expr.or(in_list("session_key", &keys)))?
+    };
+    // The other side of cross-account calls.
+    let shared = str_set(&story, "shared_event_id")?;
+    if !shared.is_empty() {
+        let ids = str_set(&story, "event_id")?;
+        let peers = scan(lake, p, in_list("shared_event_id", &shared))?;
+        let new = peers
+            .lazy()
+            .filter(in_list("event_id", &ids).not())
+            .collect()?;
+        if new.height() > 0 {
+            story = story
+                .vstack(&new)?
+                .sort(["t", "event_id"], SortMultipleOptions::default())?;
+        }
+    }
+    build(&story, config, &seed_ids)
+}
+
+fn build(df: &DataFrame, config: &Config, seeds: &BTreeSet<String>) -> PolarsResult<Timeline> {
+    let s = |name: &str| -> PolarsResult<Vec<Option<String>>> {
+        let c = df.column(name)?.cast(&DataType::String)?;
+        Ok(c.str()?.iter().map(|v| v.map(str::to_string)).collect())
+    };
+    let t = df.column("t")?.i64()?;
+    let created = df.column("created")?.i64()?;
+    let business = df.column("business")?.bool()?;
+    let write = df.column("is_write")?.bool()?;
+    let denied = df.column("is_denied")?.bool()?;
+    let mfa = df.column("mfa_authenticated")?.bool()?;
+    let duration = df.column("duration_seconds")?.i64()?;
+    let (id, account, role, engineer, key, source, name, resource, ip, error) = (
+        s("event_id")?,
+        s("account")?,
+        s("role")?,
+        s("engineer")?,
+        s("session_key")?,
+        s("event_source")?,
+        s("event_name")?,
+        s("resource")?,
+        s("source_ip")?,
+        s("error_code")?,
+    );
+    let (kind, ext, caller, shared, ssm, agent) = (
+        s("kind")?,
+        s("external_id")?,
+        s("identity_account")?,
+        s("shared_event_id")?,
+        s("ssm_session_id")?,
+        s("user_agent")?,
+    );
+    let target = s("target_instance")?;
+    let mut out = Timeline::default();
+    // sharedEventID → event ids carrying it.
+    let mut by_shared: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for i in 0..df.height() {
+        if let (Some(sh), Some(e)) = (&shared[i], &id[i]) {
+            by_shared.entry(sh).or_default().push(e);
+        }
+    }
+    let mut shells: BTreeMap<String, ShellSession> = BTreeMap::new();
+    let mut sessions: BTreeMap<String, SessionSummary> = BTreeMap::new();
+    let mut ips: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for i in 0..df.height() {
+        let time = t.get(i).unwrap_or(0);
+        let eid = id[i].clone().unwrap_or_default();
+        let side = match &account[i] {
+            Some(a) if config.access.vendor_accounts.contains(a) => "vendor",
+            _ => "client",
+        };
+        let after = business.get(i) == Some(false);
+        let (w, d) = (write.get(i) == Some(true), denied.get(i) == Some(true));
+        let mut detail = Vec::new();
+        if kind[i].as_deref() == Some("assume") {
+            detail.push(format!(
+                "AssumeRole from account {} · ExternalId {} · {} requested",
+                caller[i].as_deref().unwrap_or("?"),
+                ext[i].as_deref().unwrap_or("none"),
+                duration
+                    .get(i)
+                    .map_or("no duration".to_string(), |d| format!("{} s", d))
+            ));
+            if let Some(m) = mfa.get(i) {
+                let age = created
+                    .get(i)
+                    .map(|c| format!(", {} old", hms((time - c) / 1_000_000)))
+                    .unwrap_or_default();
+                detail.push(format!("MFA {}{age}", if m { "yes" } else { "no" }));
+            }
+        }
+        if let Some(sid) = &ssm[i] {
+            let sh = shells.entry(sid.clone()).or_insert_with(|| ShellSession {
+                ssm_session_id: sid.clone(),
+                target: None,
+                engineer: engineer[i].clone(),
+                start: None,
+                end: None,
+                duration_seconds: None,
+            });
+            match name[i].as_deref() {
+                Some("StartSession") => {
+                    sh.start = Some(time);
+                    sh.target = target[i].clone().or(sh.target.take());
+                    detail.push(format!("SSM session {sid} opened"));
+                }
+                Some("TerminateSession") => {
+                    sh.end = Some(time);
+                    let dur = sh.start.map(|s| (time - s) / 1_000_000);
+                    sh.duration_seconds = dur;
+                    detail.push(match dur {
+                        Some(d) => format!("SSM session {sid} closed after {}", hms(d)),
+                        None => format!("SSM session {sid} closed"),
+                    });
+                }
+                _ => detail.push(format!("SSM session {sid}")),
+            }
+        }
+        if let Some(sh) = &shared[i]
+            && let Some(peers) = by_shared.get(sh.as_str())
+        {
+            let others: Vec<&str> = peers.iter().copied().filter(|p| *p != eid).collect();
+            if !others.is_empty() {
+                detail.push(format!("other side: {}", others.join(", ")));
+            }
+        }
+        if d && let Some(a) = &agent[i]
+            && !a.is_empty()
+        {
+            detail.push(format!("user agent {a}"));
+        }
+        if let Some(k) = &key[i] {
+            let ss = sessions.entry(k.clone()).or_insert_with(|| SessionSummary {
+                session_key: k.clone(),
+                role: role[i].clone(),
+                engineer: engineer[i].clone(),
+                account: None,
+                source_ips: None,
+                start: time,
+                end: time,
+                duration_seconds: 0,
+                calls: 0,
+                writes: 0,
+                denials: 0,
+                after_hours: 0,
+            });
+            ss.end = ss.end.max(time);
+            ss.start = ss.start.min(time);
+            if side == "client" && ss.account.is_none() {
+                ss.account = account[i].clone();
+            }
+            if kind[i].as_deref() == Some("activity") {
+                ss.calls += 1;
+                ss.writes += u64::from(w);
+                ss.denials += u64::from(d);
+                ss.after_hours += u64::from(after);
+            }
+            if ss.engineer.is_none() {
+                ss.engineer = engineer[i].clone();
+            }
+            if let Some(ip) = &ip[i] {
+                ips.entry(k.clone()).or_default().insert(ip.clone());
+            }
+        }
+        out.steps.push(Step {
+            event_time: time,
+            matched: seeds.contains(&eid),
+            event_id: eid,
+            account: account[i].clone(),
+            side,
+            role: role[i].clone(),
+            engineer: engineer[i].clone(),
+            session_key: key[i].clone(),
+            event_source: source[i].clone(),
+            event_name: name[i].clone(),
+            resource: resource[i].clone(),
+            source_ip: ip[i].clone(),
+            error_code: error[i].clone(),
+            write: w,
+            denied: d,
+            after_hours: after,
+            shared_event_id: shared[i].clone(),
+            detail: detail.join(" · "),
+        });
+    }
+    for (k, mut s) in sessions {
+        s.duration_seconds = (s.end - s.start) / 1_000_000;
+        s.source_ips = ips
+            .get(&k)
+            .map(|v| v.iter().cloned().collect::<Vec<_>>().join(","));
+        out.sessions.push(s);
+    }
+    out.sessions
+        .sort_by(|a, b| (a.start, &a.session_key).cmp(&(b.start, &b.session_key)));
+    out.shell_sessions = shells.into_values().collect();
+    out.shell_sessions
+        .sort_by(|a, b| (a.start, &a.ssm_session_id).cmp(&(b.start, &b.ssm_session_id)));
+    Ok(out)
+}
