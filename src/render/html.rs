@@ -412,7 +412,9 @@ pub fn findings_table(r: &Report) -> Table {
 /// Coverage per account × region over the month.
 pub fn coverage_table(r: &Report) -> Table {
     use std::collections::BTreeMap;
-    let mut per: BTreeMap<(String, String), (i64, i64, i64, i64, i64)> = BTreeMap::new();
+    /// days, log files, CE events, rejected, gap hours
+    type Sums = (i64, i64, i64, i64, i64);
+    let mut per: BTreeMap<(String, String), Sums> = BTreeMap::new();
     for d in &r.coverage.days {
         let k = (
             d.account

@@ -227,6 +227,9 @@ struct Loaded<'a> {
 /// A trail's identity: (account, region, trail, home region).
 type TrailId = (String, String, String, String);
 
+/// A trail's digests in range, and whether the range reaches its first and last digest.
+type Chosen<'a> = (TrailId, Vec<(DigestKey, &'a Object)>, bool, bool);
+
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
@@ -303,7 +306,7 @@ pub fn verify(source: &dyn Source, options: &VerifyOptions) -> Result<VerifyRepo
     }
 
     // Choose each trail's digests in range, plus one on each side for the links.
-    let mut chosen: Vec<(TrailId, Vec<(DigestKey, &Object)>, bool, bool)> = Vec::new();
+    let mut chosen: Vec<Chosen> = Vec::new();
     for (id, mut list) in trails {
         list.sort_by(|a, b| {
             (a.0.backfill, a.0.end, &a.1.key).cmp(&(b.0.backfill, b.0.end, &b.1.key))

@@ -32,6 +32,7 @@ fn at(mut v: Value, id: &str, t: &str) -> Value {
 
 /// The stratus AssumeRole, rewritten as a cross-account AssumeRole into `role` from
 /// `caller`, returning key `key`.
+#[allow(clippy::too_many_arguments)]
 fn assume(
     id: &str,
     t: &str,
