@@ -4,7 +4,8 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use cetrail::query::audit::{Audit, AuditParams, Status, audit};
+use cetrail::query::audit::{AuditParams, Status, audit};
+use cetrail::render::html::{audit_findings_table, audit_results_table};
 use cetrail::render::{self, Cell, Format, Table};
 
 use super::query::LakeArgs;
@@ -19,70 +20,6 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
-}
-
-/// The audit's result table (`control, status, findings, reason`).
-pub fn results_table(a: &Audit) -> Table {
-    Table {
-        columns: ["control", "status", "findings", "reason"]
-            .map(String::from)
-            .to_vec(),
-        rows: a
-            .results
-            .iter()
-            .map(|r| {
-                vec![
-                    Cell::Text(r.control.to_string()),
-                    Cell::Text(r.status.as_str().to_string()),
-                    Cell::Int(r.findings as i64),
-                    Cell::Text(r.reason.clone()),
-                ]
-            })
-            .collect(),
-    }
-}
-
-/// The evidence table.
-pub fn findings_table(a: &Audit) -> Table {
-    let opt = |s: &Option<String>| s.clone().map_or(Cell::Null, Cell::Text);
-    Table {
-        columns: [
-            "control",
-            "event_time",
-            "account",
-            "region",
-            "role",
-            "engineer",
-            "event_source",
-            "event_name",
-            "source_ip",
-            "error_code",
-            "event_id",
-            "detail",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows: a
-            .findings
-            .iter()
-            .map(|f| {
-                vec![
-                    Cell::Text(f.control.to_string()),
-                    Cell::Time(f.event_time),
-                    opt(&f.account),
-                    opt(&f.region),
-                    opt(&f.role),
-                    opt(&f.engineer),
-                    opt(&f.event_source),
-                    opt(&f.event_name),
-                    opt(&f.source_ip),
-                    opt(&f.error_code),
-                    Cell::Text(f.event_id.clone()),
-                    Cell::Text(f.detail.clone()),
-                ]
-            })
-            .collect(),
-    }
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -107,7 +44,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     match args.format {
         Format::Json => {
             let v = if args.findings {
-                serde_json::json!({"results": a.results, "findings": findings_table(&a).json_rows(style)})
+                serde_json::json!({"results": a.results, "findings": audit_findings_table(&a, None).json_rows(style)})
             } else {
                 serde_json::to_value(&a.results)?
             };
@@ -115,14 +52,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
             writeln!(out)?;
         }
         format => {
-            let mut t = results_table(&a);
+            let mut t = audit_results_table(&a);
             if format == Format::Table && std::io::stdout().is_terminal() {
                 colour(&mut t);
             }
             render::write(&mut out, &t, format, style)?;
             if args.findings && !a.findings.is_empty() {
                 writeln!(out)?;
-                render::write(&mut out, &findings_table(&a), format, style)?;
+                render::write(&mut out, &audit_findings_table(&a, None), format, style)?;
             }
         }
     }

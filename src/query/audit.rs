@@ -274,28 +274,14 @@ fn rows(df: &DataFrame) -> PolarsResult<Vec<Ev>> {
 
 /// The lake's events in range (every kind), one per event id, filtered by `filter`.
 fn select(lake: &Path, p: &AuditParams, filter: Expr) -> PolarsResult<Vec<Ev>> {
-    let mut lf = super::scan_lake(lake)?.select(
+    let lf = super::scan_lake(lake)?.select(
         COLUMNS
             .iter()
             .map(|c| col(*c))
             .chain([col("source_object")])
             .collect::<Vec<_>>(),
     );
-    let t = |d: DateTime<Utc>| {
-        lit(d.timestamp_micros()).cast(DataType::Datetime(
-            TimeUnit::Microseconds,
-            Some(TimeZone::UTC),
-        ))
-    };
-    if let Some(f) = p.from {
-        lf = lf.filter(col("event_time").gt_eq(t(f)));
-    }
-    if let Some(to) = p.to {
-        lf = lf.filter(col("event_time").lt(t(to)));
-    }
-    if let Some(a) = &p.account {
-        lf = lf.filter(col("account").eq(lit(a.clone())));
-    }
+    let lf = super::view::restrict(lf, p.from, p.to, p.account.as_deref());
     let df = lf.filter(filter).collect()?;
     let df = super::view::dedup_frame(df)?
         .lazy()

@@ -110,22 +110,8 @@ fn scan(lake: &Path, p: &ViewParams, filter: Expr) -> PolarsResult<DataFrame> {
         .chain(EXTRA.iter())
         .map(|c| col(*c))
         .collect();
-    let mut lf = super::scan_lake(lake)?.select(cols).filter(is_ce());
-    let t = |d: chrono::DateTime<chrono::Utc>| {
-        lit(d.timestamp_micros()).cast(DataType::Datetime(
-            TimeUnit::Microseconds,
-            Some(TimeZone::UTC),
-        ))
-    };
-    if let Some(f) = p.from {
-        lf = lf.filter(col("event_time").gt_eq(t(f)));
-    }
-    if let Some(to) = p.to {
-        lf = lf.filter(col("event_time").lt(t(to)));
-    }
-    if let Some(a) = &p.account {
-        lf = lf.filter(col("account").eq(lit(a.clone())));
-    }
+    let lf = super::scan_lake(lake)?.select(cols).filter(is_ce());
+    let lf = super::view::restrict(lf, p.from, p.to, p.account.as_deref());
     let df = dedup_frame(lf.filter(filter).collect()?)?;
     derive(df.lazy(), p)
         .with_columns([

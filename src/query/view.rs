@@ -86,6 +86,26 @@ fn ts_lit(t: DateTime<Utc>) -> Expr {
     ))
 }
 
+/// Keeps events in `[from, to)` of `account` (each optional): the range filter the
+/// audit and the timeline apply to their scans before deduplication.
+pub fn restrict(
+    mut lf: LazyFrame,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    account: Option<&str>,
+) -> LazyFrame {
+    if let Some(f) = from {
+        lf = lf.filter(col("event_time").gt_eq(ts_lit(f)));
+    }
+    if let Some(t) = to {
+        lf = lf.filter(col("event_time").lt(ts_lit(t)));
+    }
+    if let Some(a) = account {
+        lf = lf.filter(col("account").eq(lit(a.to_string())));
+    }
+    lf
+}
+
 /// One row per event id: the copy from the smallest source object (the rule ingest's
 /// in-run dedup follows), so every engine picks the same copy.
 pub fn dedup(lf: LazyFrame) -> PolarsResult<LazyFrame> {

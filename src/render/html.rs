@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use super::svg;
 use super::{Cell, Table, TimeStyle};
-use crate::query::audit::Status;
-use crate::query::report::Report;
+use crate::query::audit::{Audit, Status};
+use crate::query::report::{MAX_ROWS, Report};
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn esc(s: &str) -> String {
@@ -333,7 +333,7 @@ pub fn report_html(r: &Report) -> String {
     o.push_str("</tbody></table>");
     if !r.audit.findings.is_empty() {
         o.push_str("<h3>Findings (evidence events)</h3>");
-        let t = findings_table(r);
+        let t = audit_findings_table(&r.audit, Some(MAX_ROWS));
         o.push_str(&table_html(&t, r.audit.findings.len(), style));
     }
 
@@ -366,14 +366,36 @@ pub fn report_html(r: &Report) -> String {
     o
 }
 
-/// The audit's evidence as a table.
-pub fn findings_table(r: &Report) -> Table {
+/// The audit's result table (`control, status, findings, reason`).
+pub fn audit_results_table(a: &Audit) -> Table {
+    Table {
+        columns: ["control", "status", "findings", "reason"]
+            .map(String::from)
+            .to_vec(),
+        rows: a
+            .results
+            .iter()
+            .map(|r| {
+                vec![
+                    Cell::Text(r.control.to_string()),
+                    Cell::Text(r.status.as_str().to_string()),
+                    Cell::Int(r.findings as i64),
+                    Cell::Text(r.reason.clone()),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// The audit's evidence, at most `limit` rows.
+pub fn audit_findings_table(a: &Audit, limit: Option<usize>) -> Table {
     let opt = |s: &Option<String>| s.clone().map_or(Cell::Null, Cell::Text);
     Table {
         columns: [
             "control",
             "event_time",
             "account",
+            "region",
             "role",
             "engineer",
             "event_source",
@@ -385,16 +407,16 @@ pub fn findings_table(r: &Report) -> Table {
         ]
         .map(String::from)
         .to_vec(),
-        rows: r
-            .audit
+        rows: a
             .findings
             .iter()
-            .take(super::super::query::report::MAX_ROWS)
+            .take(limit.unwrap_or(usize::MAX))
             .map(|f| {
                 vec![
                     Cell::Text(f.control.to_string()),
                     Cell::Time(f.event_time),
                     opt(&f.account),
+                    opt(&f.region),
                     opt(&f.role),
                     opt(&f.engineer),
                     opt(&f.event_source),

@@ -73,7 +73,10 @@ pub fn markdown(t: &Table, style: TimeStyle) -> String {
 
 /// The monthly report as Markdown: the HTML report's sections, tables instead of charts.
 pub fn report_markdown(r: &crate::query::report::Report) -> String {
-    use super::html::{coverage_table, findings_table, method_notes, summary_counts, verdict};
+    use super::html::{
+        audit_findings_table, audit_results_table, coverage_table, method_notes, summary_counts,
+        verdict,
+    };
     let style = TimeStyle { local: None };
     let scope = r
         .account
@@ -101,28 +104,14 @@ pub fn report_markdown(r: &crate::query::report::Report) -> String {
         }
     }
     o.push_str("## Conformance audit\n\n");
-    let results = Table {
-        columns: ["control", "status", "findings", "reason"]
-            .map(String::from)
-            .to_vec(),
-        rows: r
-            .audit
-            .results
-            .iter()
-            .map(|c| {
-                vec![
-                    Cell::Text(c.control.to_string()),
-                    Cell::Text(c.status.as_str().to_string()),
-                    Cell::Int(c.findings as i64),
-                    Cell::Text(c.reason.clone()),
-                ]
-            })
-            .collect(),
-    };
+    let results = audit_results_table(&r.audit);
     o.push_str(&markdown(&results, style));
     if !r.audit.findings.is_empty() {
         o.push_str("\n\n### Findings\n\n");
-        o.push_str(&markdown(&findings_table(r), style));
+        o.push_str(&markdown(
+            &audit_findings_table(&r.audit, Some(crate::query::report::MAX_ROWS)),
+            style,
+        ));
     }
     o.push_str("\n\n## The 17 widgets\n\n");
     for w in &r.widgets {

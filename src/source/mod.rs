@@ -74,12 +74,23 @@ fn is_log_file_name(name: &str) -> bool {
         .any(|ext| name.ends_with(ext))
 }
 
+/// The segments of a key after `AWSLogs/` and the organization id (`o-…`) when the
+/// trail is an organization trail; `None` when the key has no `AWSLogs` segment.
+pub fn awslogs_parts(key: &str) -> Option<(Option<&str>, Vec<&str>)> {
+    let parts: Vec<&str> = key.split('/').collect();
+    let at = parts.iter().rposition(|p| *p == "AWSLogs")?;
+    let rest = &parts[at + 1..];
+    match rest.first() {
+        Some(p) if p.starts_with("o-") => Some((Some(*p), rest[1..].to_vec())),
+        _ => Some((None, rest.to_vec())),
+    }
+}
+
 /// Classifies a key of the form
 /// `[prefix/]AWSLogs/[o-orgid/]<account>/CloudTrail/<region>/YYYY/MM/DD/<file>`.
 pub fn classify_key(key: &str) -> KeyClass {
-    let parts: Vec<&str> = key.split('/').collect();
-    let file = parts.last().copied().unwrap_or("");
-    let Some(at) = parts.iter().rposition(|p| *p == "AWSLogs") else {
+    let file = key.rsplit('/').next().unwrap_or("");
+    let Some((org, rest)) = awslogs_parts(key) else {
         return if KEY_MATERIAL.contains(&file) {
             KeyClass::NotLog("public keys or signatures for verify")
         } else if is_log_file_name(file) {
@@ -88,15 +99,7 @@ pub fn classify_key(key: &str) -> KeyClass {
             KeyClass::NotLog("not a log file name")
         };
     };
-    let mut rest = &parts[at + 1..];
-    let org = match rest.first() {
-        Some(p) if p.starts_with("o-") => {
-            let o = (*p).to_string();
-            rest = &rest[1..];
-            Some(o)
-        }
-        _ => None,
-    };
+    let org = org.map(str::to_string);
     // account / service / region / YYYY / MM / DD / file
     if rest.len() != 7 {
         return match rest.get(1) {

@@ -27,17 +27,8 @@ pub struct DigestKey {
 
 /// Parses a digest key; `None` when the key is not a CloudTrail digest.
 pub fn parse_key(key: &str) -> Option<DigestKey> {
-    let parts: Vec<&str> = key.split('/').collect();
-    let at = parts.iter().rposition(|p| *p == "AWSLogs")?;
-    let mut rest = &parts[at + 1..];
-    let org = match rest.first() {
-        Some(p) if p.starts_with("o-") => {
-            let o = (*p).to_string();
-            rest = &rest[1..];
-            Some(o)
-        }
-        _ => None,
-    };
+    let (org, rest) = crate::source::awslogs_parts(key)?;
+    let org = org.map(str::to_string);
     // account / CloudTrail-Digest / region / YYYY / MM / DD / file
     if rest.len() != 7 || rest[1] != "CloudTrail-Digest" {
         return None;

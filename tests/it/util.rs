@@ -197,13 +197,19 @@ pub fn stratus() -> Vec<(String, Vec<serde_json::Value>)> {
 /// The Python interpreter with duckdb (CETRAIL_PYTHON, set by .ci/run), else python3
 /// when it has duckdb. Under CI its absence is a failure, not a skip.
 pub fn python_with_duckdb() -> Option<String> {
+    python_with("duckdb")
+}
+
+/// The Python interpreter (CETRAIL_PYTHON, else python3) that can import `module`;
+/// under CI its absence is a failure, not a skip.
+pub fn python_with(module: &str) -> Option<String> {
     let candidates = [
         std::env::var("CETRAIL_PYTHON").ok(),
         Some("python3".to_string()),
     ];
     for c in candidates.into_iter().flatten() {
         let ok = Command::new(&c)
-            .args(["-c", "import duckdb"])
+            .args(["-c", &format!("import {module}")])
             .output()
             .is_ok_and(|o| o.status.success());
         if ok {
@@ -212,7 +218,7 @@ pub fn python_with_duckdb() -> Option<String> {
     }
     assert!(
         std::env::var_os("CI").is_none(),
-        "CI must provide Python with duckdb (CETRAIL_PYTHON)"
+        "CI must provide Python with {module} (CETRAIL_PYTHON)"
     );
     None
 }

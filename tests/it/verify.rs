@@ -452,31 +452,9 @@ fn the_documented_digest_shape_parses_and_gives_the_string_to_sign() {
     assert!(err.contains("logFiles"), "{err}");
 }
 
-/// The Python interpreter with `cryptography` (CETRAIL_PYTHON under CI).
-fn python_with_cryptography() -> Option<String> {
-    let candidates = [
-        std::env::var("CETRAIL_PYTHON").ok(),
-        Some("python3".to_string()),
-    ];
-    for c in candidates.into_iter().flatten() {
-        let ok = Command::new(&c)
-            .args(["-c", "import cryptography"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if ok {
-            return Some(c);
-        }
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must provide Python with cryptography (CETRAIL_PYTHON)"
-    );
-    None
-}
-
 #[test]
 fn signatures_agree_with_an_independent_implementation() {
-    let Some(py) = python_with_cryptography() else {
+    let Some(py) = python_with("cryptography") else {
         eprintln!("skipped: no Python with `cryptography`");
         return;
     };
