@@ -34,12 +34,14 @@ use crate::lake::{Lake, schema, writer};
 use crate::record::filter::Prefilter;
 use crate::record::gunzip::{DEFAULT_MAX_DECOMPRESSED, Gunzip, is_gzip};
 use crate::record::{DEFAULT_MAX_RECORD_BYTES, Kind, ParseOptions, parse_log};
-use crate::source::{KeyClass, Object, Prune, Source, classify_key};
+use crate::source::{KeyClass, Object, Prune, Shard, Source, classify_key};
 
 /// How an ingest runs.
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
     pub prune: Prune,
+    /// Take only this shard's part of the key space (`--shard K/N`).
+    pub shard: Option<Shard>,
     pub all_events: bool,
     pub threads: usize,
     pub max_decompressed: u64,
@@ -56,6 +58,7 @@ impl Default for IngestOptions {
     fn default() -> Self {
         Self {
             prune: Prune::default(),
+            shard: None,
             all_events: false,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_decompressed: DEFAULT_MAX_DECOMPRESSED,
@@ -92,6 +95,8 @@ pub struct Summary {
     pub objects_seen: u64,
     pub already_in_ledger: u64,
     pub pruned: u64,
+    /// Objects left to the other shards of a sharded ingest.
+    pub other_shards: u64,
     pub skipped_not_a_log: u64,
     pub ingested: u64,
     pub rejected: u64,
@@ -280,7 +285,8 @@ pub fn ingest(
     progress: &Progress,
 ) -> Result<Summary, IngestError> {
     let started = Instant::now();
-    let (mut lake, index, recovery) = Lake::open(lake_root)?;
+    let tag = options.shard.map(|s| s.tag());
+    let (mut lake, index, recovery) = Lake::open_shard(lake_root, tag.as_deref())?;
     let mut summary = Summary {
         source: source.describe(),
         lake: lake_root.display().to_string(),
@@ -295,6 +301,12 @@ pub fn ingest(
     let mut immediate: Vec<ObjectEntry> = Vec::new();
     for object in objects {
         let class = classify_key(&object.key);
+        if let Some(shard) = &options.shard
+            && !shard.owns(&object.key, &class)
+        {
+            summary.other_shards += 1;
+            continue;
+        }
         if index.contains(&object.key, object.size, &object.version) {
             summary.already_in_ledger += 1;
             continue;

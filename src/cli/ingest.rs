@@ -35,6 +35,10 @@ pub struct Args {
     /// Keep every event, not only CE events (kind `other` for the rest).
     #[arg(long)]
     all_events: bool,
+    /// Take only part K of N of the archive (split by account × region × day), so N
+    /// machines can ingest one archive into one lake with no overlap and no gap.
+    #[arg(long, value_name = "K/N", value_parser = cetrail::source::Shard::parse)]
+    shard: Option<cetrail::source::Shard>,
     /// Parsing threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -61,6 +65,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let config = super::load_config(args.config.as_deref())?;
     let mut options = IngestOptions {
         all_events: args.all_events,
+        shard: args.shard,
         prune: Prune {
             accounts: super::split_list(&args.accounts),
             regions: super::split_list(&args.regions),
@@ -155,6 +160,13 @@ fn print_summary(s: &Summary) -> Result<()> {
         "  objects  {} seen · {} ingested · {} skipped (not logs) · {} already in ledger · {} pruned · {} rejected",
         s.objects_seen, s.ingested, s.skipped_not_a_log, s.already_in_ledger, s.pruned, s.rejected
     )?;
+    if s.other_shards > 0 {
+        writeln!(
+            out,
+            "  shard    {} objects left to the other shards",
+            s.other_shards
+        )?;
+    }
     writeln!(
         out,
         "  records  {} read · {} rejected",

@@ -90,6 +90,10 @@ pub struct SegmentHeader {
     pub seq: u64,
     pub committed_at: String,
     pub files: Vec<DataFile>,
+    /// Lake files this commit replaces (compaction): deleted after `files` are
+    /// published, and by recovery when a crash interrupted that.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<String>,
 }
 
 /// A whole segment.

@@ -4,8 +4,11 @@
 //! <lake>/events/month=YYYY-MM/part-<run>-<seq>.parquet   what readers see
 //! <lake>/_cetrail/ledger/<run>-<seq>.jsonl               committed segments (ledger.rs)
 //! <lake>/_cetrail/staging/<run>/…                        files not yet committed
-//! <lake>/_cetrail/lock                                   one writer at a time
+//! <lake>/_cetrail/lock[-sKofN]                           one writer per shard at a time
 //! ```
+//! `<run>` is the writer's start time and process id, plus `-sKofN` for a shard of a
+//! sharded ingest (`ingest --shard K/N`): N writers can share one lake, their names never
+//! collide, and each one recovers only its own shard's unfinished commits.
 //! A commit, in order:
 //! 1. each month's rows are sorted and written to `staging/` and synced;
 //! 2. the segment naming those files and the input objects they hold is written
@@ -19,6 +22,7 @@
 //! partial file (renames are atomic and staged names are outside `events/`), and the
 //! objects of an unfinished commit are not in the ledger, so the rerun reads them again.
 
+pub mod compact;
 pub mod coverage;
 pub mod ledger;
 pub mod schema;
@@ -37,6 +41,8 @@ pub struct Lake {
     root: PathBuf,
     run: String,
     seq: u64,
+    /// Files named so far by this writer (part of every file name).
+    files: u64,
     _lock: File,
 }
 
@@ -59,11 +65,22 @@ impl Lake {
     /// Opens (creating if needed) the lake at `root` for writing: takes the lock and
     /// recovers from any interrupted run. Returns the ledger index.
     pub fn open(root: &Path) -> Result<(Lake, LedgerIndex, Recovery), LakeError> {
+        Self::open_shard(root, None)
+    }
+
+    /// [`Lake::open`] for one shard of a sharded ingest (`tag` as `s2of8`).
+    pub fn open_shard(
+        root: &Path,
+        tag: Option<&str>,
+    ) -> Result<(Lake, LedgerIndex, Recovery), LakeError> {
         let meta = root.join("_cetrail");
         mkdir(&ledger::ledger_dir(root))?;
         mkdir(&staging_dir(root))?;
         mkdir(&root.join("events"))?;
-        let lock_path = meta.join("lock");
+        let lock_path = match tag {
+            Some(t) => meta.join(format!("lock-{t}")),
+            None => meta.join("lock"),
+        };
         let lock = File::options()
             .create(true)
             .truncate(false)
@@ -85,19 +102,23 @@ impl Lake {
             }
         }
         let segments = ledger::read_segments(root)?;
-        let recovery = recover(root, &segments)?;
+        let recovery = recover(root, &segments, tag)?;
         let index = LedgerIndex::from_segments(&segments);
         let now = chrono::Utc::now();
-        let run = format!(
+        let mut run = format!(
             "{}-{:05}",
             now.format("%Y%m%dT%H%M%S%3fZ"),
             std::process::id() % 100_000
         );
+        if let Some(t) = tag {
+            run = format!("{run}-{t}");
+        }
         Ok((
             Lake {
                 root: root.to_path_buf(),
                 run,
                 seq: 0,
+                files: 0,
                 _lock: lock,
             },
             index,
@@ -116,23 +137,57 @@ impl Lake {
             return Ok(());
         }
         self.seq += 1;
-        let stage = staging_dir(&self.root).join(&self.run);
-        mkdir(&stage)?;
         let mut files = Vec::with_capacity(months.len());
         for (month, batch) in &months {
-            let name = format!("part-{}-{:06}.parquet", self.run, self.seq);
-            let staged = format!("_cetrail/staging/{}/{month}-{name}", self.run);
-            let path = format!("events/month={month}/{name}");
-            writer::write_parquet(&self.root.join(&staged), batch)?;
+            let f = self.new_file(month)?;
+            writer::write_parquet(&self.root.join(&f.staged), batch)?;
             files.push(DataFile {
-                month: month.clone(),
-                path,
-                staged,
                 rows: batch.num_rows() as u64,
+                ..f
             });
         }
+        self.commit_segment(files, Vec::new(), objects)
+    }
+
+    /// Names a new staged file of `month` (rows 0 until written); the caller writes it
+    /// at `root/staged` and commits it with [`Lake::commit_files`].
+    pub fn new_file(&mut self, month: &str) -> Result<DataFile, LakeError> {
+        self.files += 1;
+        let stage = staging_dir(&self.root).join(&self.run);
+        mkdir(&stage)?;
+        let name = format!("part-{}-{:06}.parquet", self.run, self.files);
+        Ok(DataFile {
+            month: month.to_string(),
+            staged: format!("_cetrail/staging/{}/{month}-{name}", self.run),
+            path: format!("events/month={month}/{name}"),
+            rows: 0,
+        })
+    }
+
+    /// The lake's root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Commits staged `files` that replace the lake files `removed` (paths relative to
+    /// the root), with no input objects: compaction's commit.
+    pub fn commit_files(
+        &mut self,
+        files: Vec<DataFile>,
+        removed: Vec<String>,
+    ) -> Result<(), LakeError> {
+        self.seq += 1;
+        self.commit_segment(files, removed, Vec::new())
+    }
+
+    fn commit_segment(
+        &mut self,
+        files: Vec<DataFile>,
+        removed: Vec<String>,
+        objects: Vec<ObjectEntry>,
+    ) -> Result<(), LakeError> {
         if !files.is_empty() {
-            ledger::sync_dir(&stage)?;
+            ledger::sync_dir(&staging_dir(&self.root).join(&self.run))?;
             crash_point("before-commit");
         }
         let segment = Segment {
@@ -142,6 +197,7 @@ impl Lake {
                 seq: self.seq,
                 committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 files,
+                removed,
             },
             objects,
         };
@@ -152,8 +208,21 @@ impl Lake {
         for f in &segment.header.files {
             publish(&self.root, f)?;
         }
-        Ok(())
+        remove_replaced(&self.root, &segment.header.removed)
     }
+}
+
+/// Deletes lake files replaced by a committed compaction (missing ones are already gone).
+fn remove_replaced(root: &Path, removed: &[String]) -> Result<(), LakeError> {
+    for r in removed {
+        let p = root.join(r);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(LakeError::Io { path: p, source: e }),
+        }
+    }
+    Ok(())
 }
 
 impl Drop for Lake {
@@ -164,6 +233,18 @@ impl Drop for Lake {
     }
 }
 
+/// The shard tag of a run name (`…-s2of8`), `None` for an unsharded writer.
+pub fn run_tag(run: &str) -> Option<&str> {
+    let last = run.rsplit('-').next()?;
+    let rest = last.strip_prefix('s')?;
+    let (k, n) = rest.split_once("of")?;
+    (!k.is_empty()
+        && !n.is_empty()
+        && k.bytes().all(|b| b.is_ascii_digit())
+        && n.bytes().all(|b| b.is_ascii_digit()))
+    .then_some(last)
+}
+
 /// Moves a committed staged file into `events/`.
 fn publish(root: &Path, f: &DataFile) -> Result<(), LakeError> {
     let dst = root.join(&f.path);
@@ -171,27 +252,41 @@ fn publish(root: &Path, f: &DataFile) -> Result<(), LakeError> {
         mkdir(parent)?;
     }
     let src = root.join(&f.staged);
-    std::fs::rename(&src, &dst).map_err(LakeError::io(&src))?;
+    if let Err(e) = std::fs::rename(&src, &dst) {
+        // Already published (by recovery of the same shard after a crash).
+        if !(e.kind() == std::io::ErrorKind::NotFound && dst.exists()) {
+            return Err(LakeError::Io {
+                path: src,
+                source: e,
+            });
+        }
+    }
     if let Some(parent) = dst.parent() {
         ledger::sync_dir(parent)?;
     }
     Ok(())
 }
 
-fn recover(root: &Path, segments: &[Segment]) -> Result<Recovery, LakeError> {
+/// Rolls forward the committed and back the uncommitted work of earlier writers of the
+/// same shard (`tag`); other shards' writers may be running and are left alone.
+fn recover(root: &Path, segments: &[Segment], tag: Option<&str>) -> Result<Recovery, LakeError> {
     let mut rec = Recovery::default();
     let staging = staging_dir(root);
-    for s in segments {
+    for s in segments.iter().filter(|s| run_tag(&s.header.run) == tag) {
         for f in &s.header.files {
             if root.join(&f.staged).exists() && !root.join(&f.path).exists() {
                 publish(root, f)?;
                 rec.rolled_forward += 1;
             }
         }
+        remove_replaced(root, &s.header.removed)?;
     }
     // Everything left in staging is from a commit that never happened.
     if let Ok(runs) = std::fs::read_dir(&staging) {
         for run in runs.flatten() {
+            if run_tag(&run.file_name().to_string_lossy()) != tag {
+                continue;
+            }
             let p = run.path();
             if let Ok(files) = std::fs::read_dir(&p) {
                 rec.rolled_back += files.flatten().count() as u64;
@@ -208,7 +303,13 @@ fn recover(root: &Path, segments: &[Segment]) -> Result<Recovery, LakeError> {
     let ldir = ledger::ledger_dir(root);
     if let Ok(entries) = std::fs::read_dir(&ldir) {
         for e in entries.flatten() {
-            if e.file_name().to_string_lossy().starts_with(".tmp-") {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let run = name
+                .strip_prefix(".tmp-")
+                .and_then(|n| n.strip_suffix(".jsonl"))
+                .and_then(|n| n.rsplit_once('-'))
+                .map(|(run, _seq)| run);
+            if run.is_some_and(|r| run_tag(r) == tag) {
                 let p = e.path();
                 std::fs::remove_file(&p).map_err(LakeError::io(&p))?;
             }

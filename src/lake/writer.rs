@@ -37,9 +37,8 @@ pub fn sort_batches(batches: &[RecordBatch]) -> Result<RecordBatch, LakeError> {
     take_record_batch(&all, &idx).map_err(|e| LakeError::Arrow(e.to_string()))
 }
 
-/// Writes one sorted batch to `path` and syncs it to disk.
-pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), LakeError> {
-    let props = WriterProperties::builder()
+fn properties(path: &Path) -> Result<WriterProperties, LakeError> {
+    Ok(WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).map_err(parquet_err(path))?,
         ))
@@ -51,11 +50,55 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), LakeError> 
             SCHEMA_VERSION_KEY.to_string(),
             SCHEMA_VERSION.to_string(),
         )]))
-        .build();
-    let file = File::create(path).map_err(LakeError::io(path))?;
-    let mut w = ArrowWriter::try_new(file, schema(), Some(props)).map_err(parquet_err(path))?;
-    w.write(batch).map_err(parquet_err(path))?;
-    let file = w.into_inner().map_err(parquet_err(path))?;
-    file.sync_all().map_err(LakeError::io(path))?;
-    Ok(())
+        .build())
+}
+
+/// A lake file being written batch by batch (compaction streams into it).
+pub struct LakeFileWriter {
+    path: std::path::PathBuf,
+    inner: ArrowWriter<File>,
+    rows: u64,
+}
+
+impl LakeFileWriter {
+    pub fn create(path: &Path) -> Result<Self, LakeError> {
+        let file = File::create(path).map_err(LakeError::io(path))?;
+        let inner = ArrowWriter::try_new(file, schema(), Some(properties(path)?))
+            .map_err(parquet_err(path))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            inner,
+            rows: 0,
+        })
+    }
+
+    /// Appends rows (the caller keeps them in lake order).
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), LakeError> {
+        self.rows += batch.num_rows() as u64;
+        self.inner.write(batch).map_err(parquet_err(&self.path))
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Bytes written so far plus the encoded size of the open row group.
+    pub fn size(&self) -> u64 {
+        (self.inner.bytes_written() + self.inner.in_progress_size()) as u64
+    }
+
+    /// Closes the file and syncs it to disk; returns its row count.
+    pub fn finish(self) -> Result<u64, LakeError> {
+        let path = self.path;
+        let file = self.inner.into_inner().map_err(parquet_err(&path))?;
+        file.sync_all().map_err(LakeError::io(&path))?;
+        Ok(self.rows)
+    }
+}
+
+/// Writes one sorted batch to `path` and syncs it to disk.
+pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), LakeError> {
+    let mut w = LakeFileWriter::create(path)?;
+    w.write(batch)?;
+    w.finish().map(|_| ())
 }

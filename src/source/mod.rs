@@ -54,6 +54,68 @@ pub enum KeyClass {
     NotLog(&'static str),
 }
 
+/// One of `n` disjoint parts of an archive's key space (`ingest --shard K/N`).
+///
+/// Log files are assigned by account × region × delivery day, every other object by
+/// its whole key, through a fixed hash (FNV-1a 64): the split depends only on the keys,
+/// so N machines listing the same archive take every object exactly once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 1-based index of this shard.
+    pub k: u32,
+    pub n: u32,
+}
+
+impl Shard {
+    /// Parses `K/N` (1 ≤ K ≤ N).
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let (k, n) = text
+            .split_once('/')
+            .ok_or_else(|| format!("shard `{text}`: expected K/N, e.g. 2/8"))?;
+        let k: u32 = k
+            .trim()
+            .parse()
+            .map_err(|_| format!("shard `{text}`: K is not a number"))?;
+        let n: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("shard `{text}`: N is not a number"))?;
+        if n == 0 || k == 0 || k > n {
+            return Err(format!("shard `{text}`: need 1 <= K <= N"));
+        }
+        Ok(Shard { k, n })
+    }
+
+    /// The tag carried by this shard's file and ledger names (`s2of8`).
+    pub fn tag(&self) -> String {
+        format!("s{}of{}", self.k, self.n)
+    }
+
+    /// Whether this shard takes the object at `key`.
+    pub fn owns(&self, key: &str, class: &KeyClass) -> bool {
+        let h = match class {
+            KeyClass::Log(k) => {
+                let mut h = fnv1a(FNV_OFFSET, k.account.as_bytes());
+                h = fnv1a(h, b"/");
+                h = fnv1a(h, k.region.as_bytes());
+                fnv1a(h, k.date.format("/%Y/%m/%d").to_string().as_bytes())
+            }
+            _ => fnv1a(FNV_OFFSET, key.as_bytes()),
+        };
+        h % u64::from(self.n) == u64::from(self.k - 1)
+    }
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
 /// The parts of a standard CloudTrail log key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogKey {
@@ -192,6 +254,41 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default()
+    }
+
+    #[test]
+    fn shards_partition_the_key_space() {
+        assert!(Shard::parse("0/3").is_err());
+        assert!(Shard::parse("4/3").is_err());
+        assert!(Shard::parse("x/3").is_err());
+        assert_eq!(Shard::parse("2/3"), Ok(Shard { k: 2, n: 3 }));
+        let shards: Vec<Shard> = (1..=3).map(|k| Shard { k, n: 3 }).collect();
+        let mut per_shard = [0u32; 3];
+        for acct in ["111111111111", "222222222222"] {
+            for day in 1..=28 {
+                // Two files of one account × region × day always go to one shard.
+                let keys = [1, 2].map(|i| {
+                    format!(
+                        "AWSLogs/{acct}/CloudTrail/eu-west-1/2026/02/{day:02}/{acct}_CloudTrail_eu-west-1_2026020{i}T0000Z_x{i}.json.gz"
+                    )
+                });
+                let owners: Vec<Vec<usize>> = keys
+                    .iter()
+                    .map(|key| {
+                        let class = classify_key(key);
+                        (0..3).filter(|&i| shards[i].owns(key, &class)).collect()
+                    })
+                    .collect();
+                assert_eq!(owners[0].len(), 1, "exactly one owner for {}", keys[0]);
+                assert_eq!(owners[0], owners[1]);
+                per_shard[owners[0][0]] += 1;
+            }
+        }
+        // 56 account-days spread over all three shards.
+        assert!(per_shard.iter().all(|&c| c >= 8), "{per_shard:?}");
+        let loose = "exports/odd.json.gz";
+        let class = classify_key(loose);
+        assert_eq!(shards.iter().filter(|s| s.owns(loose, &class)).count(), 1);
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod ingest;
 mod proptest_parser;
 mod report;
 mod s3;
+mod scale;
 mod timeline;
 mod verify;
 mod widgets;
