@@ -6,12 +6,14 @@ Prints {widget: {"columns": [...], "rows": [[...], ...]}} with values normalised
 way the Rust side normalises polars' results: times as RFC 3339 UTC, dates as
 YYYY-MM-DD, numbers as numbers, null as null.
 """
-import datetime as dt
 import json
 import pathlib
 import sys
 
 import duckdb
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from engine_norm import norm  # noqa: E402
 
 params = json.loads(pathlib.Path(sys.argv[1]).read_text())
 queries = pathlib.Path(sys.argv[2])
@@ -21,23 +23,6 @@ def render(sql: str) -> str:
     for k, v in params.items():
         sql = sql.replace("{{" + k + "}}", str(v))
     return sql
-
-
-def norm(v):
-    if isinstance(v, dt.datetime):
-        if v.tzinfo is None:
-            v = v.replace(tzinfo=dt.timezone.utc)
-        return v.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(v, dt.date):
-        return v.strftime("%Y-%m-%d")
-    if isinstance(v, bool) or v is None or isinstance(v, (int, str)):
-        return v
-    if isinstance(v, float):
-        return round(v, 6)
-    try:  # Decimal
-        return round(float(v), 6)
-    except (TypeError, ValueError):
-        return str(v)
 
 
 con = duckdb.connect()

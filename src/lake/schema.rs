@@ -49,6 +49,17 @@ impl ColumnKind {
             ))),
         }
     }
+    /// The column type in Hive DDL (Athena's `CREATE EXTERNAL TABLE`).
+    pub fn hive_type(self) -> &'static str {
+        match self {
+            ColumnKind::Time => "timestamp",
+            ColumnKind::Text => "string",
+            ColumnKind::Bool => "boolean",
+            ColumnKind::Int => "bigint",
+            ColumnKind::Resources => "array<struct<arn:string,type:string,account:string>>",
+        }
+    }
+
     pub fn type_name(self) -> &'static str {
         match self {
             ColumnKind::Time => "timestamp[us, UTC]",

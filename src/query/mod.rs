@@ -3,6 +3,7 @@
 
 pub mod anomalies;
 pub mod audit;
+pub mod dialect;
 pub mod report;
 pub mod timeline;
 pub mod view;

@@ -1,13 +1,13 @@
 //! The widgets of SPEC §5: expected values computed by hand on a tiny archive, every
 //! widget non-empty on the sample data, and the same rows from DuckDB.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
 use cetrail::config::Config;
+use cetrail::query::dialect::{self, Engine};
 use cetrail::query::view::ViewParams;
-use cetrail::query::widgets::{Dashboard, WIDGETS, find, local_midnight};
+use cetrail::query::widgets::{Dashboard, WIDGETS, Widget, find, local_midnight};
 use cetrail::render::{Cell, Table};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value, json};
@@ -742,65 +742,114 @@ fn numbers_as_f64(rows: &Value) -> Vec<Vec<Value>> {
         .unwrap_or_default()
 }
 
-fn cross_check(lake: &Path, view: ViewParams, label: &str) {
-    let Some(py) = python_with_duckdb() else {
-        eprintln!("SKIPPED cross-engine check: no Python with duckdb (run .ci/run)");
-        return;
-    };
-    let config = Config::default();
-    let mut d = Dashboard::open(lake, &config, view).expect("open");
-    let mut params: BTreeMap<String, String> = d
-        .params()
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect();
-    params.insert("lake".into(), lake.display().to_string());
+/// Rows of every widget from another engine over the same lake, as the runners in
+/// tests/ print them; `None` when the engine is not installed (outside CI).
+fn engine_rows(d: &Dashboard, lake: &Path, engine: Engine) -> Option<Value> {
+    let mut params = d.params().clone();
+    params.insert("lake", lake.display().to_string());
     let dir = tempdir();
-    let pfile = dir.path().join("params.json");
-    std::fs::write(&pfile, serde_json::to_vec(&params).expect("json")).expect("write");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new(py)
-        .arg(root.join("tests/duckdb_widgets.py"))
-        .arg(&pfile)
-        .arg(root.join("queries"))
-        .output()
-        .expect("python");
+    let (py, args) = match engine {
+        Engine::DuckDb => {
+            let Some(py) = python_with_duckdb() else {
+                eprintln!("SKIPPED DuckDB cross-engine check: no Python with duckdb (run .ci/run)");
+                return None;
+            };
+            let pfile = dir.path().join("params.json");
+            std::fs::write(&pfile, serde_json::to_vec(&params).expect("json")).expect("write");
+            let args = vec![
+                root.join("tests/duckdb_widgets.py"),
+                pfile,
+                root.join("queries"),
+            ];
+            (py, args)
+        }
+        Engine::Spark => {
+            let Some(py) = python_with("pyspark") else {
+                eprintln!("SKIPPED Spark cross-engine check: no Python with pyspark (run .ci/run)");
+                return None;
+            };
+            let widgets: Vec<&Widget> = WIDGETS.iter().collect();
+            let (view, queries) = dialect::script(Engine::Spark, &params, &widgets);
+            let script = json!({
+                "view": view,
+                "widgets": queries
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), Value::String(v)))
+                    .collect::<serde_json::Map<String, Value>>()
+            });
+            let sfile = dir.path().join("script.json");
+            std::fs::write(&sfile, serde_json::to_vec(&script).expect("json")).expect("write");
+            (py, vec![root.join("tests/spark_widgets.py"), sfile])
+        }
+        Engine::Athena => return None,
+    };
+    let out = Command::new(py).args(&args).output().expect("python");
     assert!(
         out.status.success(),
-        "duckdb: {}",
+        "{}: {}",
+        engine.name(),
         String::from_utf8_lossy(&out.stderr)
     );
-    let duck: Value = serde_json::from_slice(&out.stdout).expect("duckdb json");
+    Some(serde_json::from_slice(&out.stdout).expect("engine json"))
+}
+
+fn cross_check(lake: &Path, view: ViewParams, label: &str, engine: Engine) {
+    let config = Config::default();
+    let mut d = Dashboard::open(lake, &config, view).expect("open");
+    let Some(rows) = engine_rows(&d, lake, engine) else {
+        return;
+    };
     for w in WIDGETS {
         let t = Table::from_frame(&d.widget(&w).expect("widget")).expect("table");
-        let theirs = &duck[w.name];
+        let theirs = &rows[w.name];
         let cols: Vec<String> = theirs["columns"]
             .as_array()
             .expect("cols")
             .iter()
             .map(|c| c.as_str().unwrap_or("").to_string())
             .collect();
-        assert_eq!(t.columns, cols, "{label} {}: columns", w.name);
+        let e = engine.name();
+        assert_eq!(t.columns, cols, "{e}, {label} {}: columns", w.name);
         let ours = normalise(&t);
         let theirs = numbers_as_f64(&theirs["rows"]);
-        assert_eq!(ours.len(), theirs.len(), "{label} {}: row count", w.name);
+        assert_eq!(
+            ours.len(),
+            theirs.len(),
+            "{e}, {label} {}: row count",
+            w.name
+        );
         for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
-            assert_eq!(a, b, "{label} {} row {i}", w.name);
+            assert_eq!(a, b, "{e}, {label} {} row {i}", w.name);
         }
     }
 }
 
-#[test]
-fn every_widget_equals_duckdb_on_the_same_lake() {
+fn cross_check_all(engine: Engine) {
     let (_dir, lake) = sample_lake();
-    cross_check(&lake, utc_view(), "whole lake, UTC");
+    cross_check(&lake, utc_view(), "whole lake, UTC", engine);
     let mut berlin = range("2026-10-01", "2026-10-26");
     berlin.zone = chrono_tz::Europe::Berlin;
     berlin.from = Some(local_midnight(day("2026-10-01"), berlin.zone));
     berlin.to = Some(local_midnight(day("2026-10-26"), berlin.zone));
-    cross_check(&lake, berlin, "October, Europe/Berlin (DST end 10-25)");
+    cross_check(
+        &lake,
+        berlin,
+        "October, Europe/Berlin (DST end 10-25)",
+        engine,
+    );
     let (_d, tiny_lake) = lake_of(tiny());
-    cross_check(&tiny_lake, utc_view(), "tiny");
+    cross_check(&tiny_lake, utc_view(), "tiny", engine);
+}
+
+#[test]
+fn every_widget_equals_duckdb_on_the_same_lake() {
+    cross_check_all(Engine::DuckDb);
+}
+
+#[test]
+fn every_widget_equals_spark_on_the_same_lake() {
+    cross_check_all(Engine::Spark);
 }
 
 #[test]
