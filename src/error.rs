@@ -68,6 +68,8 @@ pub enum LakeError {
     Locked { path: PathBuf },
     #[error("{path} is not a cetrail lake: {message}")]
     NotALake { path: PathBuf, message: String },
+    #[error("lake on S3, {key}: {message}")]
+    Remote { key: String, message: String },
 }
 
 impl LakeError {

@@ -30,7 +30,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::error::{LakeError, ObjectError};
 use crate::lake::ledger::{ObjectEntry, Status};
-use crate::lake::{Lake, schema, writer};
+use crate::lake::{Lake, LakeLocation, schema, writer};
 use crate::record::filter::Prefilter;
 use crate::record::gunzip::{DEFAULT_MAX_DECOMPRESSED, Gunzip, is_gzip};
 use crate::record::{DEFAULT_MAX_RECORD_BYTES, Kind, ParseOptions, parse_log};
@@ -284,12 +284,30 @@ pub fn ingest(
     options: &IngestOptions,
     progress: &Progress,
 ) -> Result<Summary, IngestError> {
+    ingest_at(
+        source,
+        LakeLocation::Local(lake_root.to_path_buf()),
+        config,
+        options,
+        progress,
+    )
+}
+
+/// [`ingest`] into a lake in a folder or on S3.
+pub fn ingest_at(
+    source: &dyn Source,
+    location: LakeLocation,
+    config: &Config,
+    options: &IngestOptions,
+    progress: &Progress,
+) -> Result<Summary, IngestError> {
     let started = Instant::now();
     let tag = options.shard.map(|s| s.tag());
-    let (mut lake, index, recovery) = Lake::open_shard(lake_root, tag.as_deref())?;
+    let lake_name = location.describe();
+    let (mut lake, index, recovery) = Lake::open_at(location, tag.as_deref())?;
     let mut summary = Summary {
         source: source.describe(),
-        lake: lake_root.display().to_string(),
+        lake: lake_name,
         recovered_files: recovery.rolled_forward,
         discarded_staged_files: recovery.rolled_back,
         ..Summary::default()

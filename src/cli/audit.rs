@@ -27,18 +27,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         bail!("--role: the audit covers every CE role");
     }
     let (config, view, style) = args.lake.resolve()?;
-    if !args.lake.lake.join("events").is_dir() {
-        bail!(
-            "{} is not a cetrail lake (no events/ folder); run `cetrail ingest` first",
-            args.lake.lake.display()
-        );
-    }
+    let lake = args.lake.local()?;
     let params = AuditParams {
         from: view.from,
         to: view.to,
         account: view.account.clone(),
     };
-    let a = audit(&args.lake.lake, &config, &params)
+    let a = audit(&lake, &config, &params)
         .with_context(|| format!("auditing the lake {}", args.lake.lake.display()))?;
     let mut out = std::io::stdout().lock();
     match args.format {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use cetrail::ingest::{IngestOptions, Progress, Summary, ingest};
+use cetrail::ingest::{IngestOptions, Progress, Summary, ingest_at};
 use cetrail::source::Prune;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -16,8 +16,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub struct Args {
     /// Folder or `s3://bucket/prefix` holding the trail (any prefix above `AWSLogs/`).
     source: String,
-    /// The lake folder (created if needed).
-    #[arg(long, value_name = "DIR")]
+    /// The lake: a folder or `s3://bucket/prefix` (created if needed).
+    #[arg(long, value_name = "DIR|S3")]
     lake: PathBuf,
     /// Only log files that may hold events from this day on (YYYY-MM-DD).
     #[arg(long)]
@@ -94,6 +94,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         options.threads = t.max(1);
     }
     let source = args.s3.open(&args.source, options.prune.clone(), false)?;
+    let location = args.s3.lake(&args.lake)?;
     let progress = Progress::default();
     let show = !args.quiet && !args.json && std::io::stderr().is_terminal();
     let done = AtomicBool::new(false);
@@ -101,7 +102,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         if show {
             scope.spawn(|| draw_progress(&progress, &done));
         }
-        let r = ingest(source.as_ref(), &args.lake, &config, &options, &progress);
+        let r = ingest_at(source.as_ref(), location, &config, &options, &progress);
         done.store(true, Ordering::Relaxed);
         r
     })?;

@@ -21,8 +21,8 @@ enum LakeCommand {
     /// Merge each month's files into few large ones (sorted by time, one row per
     /// event id), crash-safe: run it after ingest, e.g. when every shard is done.
     Compact {
-        /// The lake folder.
-        #[arg(long, value_name = "DIR")]
+        /// The lake: a folder or `s3://bucket/prefix`.
+        #[arg(long, value_name = "DIR|S3")]
         lake: PathBuf,
         /// Only this month (YYYY-MM); default every month with more than one file.
         #[arg(long)]
@@ -33,6 +33,8 @@ enum LakeCommand {
         /// Print what was done as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        s3: super::S3Args,
     },
 }
 
@@ -43,14 +45,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
             month,
             target_mb,
             json,
+            s3,
         } => {
             if let Some(m) = &month
                 && chrono::NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d").is_err()
             {
                 anyhow::bail!("--month {m}: expected YYYY-MM");
             }
-            let done = cetrail::lake::compact::compact(
-                &lake,
+            let done = cetrail::lake::compact::compact_at(
+                s3.lake(&lake)?,
                 month.as_deref(),
                 target_mb.saturating_mul(1 << 20),
             )

@@ -8,9 +8,11 @@ mod ingest;
 mod lake;
 mod query;
 mod report;
+mod sql;
 mod timeline;
 mod verify;
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -47,6 +49,10 @@ enum Command {
     Timeline(timeline::Args),
     /// The monthly compliance report (one self-contained HTML file, or Markdown).
     Report(report::Args),
+    /// Print the widgets' SQL for DuckDB, Spark or Athena (view included).
+    Sql(sql::SqlArgs),
+    /// Print Athena's CREATE EXTERNAL TABLE (month projection) and events view.
+    AthenaDdl(sql::AthenaArgs),
     /// Check the trail's integrity offline from its digest files.
     Verify(verify::Args),
     /// What the lake holds per account × region × day, and the gaps.
@@ -64,6 +70,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ingest(a) => ingest::run(a),
         Command::Lake(a) => lake::run(a),
         Command::Query(a) => query::query(a),
+        Command::Sql(a) => sql::sql(a),
+        Command::AthenaDdl(a) => sql::athena_ddl(a),
         Command::Widgets(a) => query::list(a),
         Command::Dashboard(a) => query::dashboard(a),
         Command::Audit(a) => audit::run(a),
@@ -86,8 +94,8 @@ pub(crate) fn parse_day(s: &str) -> Result<NaiveDate> {
     }
 }
 
-/// How to reach S3, for commands that read a trail from `s3://`.
-#[derive(Debug, clap::Args)]
+/// How to reach S3, for a trail or a lake on `s3://`.
+#[derive(Debug, Default, clap::Args)]
 pub(crate) struct S3Args {
     /// S3: the AWS profile to use (default: the standard credential chain).
     #[arg(long)]
@@ -110,6 +118,54 @@ pub(crate) struct S3Args {
 }
 
 impl S3Args {
+    fn options(&self) -> cetrail::source::s3::S3Options {
+        cetrail::source::s3::S3Options {
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            no_sign_request: self.no_sign_request,
+            max_attempts: self.max_attempts,
+            concurrency: self.concurrency,
+        }
+    }
+
+    /// The lake at `location` for writing: a folder, or `s3://bucket/prefix` with a
+    /// local spool under the cache folder.
+    pub(crate) fn lake(&self, location: &Path) -> Result<cetrail::lake::LakeLocation> {
+        use cetrail::lake::LakeLocation;
+        let text = location.to_string_lossy();
+        let Some((bucket, prefix)) = cetrail::source::s3::parse_url(&text) else {
+            return Ok(LakeLocation::Local(location.to_path_buf()));
+        };
+        let (client, rt) = cetrail::source::s3::connect_client(&self.options())?;
+        let remote = cetrail::lake::remote::RemoteLake::with_runtime(client, &bucket, &prefix, rt);
+        Ok(LakeLocation::S3 {
+            remote,
+            spool: cache_dir().join("lakes").join(&bucket).join(&prefix),
+        })
+    }
+
+    /// A local folder holding the lake at `location` for reading: the folder itself,
+    /// or for `s3://…` a mirror in the cache folder brought up to date first.
+    pub(crate) fn readable_lake(&self, location: &Path) -> Result<PathBuf> {
+        let local = match self.lake(location)? {
+            cetrail::lake::LakeLocation::Local(p) => p,
+            cetrail::lake::LakeLocation::S3 { remote, spool } => {
+                cetrail::lake::remote::mirror(&remote, &spool).with_context(|| {
+                    format!("mirroring {} to {}", remote.url(), spool.display())
+                })?;
+                spool
+            }
+        };
+        if !local.join("events").is_dir() {
+            anyhow::bail!(
+                "{} is not a cetrail lake (no events/ folder); run `cetrail ingest` first",
+                location.display()
+            );
+        }
+        Ok(local)
+    }
+
     /// The source at `location` (`s3://bucket/prefix` or a folder); `digests` also lists
     /// `CloudTrail-Digest/` on S3 (a folder lists everything anyway).
     pub(crate) fn open(
@@ -119,17 +175,9 @@ impl S3Args {
         digests: bool,
     ) -> Result<Box<dyn cetrail::source::Source>> {
         use cetrail::source::local::LocalSource;
-        use cetrail::source::s3::{S3Options, S3Source};
+        use cetrail::source::s3::S3Source;
         if location.starts_with("s3://") {
-            let options = S3Options {
-                profile: self.profile.clone(),
-                region: self.region.clone(),
-                endpoint_url: self.endpoint_url.clone(),
-                no_sign_request: self.no_sign_request,
-                max_attempts: self.max_attempts,
-                concurrency: self.concurrency,
-            };
-            let mut s = S3Source::connect(location, &options, prune)?;
+            let mut s = S3Source::connect(location, &self.options(), prune)?;
             if digests {
                 s = s.with_digests();
             }
@@ -140,6 +188,22 @@ impl S3Args {
             ))?))
         }
     }
+}
+
+/// cetrail's cache folder: `CETRAIL_CACHE_DIR`, else `$XDG_CACHE_HOME/cetrail`, else
+/// `~/.cache/cetrail` (mirrors and spools of lakes on S3).
+pub(crate) fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("CETRAIL_CACHE_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(d).join("cetrail");
+    }
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join(".cache")
+        .join("cetrail")
 }
 
 /// Splits comma-separated list arguments.

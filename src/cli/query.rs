@@ -14,8 +14,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 /// Arguments shared by every command that reads the lake.
 #[derive(Debug, clap::Args)]
 pub struct LakeArgs {
-    /// The lake folder.
-    #[arg(long, value_name = "DIR")]
+    /// The lake: a folder or `s3://bucket/prefix` (mirrored to the cache folder).
+    #[arg(long, value_name = "DIR|S3")]
     pub lake: PathBuf,
     /// Start of the range: a date (00:00 in the configured zone) or an RFC 3339 instant.
     #[arg(long)]
@@ -38,6 +38,8 @@ pub struct LakeArgs {
     /// Print times in the zone, with their offset, instead of UTC.
     #[arg(long)]
     pub local_time: bool,
+    #[command(flatten)]
+    pub s3: super::S3Args,
 }
 
 impl LakeArgs {
@@ -76,15 +78,15 @@ impl LakeArgs {
         Ok((config, view, style))
     }
 
+    /// The lake as a local folder (an S3 lake's mirror).
+    pub fn local(&self) -> Result<PathBuf> {
+        self.s3.readable_lake(&self.lake)
+    }
+
     pub fn open(&self) -> Result<(Dashboard, TimeStyle)> {
         let (config, view, style) = self.resolve()?;
-        if !self.lake.join("events").is_dir() {
-            bail!(
-                "{} is not a cetrail lake (no events/ folder); run `cetrail ingest` first",
-                self.lake.display()
-            );
-        }
-        let d = Dashboard::open(&self.lake, &config, view)
+        let lake = self.local()?;
+        let d = Dashboard::open(&lake, &config, view)
             .with_context(|| format!("reading the lake {}", self.lake.display()))?;
         Ok((d, style))
     }

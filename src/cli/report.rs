@@ -16,8 +16,8 @@ pub enum ReportFormat {
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The lake folder.
-    #[arg(long, value_name = "DIR")]
+    /// The lake: a folder or `s3://bucket/prefix`.
+    #[arg(long, value_name = "DIR|S3")]
     lake: PathBuf,
     /// The month, YYYY-MM (local to the configured zone).
     #[arg(long)]
@@ -37,6 +37,8 @@ pub struct Args {
     /// IANA time zone (overrides the configuration).
     #[arg(long)]
     tz: Option<String>,
+    #[command(flatten)]
+    s3: super::S3Args,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -50,14 +52,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let Some((first, next)) = month_bounds(&args.month) else {
         bail!("--month: `{}` is not YYYY-MM", args.month);
     };
-    if !args.lake.join("events").is_dir() {
-        bail!(
-            "{} is not a cetrail lake (no events/ folder); run `cetrail ingest` first",
-            args.lake.display()
-        );
-    }
+    let lake = args.s3.readable_lake(&args.lake)?;
     let report = build(
-        &args.lake,
+        &lake,
         &config,
         &args.month,
         first,

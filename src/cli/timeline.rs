@@ -176,13 +176,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         _ => bail!("one of --session, --engineer, --ip, --resource is needed"),
     };
     let (config, view, style) = args.lake.resolve()?;
-    if !args.lake.lake.join("events").is_dir() {
-        bail!(
-            "{} is not a cetrail lake (no events/ folder); run `cetrail ingest` first",
-            args.lake.lake.display()
-        );
-    }
-    let t = timeline(&args.lake.lake, &config, &view, &selector)
+    let lake = args.lake.local()?;
+    let t = timeline(&lake, &config, &view, &selector)
         .with_context(|| format!("reading the lake {}", args.lake.lake.display()))?;
     let mut out = std::io::stdout().lock();
     match args.format {

@@ -210,8 +210,8 @@ fn print_report(out: &mut dyn Write, r: &VerifyReport, format: Format) -> Result
 
 #[derive(Debug, clap::Args)]
 pub struct CoverageArgs {
-    /// The lake folder.
-    #[arg(long, value_name = "DIR")]
+    /// The lake: a folder or `s3://bucket/prefix`.
+    #[arg(long, value_name = "DIR|S3")]
     lake: PathBuf,
     /// First delivery day (YYYY-MM-DD, UTC).
     #[arg(long)]
@@ -222,6 +222,8 @@ pub struct CoverageArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    #[command(flatten)]
+    s3: super::S3Args,
 }
 
 pub fn coverage(args: CoverageArgs) -> Result<ExitCode> {
@@ -237,7 +239,8 @@ pub fn coverage(args: CoverageArgs) -> Result<ExitCode> {
         .map(super::parse_day)
         .transpose()
         .context("--to")?;
-    let c = lake_coverage(&args.lake, from, to)
+    let lake = args.s3.readable_lake(&args.lake)?;
+    let c = lake_coverage(&lake, from, to)
         .with_context(|| format!("reading the ledger of {}", args.lake.display()))?;
     let mut out = std::io::stdout().lock();
     if matches!(args.format, Format::Json) {

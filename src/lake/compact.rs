@@ -30,7 +30,7 @@ use serde::Serialize;
 use super::ledger::DataFile;
 use super::schema::schema;
 use super::writer::LakeFileWriter;
-use super::{Lake, data_files};
+use super::{Lake, LakeLocation, data_files};
 use crate::error::LakeError;
 
 /// Most files merged at once.
@@ -58,9 +58,23 @@ pub fn compact(
     month: Option<&str>,
     target_bytes: u64,
 ) -> Result<Vec<MonthCompaction>, LakeError> {
-    let (mut lake, _, _) = Lake::open(root)?;
+    compact_at(LakeLocation::Local(root.to_path_buf()), month, target_bytes)
+}
+
+/// [`compact`] for a lake in a folder or on S3 (merged from the local mirror, committed
+/// on S3).
+pub fn compact_at(
+    location: LakeLocation,
+    month: Option<&str>,
+    target_bytes: u64,
+) -> Result<Vec<MonthCompaction>, LakeError> {
+    let (mut lake, _, _) = Lake::open_at(location, None)?;
+    if let Some(r) = lake.remote() {
+        super::remote::mirror(r, lake.root())?;
+    }
+    let root = lake.root().to_path_buf();
     let mut by_month: std::collections::BTreeMap<String, Vec<PathBuf>> = Default::default();
-    for f in data_files(root)? {
+    for f in data_files(&root)? {
         let m = f
             .parent()
             .and_then(|p| p.file_name())

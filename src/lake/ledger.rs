@@ -135,6 +135,16 @@ pub fn read_segments(root: &Path) -> Result<Vec<Segment>, LakeError> {
 
 fn read_segment(path: &Path) -> Result<Segment, LakeError> {
     let text = std::fs::read_to_string(path).map_err(LakeError::io(path))?;
+    parse_segment(&text, path)
+}
+
+/// The file name of a segment (`<run>-<seq>.jsonl`).
+pub fn segment_name(header: &SegmentHeader) -> String {
+    format!("{}-{:06}.jsonl", header.run, header.seq)
+}
+
+/// Parses a segment's text; `path` names it in errors.
+pub fn parse_segment(text: &str, path: &Path) -> Result<Segment, LakeError> {
     let mut lines = text.lines().enumerate();
     let bad = |line: usize, e: serde_json::Error| LakeError::Ledger {
         path: path.to_path_buf(),
@@ -159,13 +169,25 @@ fn read_segment(path: &Path) -> Result<Segment, LakeError> {
 /// Writes a segment atomically (temporary file, fsync, rename, fsync of the folder).
 pub(crate) fn write_segment(root: &Path, segment: &Segment) -> Result<PathBuf, LakeError> {
     let dir = ledger_dir(root);
-    let name = format!("{}-{:06}.jsonl", segment.header.run, segment.header.seq);
+    let name = segment_name(&segment.header);
     let tmp = dir.join(format!(".tmp-{name}"));
     let fin = dir.join(&name);
+    let buf = segment_bytes(segment, &fin)?;
+    let mut f = std::fs::File::create(&tmp).map_err(LakeError::io(&tmp))?;
+    f.write_all(&buf).map_err(LakeError::io(&tmp))?;
+    f.sync_all().map_err(LakeError::io(&tmp))?;
+    drop(f);
+    std::fs::rename(&tmp, &fin).map_err(LakeError::io(&fin))?;
+    sync_dir(&dir)?;
+    Ok(fin)
+}
+
+/// A segment as JSON lines: the header, then one object per line.
+pub(crate) fn segment_bytes(segment: &Segment, name: &Path) -> Result<Vec<u8>, LakeError> {
     let mut buf = Vec::with_capacity(256 * (segment.objects.len() + 1));
     let push = |buf: &mut Vec<u8>, r: serde_json::Result<()>| -> Result<(), LakeError> {
         r.map_err(|e| LakeError::Ledger {
-            path: fin.clone(),
+            path: name.to_path_buf(),
             message: e.to_string(),
         })?;
         buf.push(b'\n');
@@ -177,13 +199,7 @@ pub(crate) fn write_segment(root: &Path, segment: &Segment) -> Result<PathBuf, L
         let r = serde_json::to_writer(&mut buf, o);
         push(&mut buf, r)?;
     }
-    let mut f = std::fs::File::create(&tmp).map_err(LakeError::io(&tmp))?;
-    f.write_all(&buf).map_err(LakeError::io(&tmp))?;
-    f.sync_all().map_err(LakeError::io(&tmp))?;
-    drop(f);
-    std::fs::rename(&tmp, &fin).map_err(LakeError::io(&fin))?;
-    sync_dir(&dir)?;
-    Ok(fin)
+    Ok(buf)
 }
 
 /// fsync a folder so that renames into it are durable.

@@ -25,6 +25,7 @@
 pub mod compact;
 pub mod coverage;
 pub mod ledger;
+pub mod remote;
 pub mod schema;
 pub mod writer;
 
@@ -43,7 +44,28 @@ pub struct Lake {
     seq: u64,
     /// Files named so far by this writer (part of every file name).
     files: u64,
+    /// The lake on S3 when `root` is only the local spool (staging and mirror).
+    remote: Option<remote::RemoteLake>,
     _lock: File,
+}
+
+/// Where a lake lives.
+pub enum LakeLocation {
+    Local(PathBuf),
+    /// On S3; `spool` is a local folder for staged files and the mirror readers use.
+    S3 {
+        remote: remote::RemoteLake,
+        spool: PathBuf,
+    },
+}
+
+impl LakeLocation {
+    pub fn describe(&self) -> String {
+        match self {
+            LakeLocation::Local(p) => p.display().to_string(),
+            LakeLocation::S3 { remote, .. } => remote.url(),
+        }
+    }
 }
 
 /// What recovery did when the lake was opened.
@@ -73,6 +95,19 @@ impl Lake {
         root: &Path,
         tag: Option<&str>,
     ) -> Result<(Lake, LedgerIndex, Recovery), LakeError> {
+        Self::open_at(LakeLocation::Local(root.to_path_buf()), tag)
+    }
+
+    /// Opens a lake in a folder or on S3 for writing, as shard `tag` (or unsharded).
+    pub fn open_at(
+        location: LakeLocation,
+        tag: Option<&str>,
+    ) -> Result<(Lake, LedgerIndex, Recovery), LakeError> {
+        let (root, remote) = match location {
+            LakeLocation::Local(p) => (p, None),
+            LakeLocation::S3 { remote, spool } => (spool, Some(remote)),
+        };
+        let root = root.as_path();
         let meta = root.join("_cetrail");
         mkdir(&ledger::ledger_dir(root))?;
         mkdir(&staging_dir(root))?;
@@ -101,8 +136,23 @@ impl Lake {
                 });
             }
         }
-        let segments = ledger::read_segments(root)?;
-        let recovery = recover(root, &segments, tag)?;
+        let (segments, recovery) = match &remote {
+            None => {
+                let segments = ledger::read_segments(root)?;
+                let recovery = recover(root, &segments, tag)?;
+                (segments, recovery)
+            }
+            Some(r) => {
+                let segments = remote_segments(r)?;
+                // The local spool's staged files of this shard are from a dead run: what
+                // it committed is on S3 already.
+                let mut recovery = recover(root, &[], tag)?;
+                let remote_rec = recover_remote(r, &segments, tag)?;
+                recovery.rolled_forward += remote_rec.rolled_forward;
+                recovery.rolled_back += remote_rec.rolled_back;
+                (segments, recovery)
+            }
+        };
         let index = LedgerIndex::from_segments(&segments);
         let now = chrono::Utc::now();
         let mut run = format!(
@@ -119,6 +169,7 @@ impl Lake {
                 run,
                 seq: 0,
                 files: 0,
+                remote,
                 _lock: lock,
             },
             index,
@@ -201,6 +252,9 @@ impl Lake {
             },
             objects,
         };
+        if let Some(remote) = &self.remote {
+            return commit_remote(remote, &self.root, &segment);
+        }
         ledger::write_segment(&self.root, &segment)?;
         if !segment.header.files.is_empty() {
             crash_point("after-commit");
@@ -210,6 +264,111 @@ impl Lake {
         }
         remove_replaced(&self.root, &segment.header.removed)
     }
+
+    /// The lake on S3, when this writer writes there.
+    pub fn remote(&self) -> Option<&remote::RemoteLake> {
+        self.remote.as_ref()
+    }
+}
+
+fn ledger_rel(segment: &Segment) -> String {
+    format!("_cetrail/ledger/{}", ledger::segment_name(&segment.header))
+}
+
+/// The commit protocol on S3 (see `remote.rs`): upload staged files, put the segment
+/// (the commit point), copy into `events/`, delete the staged and replaced objects.
+fn commit_remote(
+    remote: &remote::RemoteLake,
+    spool: &Path,
+    segment: &Segment,
+) -> Result<(), LakeError> {
+    for f in &segment.header.files {
+        remote.upload(&spool.join(&f.staged), &f.staged)?;
+    }
+    if !segment.header.files.is_empty() {
+        crash_point("before-commit");
+    }
+    let rel = ledger_rel(segment);
+    remote.put(&rel, ledger::segment_bytes(segment, Path::new(&rel))?)?;
+    if !segment.header.files.is_empty() {
+        crash_point("after-commit");
+    }
+    for f in &segment.header.files {
+        remote.copy(&f.staged, &f.path)?;
+        remote.delete(&f.staged)?;
+        let local = spool.join(&f.staged);
+        let _ = std::fs::remove_file(&local);
+    }
+    for r in &segment.header.removed {
+        remote.delete(r)?;
+    }
+    Ok(())
+}
+
+/// Every committed segment of a lake on S3, in name order.
+fn remote_segments(remote: &remote::RemoteLake) -> Result<Vec<Segment>, LakeError> {
+    let mut out = Vec::new();
+    for o in remote.list("_cetrail/ledger/")? {
+        let name = o.rel.rsplit('/').next().unwrap_or("");
+        if !name.ends_with(".jsonl") || name.starts_with('.') {
+            continue;
+        }
+        let bytes = remote.get(&o.rel)?;
+        let text = String::from_utf8(bytes).map_err(|e| LakeError::Ledger {
+            path: PathBuf::from(&o.rel),
+            message: e.to_string(),
+        })?;
+        out.push(ledger::parse_segment(&text, Path::new(&o.rel))?);
+    }
+    Ok(out)
+}
+
+/// Recovery on S3 for shard `tag`: committed staged objects are copied forward, the
+/// rest of the shard's staging is deleted and its incomplete uploads aborted.
+fn recover_remote(
+    remote: &remote::RemoteLake,
+    segments: &[Segment],
+    tag: Option<&str>,
+) -> Result<Recovery, LakeError> {
+    let mut rec = Recovery::default();
+    let staged: std::collections::HashSet<String> = remote
+        .list("_cetrail/staging/")?
+        .into_iter()
+        .map(|o| o.rel)
+        .collect();
+    let published: std::collections::HashSet<String> =
+        remote.list("events/")?.into_iter().map(|o| o.rel).collect();
+    let mut committed = std::collections::HashSet::new();
+    for s in segments.iter().filter(|s| run_tag(&s.header.run) == tag) {
+        for f in &s.header.files {
+            committed.insert(f.staged.clone());
+            if staged.contains(&f.staged) {
+                if !published.contains(&f.path) {
+                    remote.copy(&f.staged, &f.path)?;
+                    rec.rolled_forward += 1;
+                }
+                remote.delete(&f.staged)?;
+            }
+        }
+        for r in &s.header.removed {
+            if published.contains(r) {
+                remote.delete(r)?;
+            }
+        }
+    }
+    let own = |rel: &str| {
+        rel.strip_prefix("_cetrail/staging/")
+            .and_then(|r| r.split('/').next())
+            .is_some_and(|run| run_tag(run) == tag)
+    };
+    for k in &staged {
+        if own(k) && !committed.contains(k) {
+            remote.delete(k)?;
+            rec.rolled_back += 1;
+        }
+    }
+    rec.rolled_back += remote.abort_uploads("_cetrail/staging/", own)?;
+    Ok(rec)
 }
 
 /// Deletes lake files replaced by a committed compaction (missing ones are already gone).

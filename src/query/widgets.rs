@@ -197,27 +197,32 @@ pub fn lake_bounds(lake: &Path) -> PolarsResult<Option<(i64, i64)>> {
     Ok(lo.zip(hi))
 }
 
+/// Fills a missing `from`/`to` with the first and the day after the last local day of
+/// the lake; returns the lake's first and last event time (µs).
+pub fn default_range(lake: &Path, view: &mut ViewParams) -> PolarsResult<Option<(i64, i64)>> {
+    let bounds = lake_bounds(lake)?;
+    if let Some((lo, hi)) = bounds {
+        let zone = view.zone;
+        let day = |t: i64| {
+            DateTime::from_timestamp_micros(t)
+                .map(|d| d.with_timezone(&zone).date_naive())
+                .unwrap_or_default()
+        };
+        if view.from.is_none() {
+            view.from = Some(local_midnight(day(lo), zone));
+        }
+        if view.to.is_none() {
+            view.to = Some(local_midnight(day(hi) + chrono::Duration::days(1), zone));
+        }
+    }
+    Ok(bounds)
+}
+
 impl Dashboard {
     /// Opens the lake. Missing `from`/`to` default to the first and the day after the
     /// last local day of the lake.
     pub fn open(lake: &Path, config: &Config, mut view: ViewParams) -> PolarsResult<Self> {
-        let bounds = lake_bounds(lake)?;
-        if let Some((lo, hi)) = bounds {
-            let day = |t: i64| {
-                DateTime::from_timestamp_micros(t)
-                    .map(|d| d.with_timezone(&view.zone).date_naive())
-                    .unwrap_or_default()
-            };
-            if view.from.is_none() {
-                view.from = Some(local_midnight(day(lo), view.zone));
-            }
-            if view.to.is_none() {
-                view.to = Some(local_midnight(
-                    day(hi) + chrono::Duration::days(1),
-                    view.zone,
-                ));
-            }
-        }
+        let bounds = default_range(lake, &mut view)?;
         let events = view::materialise(lake, &view)?;
         let ctx = SQLContext::new();
         ctx.register("events", view::finish(events.clone().lazy(), &view));

@@ -82,7 +82,7 @@ struct Prefetched {
     planned: Mutex<std::collections::HashSet<String>>,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, SourceError> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, SourceError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("cetrail-s3")
@@ -91,44 +91,53 @@ fn runtime() -> Result<tokio::runtime::Runtime, SourceError> {
         .map_err(|e| err("starting the S3 I/O runtime", e))
 }
 
+/// A client for `options` (standard credential chain, retries, timeouts; path-style
+/// addressing for custom endpoints) and the runtime that drives it.
+pub fn connect_client(
+    options: &S3Options,
+) -> Result<(Client, tokio::runtime::Runtime), SourceError> {
+    let rt = runtime()?;
+    let client = rt.block_on(async {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(p) = &options.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(r) = &options.region {
+            loader = loader.region(aws_config::Region::new(r.clone()));
+        }
+        if options.no_sign_request {
+            loader = loader.no_credentials();
+        }
+        let shared = loader.load().await;
+        let mut b = aws_sdk_s3::config::Builder::from(&shared)
+            .retry_config(
+                aws_sdk_s3::config::retry::RetryConfig::standard()
+                    .with_max_attempts(options.max_attempts.max(1)),
+            )
+            .timeout_config(
+                aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(std::time::Duration::from_secs(10))
+                    .operation_attempt_timeout(std::time::Duration::from_secs(120))
+                    .build(),
+            );
+        if shared.region().is_none() {
+            b = b.region(aws_config::Region::new("us-east-1"));
+        }
+        if let Some(e) = &options.endpoint_url {
+            b = b.endpoint_url(e).force_path_style(true);
+        }
+        Client::from_conf(b.build())
+    });
+    Ok((client, rt))
+}
+
 impl S3Source {
     /// Connects to `s3://bucket/prefix` with the standard AWS credential chain (env,
     /// profiles, SSO, IMDS) and `options`.
     pub fn connect(url: &str, options: &S3Options, prune: Prune) -> Result<Self, SourceError> {
         let (bucket, prefix) =
             parse_url(url).ok_or_else(|| SourceError::Unsupported(url.to_string()))?;
-        let rt = runtime()?;
-        let client = rt.block_on(async {
-            let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-            if let Some(p) = &options.profile {
-                loader = loader.profile_name(p);
-            }
-            if let Some(r) = &options.region {
-                loader = loader.region(aws_config::Region::new(r.clone()));
-            }
-            if options.no_sign_request {
-                loader = loader.no_credentials();
-            }
-            let shared = loader.load().await;
-            let mut b = aws_sdk_s3::config::Builder::from(&shared)
-                .retry_config(
-                    aws_sdk_s3::config::retry::RetryConfig::standard()
-                        .with_max_attempts(options.max_attempts.max(1)),
-                )
-                .timeout_config(
-                    aws_sdk_s3::config::timeout::TimeoutConfig::builder()
-                        .connect_timeout(std::time::Duration::from_secs(10))
-                        .operation_attempt_timeout(std::time::Duration::from_secs(120))
-                        .build(),
-                );
-            if shared.region().is_none() {
-                b = b.region(aws_config::Region::new("us-east-1"));
-            }
-            if let Some(e) = &options.endpoint_url {
-                b = b.endpoint_url(e).force_path_style(true);
-            }
-            Client::from_conf(b.build())
-        });
+        let (client, rt) = connect_client(options)?;
         let mut s = Self::with_runtime(client, &bucket, &prefix, prune, rt)?;
         s.concurrency = options.concurrency.max(1);
         s.attempts = options.max_attempts.max(1);

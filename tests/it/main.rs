@@ -11,6 +11,7 @@ mod ingest;
 mod proptest_parser;
 mod report;
 mod s3;
+mod s3_lake;
 mod scale;
 mod timeline;
 mod verify;

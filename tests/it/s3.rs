@@ -447,7 +447,7 @@ fn day(s: &str) -> Option<chrono::NaiveDate> {
 }
 
 /// The moto_server endpoint started by .ci/run; its absence under CI is a failure.
-fn moto_endpoint() -> Option<String> {
+pub(crate) fn moto_endpoint() -> Option<String> {
     let ep = std::env::var("CETRAIL_MOTO_ENDPOINT").ok();
     assert!(
         ep.is_some() || std::env::var_os("CI").is_none(),

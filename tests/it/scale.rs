@@ -1,23 +1,11 @@
 //! Scale-out (issue 8): sharded ingest into one lake, compaction.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cetrail::source::{KeyClass, Shard, classify_key};
 
 use crate::util::*;
-
-type Row = BTreeMap<String, String>;
-
-/// Rows sorted by (event_id, source_object): a multiset of rows, order-free.
-fn sorted_rows(lake: &Path) -> Vec<Row> {
-    let mut r = rows(lake);
-    r.sort_by(|a, b| {
-        (&a["event_id"], &a["source_object"]).cmp(&(&b["event_id"], &b["source_object"]))
-    });
-    r
-}
 
 fn shard_of(key: &str, n: u32) -> u32 {
     let class = classify_key(key);

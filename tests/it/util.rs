@@ -124,6 +124,15 @@ pub fn distinct_events(lake: &Path) -> BTreeMap<String, BTreeMap<String, String>
     out
 }
 
+/// Rows sorted by (event_id, source_object): the lake as a multiset of rows.
+pub fn sorted_rows(lake: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut r = rows(lake);
+    r.sort_by(|a, b| {
+        (&a["event_id"], &a["source_object"]).cmp(&(&b["event_id"], &b["source_object"]))
+    });
+    r
+}
+
 pub fn gzip(data: &[u8]) -> Vec<u8> {
     cetrail::record::gunzip::gzip(data, 6)
 }
