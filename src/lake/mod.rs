@@ -1,7 +1,7 @@
 //! The Parquet lake (SPEC §4): layout, commit protocol and recovery.
 //!
 //! ```text
-//! <lake>/events/month=YYYY-MM/part-<run>-<seq>.parquet   what readers see
+//! <lake>/events/month=YYYY-MM/part-<run>-<n>.parquet     what readers see
 //! <lake>/_cetrail/ledger/<run>-<seq>.jsonl               committed segments (ledger.rs)
 //! <lake>/_cetrail/staging/<run>/…                        files not yet committed
 //! <lake>/_cetrail/lock[-sKofN]                           one writer per shard at a time

@@ -270,11 +270,11 @@ pub fn statements(sql: &str) -> Vec<String> {
     out
 }
 
-/// The lake's columns, comma-separated (the `{{columns}}` placeholder).
+/// The lake's columns, quoted and comma-separated (the `{{columns}}` placeholder).
 pub fn lake_columns() -> String {
     crate::lake::schema::COLUMNS
         .iter()
-        .map(|c| c.name)
+        .map(|c| format!("\"{}\"", c.name))
         .collect::<Vec<_>>()
         .join(", ")
 }
