@@ -2,8 +2,8 @@
 -- `cetrail athena-ddl` creates: the same rows and columns as cetrail's polars view
 -- (src/query/view.rs). The widgets run on it after `cetrail sql --engine athena`
 -- translated them. Athena reads Parquet timestamps as `timestamp(3)` in UTC.
--- Placeholders: {{table}} {{columns}} (the lake's columns) {{from}} {{to}} (UTC,
--- 'YYYY-MM-DD hh:mm:ss') {{tz}} {{business_start}} {{business_end}} {{business_days}}.
+-- Placeholders (in double braces): table columns (the lake's columns) from to (UTC,
+-- 'YYYY-MM-DD hh:mm:ss') tz business_start business_end business_days.
 CREATE OR REPLACE VIEW events AS
 WITH raw AS (
     SELECT {{columns}} FROM {{table}} WHERE kind IN ('assume', 'activity')

@@ -1,8 +1,8 @@
 -- The `events` view for DuckDB: the same rows and columns as cetrail's polars view
 -- (src/query/view.rs): CE events (assume, activity) of the lake, one row per event_id
 -- (the copy from the smallest source object), with the derived columns.
--- Placeholders: {{lake}} {{from}} {{to}} {{tz}} {{business_start}} {{business_end}}
--- (minutes of the local day) {{business_days}} (ISO weekdays, 1 = Monday).
+-- Placeholders (in double braces): lake from to tz business_start business_end
+-- (minutes of the local day) business_days (ISO weekdays, 1 = Monday).
 -- Run `SET TimeZone = 'UTC';` first.
 CREATE OR REPLACE VIEW events AS
 WITH raw AS (

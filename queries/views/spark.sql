@@ -3,9 +3,9 @@
 -- activity) of the lake, one row per event_id (the copy from the smallest source
 -- object), with the derived columns. The widgets run on it after
 -- `cetrail sql --engine spark` (or src/query/dialect.rs) translated them.
--- Placeholders: {{lake}} (folder, s3a:// or hdfs:// URL of the lake root) {{from}} {{to}}
--- (UTC, 'YYYY-MM-DD hh:mm:ss') {{tz}} {{business_start}} {{business_end}} (minutes of the
--- local day) {{business_days}} (ISO weekdays, 1 = Monday).
+-- Placeholders (in double braces): lake (folder, s3a:// or hdfs:// URL of the lake root) from to
+-- (UTC, 'YYYY-MM-DD hh:mm:ss') tz business_start business_end (minutes of the
+-- local day) business_days (ISO weekdays, 1 = Monday).
 -- Session settings: spark.sql.session.timeZone=UTC, spark.sql.ansi.enabled=false.
 CREATE OR REPLACE TEMPORARY VIEW lake_events
 USING parquet OPTIONS (path '{{lake}}/events');
