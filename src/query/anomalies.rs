@@ -134,12 +134,14 @@ pub fn anomalies(d: &Dashboard) -> PolarsResult<DataFrame> {
         lookback_days: i64::from(a.first_seen_lookback_days),
     };
     let ev = d.view_frame();
-    // Hourly counts per role: a group-by in polars, then a small loop in Rust.
+    // Hourly counts per role: a group-by in polars (on the role's categorical codes;
+    // the few result rows are cast to text), then a small loop in Rust.
     let hourly_df = ev
         .clone()
         .filter(col("role").is_not_null())
-        .group_by([col("role").cast(DataType::String), col("hour_idx")])
+        .group_by([col("role"), col("hour_idx")])
         .agg([len().cast(DataType::Int64).alias("n")])
+        .with_column(col("role").cast(DataType::String))
         .collect()?;
     let mut hourly: BTreeMap<(String, i64), i64> = BTreeMap::new();
     {
@@ -165,7 +167,7 @@ pub fn anomalies(d: &Dashboard) -> PolarsResult<DataFrame> {
         let h = ev
             .clone()
             .filter(col("role").is_not_null().and(in_hist.clone()))
-            .select([col("role").cast(DataType::String).unique()])
+            .select([col("role").unique().cast(DataType::String)])
             .collect()?;
         h.column("role")?
             .str()?
@@ -188,7 +190,8 @@ pub fn anomalies(d: &Dashboard) -> PolarsResult<DataFrame> {
             .select([
                 col("role"),
                 col("source_ip"),
-                col("action"),
+                col("event_source"),
+                col("event_name"),
                 col("engineer"),
                 t.alias("t_us"),
                 in_hist.alias("in_hist"),
@@ -196,21 +199,38 @@ pub fn anomalies(d: &Dashboard) -> PolarsResult<DataFrame> {
             ])
             .collect()?
     };
-    for (k, column) in families.iter().enumerate() {
+    for (k, family) in families.iter().enumerate() {
+        // Grouped on the stored columns (categorical codes, or source and name for
+        // actions); only the result rows are turned into text.
+        let (keys, value) = match *family {
+            "action" => (
+                vec![col("event_source"), col("event_name")],
+                concat_str([col("event_source"), col("event_name")], ":", false),
+            ),
+            other => (vec![col(other)], col(other).cast(DataType::String)),
+        };
+        let not_null = keys
+            .iter()
+            .fold(lit(true), |acc, k| acc.and(k.clone().is_not_null()));
+        let mut group_keys = vec![col("role")];
+        group_keys.extend(keys);
         let g = frame
             .clone()
             .lazy()
-            .filter(col(*column).is_not_null())
-            .group_by([
-                col("role").cast(DataType::String),
-                col(*column).cast(DataType::String).alias("value"),
-            ])
+            .filter(not_null)
+            .group_by(group_keys)
             .agg([
                 col("in_hist").any(true).alias("hist"),
                 col("t_us").filter(col("in_rng")).min().alias("first"),
                 col("in_rng").cast(DataType::Int64).sum().alias("n"),
             ])
             .filter(col("hist").not().and(col("n").gt(lit(0))))
+            .select([
+                col("role").cast(DataType::String),
+                value.alias("value"),
+                col("first"),
+                col("n"),
+            ])
             .collect()?;
         let role = g.column("role")?.str()?;
         let value = g.column("value")?.str()?;

@@ -3,6 +3,7 @@
 
 pub mod anomalies;
 pub mod audit;
+pub mod calendar;
 pub mod dialect;
 pub mod report;
 pub mod timeline;

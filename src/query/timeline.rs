@@ -113,7 +113,7 @@ fn scan(lake: &Path, p: &ViewParams, filter: Expr) -> PolarsResult<DataFrame> {
     let lf = super::scan_lake(lake)?.select(cols).filter(is_ce());
     let lf = super::view::restrict(lf, p.from, p.to, p.account.as_deref());
     let df = dedup_frame(lf.filter(filter).collect()?)?;
-    derive(df.lazy(), p)
+    derive(df, p)?
         .with_columns([
             col("event_time")
                 .dt()

@@ -116,22 +116,65 @@ pub fn dedup(lf: LazyFrame) -> PolarsResult<LazyFrame> {
 }
 
 /// [`dedup`] for a materialised frame, fast when duplicates are rare (the lake's normal
-/// state: ingest already drops them within a run): one hash pass finds the duplicated
-/// ids, and only those rows go through the window and `unique`.
+/// state: ingest drops them within a run, compaction across runs): one pass over the
+/// ids with a hash set proves there are none; otherwise the ids seen twice, and only
+/// their rows, go through the window and `unique`.
 pub fn dedup_frame(df: DataFrame) -> PolarsResult<DataFrame> {
+    if !has_duplicate_ids(df.column("event_id")?.str()?) {
+        return Ok(df);
+    }
     let marked = df
         .lazy()
         .with_column(len().over([col("event_id")])?.gt(lit(1)).alias("_dup"))
         .collect()?;
-    let dup_count = marked.column("_dup")?.bool()?.sum().unwrap_or(0);
-    if dup_count == 0 {
-        return marked.drop("_dup");
-    }
     let unique_rows = marked.clone().lazy().filter(col("_dup").not());
     let dup_rows = dedup(marked.lazy().filter(col("_dup")))?;
     concat([unique_rows, dup_rows], UnionArgs::default())?
         .drop(cols(["_dup"]))
         .collect()
+}
+
+/// Whether any (non-null) id may occur twice: a set of 64-bit hashes of the ids (equal
+/// ids have equal hashes; a false alarm, ~1e-7 for two million ids, only costs the
+/// exact path).
+fn has_duplicate_ids(ids: &StringChunked) -> bool {
+    use std::hash::BuildHasher;
+    let state = foldhash::fast::FixedState::default();
+    let mut seen: std::collections::HashSet<u64, PassThrough> =
+        std::collections::HashSet::with_capacity_and_hasher(ids.len(), PassThrough(0));
+    for arr in ids.downcast_iter() {
+        for id in arr.iter().flatten() {
+            if !seen.insert(state.hash_one(id)) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// A hasher for keys that are already hashes.
+#[derive(Clone, Copy, Default)]
+struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+impl std::hash::BuildHasher for PassThrough {
+    type Hasher = PassThrough;
+    fn build_hasher(&self) -> PassThrough {
+        PassThrough(0)
+    }
 }
 
 /// `kind` is `assume` or `activity`: what the widgets count.
@@ -189,60 +232,29 @@ pub fn materialise(lake: &Path, p: &ViewParams) -> PolarsResult<DataFrame> {
             .map(|c| col(*c).cast(categorical.clone()))
             .collect::<Vec<_>>(),
     );
-    with_core(lf, p).collect()
+    with_core(lf.collect()?, p)
 }
 
-/// Helper columns: the local time and its week start, computed once and shared by the
-/// derived columns (dropped from the view by [`finish`]).
-const HELPERS: [&str; 2] = ["_local", "_week_start"];
-
-/// Adds the derived columns most widgets read (worth materialising once).
-fn with_core(lf: LazyFrame, p: &ViewParams) -> LazyFrame {
-    let tz = TimeZone::from_chrono(&p.zone);
-    let (core, _) = derived_columns(p);
-    lf.with_column(col("event_time").dt().convert_time_zone(tz).alias("_local"))
-        .with_column(col("_local").dt().truncate(lit("1w")).alias("_week_start"))
-        .with_columns(core)
+/// Adds the derived columns most widgets read (worth materialising once): the local
+/// calendar ones in one pass (`calendar.rs`), the rest as polars expressions.
+pub fn with_core(mut df: DataFrame, p: &ViewParams) -> PolarsResult<DataFrame> {
+    super::calendar::add_calendar_columns(&mut df, p)?;
+    Ok(df)
 }
 
-/// Every derived column of the view over any scan of the lake holding at least
-/// [`VIEW_COLUMNS`] (the timeline reads the view this way, filtered first).
-pub fn derive(lf: LazyFrame, p: &ViewParams) -> LazyFrame {
-    finish(with_core(lf, p), p)
+/// Every derived column of the view over a frame holding at least [`VIEW_COLUMNS`]
+/// (the timeline reads the view this way, filtered first).
+pub fn derive(df: DataFrame, p: &ViewParams) -> PolarsResult<LazyFrame> {
+    Ok(finish(with_core(df, p)?.lazy()))
 }
 
-/// Adds the other derived columns (computed by the queries that read them) and drops
-/// the helpers.
-pub fn finish(lf: LazyFrame, p: &ViewParams) -> LazyFrame {
-    let (_, extra) = derived_columns(p);
-    lf.with_columns(extra).drop(cols(HELPERS))
+/// Adds the other derived columns (computed by the queries that read them).
+pub fn finish(lf: LazyFrame) -> LazyFrame {
+    lf.with_columns(extra_columns())
 }
 
-/// The derived columns over the helper columns, in two sets: `core` (read by most
-/// widgets) and `extra` (read by few).
-fn derived_columns(p: &ViewParams) -> (Vec<Expr>, Vec<Expr>) {
-    let local = col("_local");
-    let micros = col("event_time").dt().timestamp(TimeUnit::Microseconds);
-    let in_range = |e: Expr| match (p.from, p.to) {
-        (Some(f), Some(t)) => e.clone().gt_eq(ts_lit(f)).and(e.lt(ts_lit(t))),
-        (Some(f), None) => e.gt_eq(ts_lit(f)),
-        (None, Some(t)) => e.lt(ts_lit(t)),
-        (None, None) => lit(true),
-    };
-    let week_start = col("_week_start");
-    let next_week_start = week_start.clone().dt().offset_by(lit("1w"));
-    let as_utc = |e: Expr| e.dt().convert_time_zone(TimeZone::UTC);
-    let minute_of_day = local.clone().dt().hour().cast(DataType::Int32) * lit(60)
-        + local.clone().dt().minute().cast(DataType::Int32);
-    let days: Vec<i32> = p.business_days.iter().map(|d| *d as i32).collect();
-    let business = local
-        .clone()
-        .dt()
-        .weekday()
-        .cast(DataType::Int32)
-        .is_in(lit(Series::new("days".into(), days)).implode(false), false)
-        .and(minute_of_day.clone().gt_eq(lit(p.business_start as i32)))
-        .and(minute_of_day.lt(lit(p.business_end as i32)));
+/// The derived columns few widgets read (computed lazily by the queries that do).
+fn extra_columns() -> Vec<Expr> {
     let resource = when(col("target_instance").is_not_null())
         .then(col("target_instance"))
         .when(
@@ -262,29 +274,7 @@ fn derived_columns(p: &ViewParams) -> (Vec<Expr>, Vec<Expr>) {
                 .struct_()
                 .field_by_name("arn"),
         );
-    let core = vec![
-        is_ce().alias("is_ce"),
-        in_range(col("event_time")).alias("in_range"),
-        local.clone().dt().date().alias("day"),
-        week_start.clone().dt().date().alias("week"),
-        next_week_start.clone().dt().date().alias("next_week"),
-        in_range(as_utc(week_start)).alias("week_in_range"),
-        in_range(as_utc(next_week_start)).alias("next_week_in_range"),
-        business.alias("business"),
-        micros
-            .clone()
-            .floor_div(lit(3_600_000_000i64))
-            .alias("hour_idx"),
-        micros.floor_div(lit(300_000_000i64)).alias("period_idx"),
-    ];
-    let extra = vec![
-        local
-            .clone()
-            .dt()
-            .hour()
-            .cast(DataType::Int32)
-            .alias("local_hour"),
-        local.dt().weekday().cast(DataType::Int32).alias("weekday"),
+    vec![
         col("event_time").dt().truncate(lit("1h")).alias("hour"),
         col("event_time").dt().truncate(lit("5m")).alias("period"),
         col("event_time")
@@ -295,6 +285,5 @@ fn derived_columns(p: &ViewParams) -> (Vec<Expr>, Vec<Expr>) {
             .alias("period_end"),
         concat_str([col("event_source"), col("event_name")], ":", false).alias("action"),
         resource.alias("resource"),
-    ];
-    (core, extra)
+    ]
 }

@@ -176,8 +176,12 @@ pub fn local_midnight(day: NaiveDate, zone: chrono_tz::Tz) -> DateTime<Utc> {
     }
 }
 
-/// First and last event time of the lake (µs), from the raw files.
+/// First and last event time of the lake (µs): from the files' row-group statistics
+/// (no data read), else by scanning the files.
 pub fn lake_bounds(lake: &Path) -> PolarsResult<Option<(i64, i64)>> {
+    if let Some(bounds) = bounds_from_statistics(lake) {
+        return Ok(bounds);
+    }
     let df = super::scan_lake(lake)?
         .select([
             col("event_time")
@@ -218,6 +222,31 @@ pub fn default_range(lake: &Path, view: &mut ViewParams) -> PolarsResult<Option<
     Ok(bounds)
 }
 
+/// `None` when a file lacks the statistics (then the caller scans).
+fn bounds_from_statistics(lake: &Path) -> Option<Option<(i64, i64)>> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::file::statistics::Statistics;
+    let mut out: Option<(i64, i64)> = None;
+    for f in crate::lake::data_files(lake).ok()? {
+        let reader = SerializedFileReader::new(std::fs::File::open(&f).ok()?).ok()?;
+        let meta = reader.metadata();
+        if meta.file_metadata().schema_descr().column(0).name() != "event_time" {
+            return None;
+        }
+        for rg in meta.row_groups() {
+            if rg.num_rows() == 0 {
+                continue;
+            }
+            let Statistics::Int64(s) = rg.column(0).statistics()? else {
+                return None;
+            };
+            let (lo, hi) = (*s.min_opt()?, *s.max_opt()?);
+            out = Some(out.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+        }
+    }
+    Some(out)
+}
+
 impl Dashboard {
     /// Opens the lake. Missing `from`/`to` default to the first and the day after the
     /// last local day of the lake.
@@ -225,7 +254,7 @@ impl Dashboard {
         let bounds = default_range(lake, &mut view)?;
         let events = view::materialise(lake, &view)?;
         let ctx = SQLContext::new();
-        ctx.register("events", view::finish(events.clone().lazy(), &view));
+        ctx.register("events", view::finish(events.clone().lazy()));
         let params = template_params(config, &view, bounds.map(|b| b.0));
         Ok(Self {
             ctx,
@@ -244,7 +273,7 @@ impl Dashboard {
 
     /// The whole `events` view, lazily.
     pub fn view_frame(&self) -> LazyFrame {
-        view::finish(self.events.clone().lazy(), &self.view)
+        view::finish(self.events.clone().lazy())
     }
 
     /// The `{{placeholder}}` values of this session.

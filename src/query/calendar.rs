@@ -1,0 +1,368 @@
+//! The view's local-calendar columns in one pass over `event_time`.
+//!
+//! polars computes a zone-aware date, hour or weekday by converting every row through
+//! the zone's rules, once per expression. Here a row costs a few integer operations: the
+//! zone's offset is looked up once per UTC quarter hour (every offset change since
+//! 1970 happens on a quarter-hour boundary; a memo of the last quarter makes time-sorted
+//! files nearly free), and the UTC instant of each week's local Monday 00:00 is
+//! computed once per week. The results equal the polars expressions they replace:
+//! tests compare them row by row across DST changes.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Offset, TimeZone as _};
+use chrono_tz::Tz;
+use polars::prelude::*;
+
+use super::view::ViewParams;
+use super::widgets::local_midnight;
+
+const QUARTER_SECS: i64 = 900;
+const DAY_SECS: i64 = 86_400;
+
+/// The zone's UTC offset (seconds) per UTC quarter hour, memoised.
+struct Offsets {
+    zone: Tz,
+    last: Option<(i64, i64)>,
+    seen: HashMap<i64, i64>,
+}
+
+impl Offsets {
+    fn new(zone: Tz) -> Self {
+        Self {
+            zone,
+            last: None,
+            seen: HashMap::new(),
+        }
+    }
+
+    fn at(&mut self, utc_secs: i64) -> i64 {
+        let q = utc_secs.div_euclid(QUARTER_SECS);
+        if let Some((lq, off)) = self.last
+            && lq == q
+        {
+            return off;
+        }
+        let zone = self.zone;
+        let off = *self.seen.entry(q).or_insert_with(|| {
+            DateTime::from_timestamp(q * QUARTER_SECS, 0)
+                .map(|t| {
+                    i64::from(
+                        zone.offset_from_utc_datetime(&t.naive_utc())
+                            .fix()
+                            .local_minus_utc(),
+                    )
+                })
+                .unwrap_or(0)
+        });
+        self.last = Some((q, off));
+        off
+    }
+}
+
+/// Days since 1970-01-01 → ISO weekday (1 = Monday).
+fn iso_weekday(days: i64) -> i64 {
+    (days + 3).rem_euclid(7) + 1
+}
+
+/// Adds `is_ce` (true: the view holds CE events only) and the view's time columns (see
+/// its table): `day`, `week`, `next_week`,
+/// `week_in_range`, `next_week_in_range`, `local_hour`, `weekday`, `business`,
+/// `in_range`, `hour_idx`, `period_idx`, computed from `event_time` (which the lake
+/// never leaves null; a null time gives nulls).
+pub fn add_calendar_columns(df: &mut DataFrame, p: &ViewParams) -> PolarsResult<()> {
+    let times = df.column("event_time")?.as_materialized_series().clone();
+    let micros = times.to_physical_repr();
+    let micros = micros.i64()?;
+    let n = micros.len();
+    let mut c = Columns::with_capacity(n);
+    let mut offsets = Offsets::new(p.zone);
+    let from = p.from.map(|t| t.timestamp_micros());
+    let to = p.to.map(|t| t.timestamp_micros());
+    let in_range = |t: i64| from.is_none_or(|f| t >= f) && to.is_none_or(|e| t < e);
+    // Whether a Monday's (days since epoch) local midnight is in range, memoised.
+    let mut mondays: HashMap<i64, bool> = HashMap::new();
+    let mut monday_in = |monday: i64| -> bool {
+        *mondays.entry(monday).or_insert_with(|| {
+            NaiveDate::from_ymd_opt(1970, 1, 1)
+                .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(monday)))
+                .map(|d| in_range(local_midnight(d, p.zone).timestamp_micros()))
+                .unwrap_or(false)
+        })
+    };
+    let mut last_week: Option<(i64, bool, bool)> = None;
+    let mut business_day = [false; 8];
+    for d in &p.business_days {
+        if let Some(slot) = business_day.get_mut(*d as usize) {
+            *slot = true;
+        }
+    }
+    let (b_start, b_end) = (i64::from(p.business_start), i64::from(p.business_end));
+    let mut valid = Vec::new();
+    for (i, t) in micros.iter().enumerate() {
+        let t = match t {
+            Some(t) => t,
+            None => {
+                valid.push(i);
+                0
+            }
+        };
+        let secs = t.div_euclid(1_000_000);
+        let local = secs + offsets.at(secs);
+        let d = local.div_euclid(DAY_SECS);
+        let minute_of_day = local.rem_euclid(DAY_SECS) / 60;
+        let wd = iso_weekday(d);
+        let monday = d - (wd - 1);
+        let (w_in, nw_in) = match last_week {
+            Some((m, a, b)) if m == monday => (a, b),
+            _ => {
+                let v = (monday_in(monday), monday_in(monday + 7));
+                last_week = Some((monday, v.0, v.1));
+                v
+            }
+        };
+        c.day.push(d as i32);
+        c.week.push(monday as i32);
+        c.next_week.push((monday + 7) as i32);
+        c.week_in.push(w_in);
+        c.next_week_in.push(nw_in);
+        c.local_hour.push((minute_of_day / 60) as i32);
+        c.weekday.push(wd as i32);
+        c.business
+            .push(business_day[wd as usize] && minute_of_day >= b_start && minute_of_day < b_end);
+        c.in_range.push(in_range(t));
+        c.hour_idx.push(t.div_euclid(3_600_000_000));
+        c.period_idx.push(t.div_euclid(300_000_000));
+    }
+    let nulls = (!valid.is_empty()).then(|| {
+        let mut mask = vec![true; n];
+        for i in &valid {
+            mask[*i] = false;
+        }
+        BooleanChunked::from_slice("valid".into(), &mask)
+    });
+    // Rows without a time get nulls: zip with a null series where the mask is false.
+    // The new columns are cut like `event_time`, so the frame's columns stay aligned
+    // (a query over misaligned chunks realigns them every time).
+    let lengths: Vec<usize> = micros.chunk_lengths().collect();
+    let finish = |s: Series| -> PolarsResult<Column> {
+        let s = match &nulls {
+            Some(mask) => s.zip_with(mask, &Series::full_null(s.name().clone(), n, s.dtype()))?,
+            None => s,
+        };
+        Ok(cut_like(s, &lengths)?.into_column())
+    };
+    let date = |name: &str, v: Vec<i32>| -> PolarsResult<Series> {
+        Int32Chunked::from_vec(name.into(), v)
+            .into_series()
+            .cast(&DataType::Date)
+    };
+    let int = |name: &str, v: Vec<i32>| Int32Chunked::from_vec(name.into(), v).into_series();
+    let long = |name: &str, v: Vec<i64>| Int64Chunked::from_vec(name.into(), v).into_series();
+    let boolean =
+        |name: &str, v: Vec<bool>| BooleanChunked::from_slice(name.into(), &v).into_series();
+    let columns = [
+        // The view holds CE events only (its scan filters them).
+        boolean("is_ce", vec![true; n]),
+        boolean("in_range", c.in_range),
+        date("day", c.day)?,
+        date("week", c.week)?,
+        date("next_week", c.next_week)?,
+        boolean("week_in_range", c.week_in),
+        boolean("next_week_in_range", c.next_week_in),
+        int("local_hour", c.local_hour),
+        int("weekday", c.weekday),
+        boolean("business", c.business),
+        long("hour_idx", c.hour_idx),
+        long("period_idx", c.period_idx),
+    ];
+    for s in columns {
+        df.with_column(finish(s)?)?;
+    }
+    Ok(())
+}
+
+/// `s` as chunks of `lengths` (zero-copy slices).
+fn cut_like(s: Series, lengths: &[usize]) -> PolarsResult<Series> {
+    if lengths.len() < 2 {
+        return Ok(s);
+    }
+    let mut offset = 0i64;
+    let mut out: Option<Series> = None;
+    for len in lengths {
+        let part = s.slice(offset, *len);
+        offset += *len as i64;
+        match &mut out {
+            None => out = Some(part),
+            Some(o) => {
+                o.append(&part)?;
+            }
+        }
+    }
+    Ok(out.unwrap_or(s))
+}
+
+/// The output columns, built row by row.
+#[derive(Default)]
+struct Columns {
+    day: Vec<i32>,
+    week: Vec<i32>,
+    next_week: Vec<i32>,
+    week_in: Vec<bool>,
+    next_week_in: Vec<bool>,
+    local_hour: Vec<i32>,
+    weekday: Vec<i32>,
+    business: Vec<bool>,
+    in_range: Vec<bool>,
+    hour_idx: Vec<i64>,
+    period_idx: Vec<i64>,
+}
+
+impl Columns {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            day: Vec::with_capacity(n),
+            week: Vec::with_capacity(n),
+            next_week: Vec::with_capacity(n),
+            week_in: Vec::with_capacity(n),
+            next_week_in: Vec::with_capacity(n),
+            local_hour: Vec::with_capacity(n),
+            weekday: Vec::with_capacity(n),
+            business: Vec::with_capacity(n),
+            in_range: Vec::with_capacity(n),
+            hour_idx: Vec::with_capacity(n),
+            period_idx: Vec::with_capacity(n),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Datelike, Timelike, Utc};
+
+    fn params(zone: Tz, from: &str, to: &str) -> ViewParams {
+        let t = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .ok()
+        };
+        ViewParams {
+            from: t(from),
+            to: t(to),
+            zone,
+            business_start: 8 * 60 + 30,
+            business_end: 17 * 60 + 45,
+            business_days: vec![1, 2, 3, 4, 5],
+            account: None,
+            role: None,
+        }
+    }
+
+    /// Every column equals chrono-tz's answer, row by row, over DST changes of zones
+    /// with whole-hour, half-hour and 45-minute offsets, at minute steps around them.
+    #[test]
+    fn calendar_columns_equal_chrono_tz_across_dst() {
+        let zones = [
+            chrono_tz::Europe::Berlin,
+            chrono_tz::America::St_Johns,
+            chrono_tz::Australia::Lord_Howe,
+            chrono_tz::Asia::Kathmandu,
+            chrono_tz::America::Sao_Paulo,
+            chrono_tz::UTC,
+        ];
+        // Around Berlin's and Lord Howe's changes in 2026, plus an ordinary week.
+        let starts = [
+            "2026-03-29T00:00:00Z",
+            "2026-10-25T00:00:00Z",
+            "2026-04-04T14:00:00Z",
+            "2026-10-03T14:00:00Z",
+            "2026-01-05T00:00:00Z",
+        ];
+        let mut micros = Vec::new();
+        for s in starts {
+            let t0 = DateTime::parse_from_rfc3339(s)
+                .map(|t| t.timestamp())
+                .unwrap_or(0);
+            for m in (0..(6 * 60)).step_by(7) {
+                micros.push((t0 + m * 60 + 13) * 1_000_000);
+            }
+        }
+        // Unsorted input exercises the memo's misses.
+        micros.reverse();
+        let series = Int64Chunked::from_vec("event_time".into(), micros.clone())
+            .into_series()
+            .cast(&DataType::Datetime(
+                TimeUnit::Microseconds,
+                Some(polars::prelude::TimeZone::UTC),
+            ))
+            .unwrap_or_default();
+        for zone in zones {
+            let p = params(zone, "2026-03-30T00:00:00Z", "2026-10-26T00:00:00Z");
+            let mut df = DataFrame::new(micros.len(), vec![series.clone().into_column()])
+                .unwrap_or_default();
+            assert!(add_calendar_columns(&mut df, &p).is_ok());
+            let col_i32 = |name: &str| -> Vec<Option<i32>> {
+                let c = df
+                    .column(name)
+                    .map(|c| c.as_materialized_series().to_physical_repr().into_owned());
+                c.ok()
+                    .and_then(|s| s.i32().ok().map(|a| a.iter().collect()))
+                    .unwrap_or_default()
+            };
+            let col_bool = |name: &str| -> Vec<Option<bool>> {
+                df.column(name)
+                    .ok()
+                    .and_then(|c| c.bool().ok().map(|a| a.iter().collect()))
+                    .unwrap_or_default()
+            };
+            let (day, week, next, hour, wd) = (
+                col_i32("day"),
+                col_i32("week"),
+                col_i32("next_week"),
+                col_i32("local_hour"),
+                col_i32("weekday"),
+            );
+            let (wir, nwir, bus) = (
+                col_bool("week_in_range"),
+                col_bool("next_week_in_range"),
+                col_bool("business"),
+            );
+            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+            let days = |d: NaiveDate| (d - epoch).num_days() as i32;
+            let in_range = |t: DateTime<Utc>| Some(t) >= p.from && Some(t) < p.to;
+            for (i, us) in micros.iter().enumerate() {
+                let utc = DateTime::from_timestamp_micros(*us).unwrap_or_default();
+                let local = utc.with_timezone(&zone);
+                let d = local.date_naive();
+                let monday =
+                    d - chrono::Duration::days(i64::from(d.weekday().num_days_from_monday()));
+                let minute = local.hour() * 60 + local.minute();
+                let ctx = format!("{zone} {utc}");
+                assert_eq!(day[i], Some(days(d)), "day {ctx}");
+                assert_eq!(week[i], Some(days(monday)), "week {ctx}");
+                assert_eq!(next[i], Some(days(monday) + 7), "next_week {ctx}");
+                assert_eq!(hour[i], Some(local.hour() as i32), "hour {ctx}");
+                assert_eq!(
+                    wd[i],
+                    Some(d.weekday().number_from_monday() as i32),
+                    "weekday {ctx}"
+                );
+                assert_eq!(
+                    wir[i],
+                    Some(in_range(local_midnight(monday, zone))),
+                    "week_in_range {ctx}"
+                );
+                let next_monday = monday + chrono::Duration::days(7);
+                assert_eq!(
+                    nwir[i],
+                    Some(in_range(local_midnight(next_monday, zone))),
+                    "next_week_in_range {ctx}"
+                );
+                let business =
+                    d.weekday().number_from_monday() <= 5 && (510..1065).contains(&minute);
+                assert_eq!(bus[i], Some(business), "business {ctx}");
+            }
+        }
+    }
+}
