@@ -65,3 +65,16 @@ row("view (shared scan)", med([r["view_ms"] for r in ours]), med([r["view_ms"] f
 for name in sorted(ours[0]["widgets_ms"]):
     row(name, med([r["widgets_ms"][name] for r in ours]), med([r["widgets_ms"][name] for r in duck]))
 row("whole dashboard", med([r["total_ms"] for r in ours]), med([r["total_ms"] for r in duck]))
+
+# audit and report: whole commands (process wall time, the lake read included); DuckDB
+# has no counterpart to compare with.
+def wall(args):
+    t = time.perf_counter()
+    subprocess.run(args, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return (time.perf_counter() - t) * 1e3
+month = lo.strftime("%Y-%m")
+audit = med([wall([a.bin, "audit", "--lake", lake, "--format", "json"]) for _ in range(a.runs)])
+report = med([wall([a.bin, "report", "--lake", lake, "--month", month, "--out", os.path.join(a.work, "report.html")])
+              for _ in range(a.runs)])
+print(f"{'audit (whole command)':22} {audit:9.1f}")
+print(f"{'report ' + month + ' (html)':22} {report:9.1f}")
