@@ -151,7 +151,9 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             parsed
                 .iter()
-                .map(|p| schema::build_batch(&p.rows, "bench/key.json.gz").map_or(0, |b| b.num_rows()))
+                .map(|p| {
+                    schema::build_batch(&p.rows, "bench/key.json.gz").map_or(0, |b| b.num_rows())
+                })
                 .sum::<usize>()
         })
     });
