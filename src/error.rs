@@ -64,8 +64,8 @@ pub enum LakeError {
     Arrow(String),
     #[error("ledger segment {path} is corrupt: {message}")]
     Ledger { path: PathBuf, message: String },
-    #[error("lake {path} is locked by another cetrail process (lock file {path}/_cetrail/lock)")]
-    Locked { path: PathBuf },
+    #[error("lake {path} is locked by another cetrail process (lock file {})", lock.display())]
+    Locked { path: PathBuf, lock: PathBuf },
     #[error("{path} is not a cetrail lake: {message}")]
     NotALake { path: PathBuf, message: String },
     #[error("lake on S3, {key}: {message}")]

@@ -127,6 +127,7 @@ impl Lake {
             Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(LakeError::Locked {
                     path: root.to_path_buf(),
+                    lock: lock_path,
                 });
             }
             Err(std::fs::TryLockError::Error(e)) => {
