@@ -70,7 +70,7 @@ def duckdb_runs(arch, threads, runs):
     return statistics.median(to_parquet), statistics.median(count), rows
 
 os.makedirs(a.work, exist_ok=True)
-sizes = [("1 GB", 16), ("4 GB", 64)]
+sizes = [("16 days", 16), ("64 days", 64)]
 rows = []
 for label, days in sizes:
     days = max(1, int(days * a.scale))
