@@ -113,7 +113,7 @@ tiny = None
 if a.tiny_files:
     # Quiet accounts: 1-2 records per file (1-minute files, ~1.4 records a minute).
     # 10 accounts x 2 regions give ~1,085 files a day each: days scale the file count.
-    days = max(1, round(a.tiny_files / (20 * 1085)))
+    days = max(1, -(-a.tiny_files // (20 * 1085)))  # ceil: at least the files asked for
     arch = os.path.join(a.work, f"archive-tiny-{days}d")
     if not os.path.isdir(arch):
         gen = [a.bin, "generate", "--out", arch, "--days", str(days), "--accounts", "10", "--regions", "2",
