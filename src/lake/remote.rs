@@ -196,30 +196,13 @@ impl RemoteLake {
         })
     }
 
-    /// The object's bytes.
-    pub fn get(&self, rel: &str) -> Result<Vec<u8>, LakeError> {
+    /// Streams the object's body, chunk by chunk, into `sink`.
+    fn read_into(
+        &self,
+        rel: &str,
+        mut sink: impl FnMut(&[u8]) -> Result<(), LakeError>,
+    ) -> Result<(), LakeError> {
         let key = self.key(rel);
-        self.runtime.block_on(async {
-            let resp = self
-                .client
-                .get_object()
-                .bucket(&self.bucket)
-                .key(&key)
-                .send()
-                .await
-                .map_err(|e| sdk_err(&key, e))?;
-            let body = resp.body.collect().await.map_err(|e| remote_err(&key, e))?;
-            Ok(body.into_bytes().to_vec())
-        })
-    }
-
-    /// Downloads `rel` to `dst` (through a temporary name: `dst` appears whole).
-    pub fn download(&self, rel: &str, dst: &Path) -> Result<(), LakeError> {
-        let key = self.key(rel);
-        if let Some(parent) = dst.parent() {
-            std::fs::create_dir_all(parent).map_err(LakeError::io(parent))?;
-        }
-        let tmp = dst.with_extension("part-download");
         self.runtime.block_on(async {
             let resp = self
                 .client
@@ -230,13 +213,32 @@ impl RemoteLake {
                 .await
                 .map_err(|e| sdk_err(&key, e))?;
             let mut body = resp.body;
-            let mut f = std::fs::File::create(&tmp).map_err(LakeError::io(&tmp))?;
             while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| remote_err(&key, e))?;
-                f.write_all(&chunk).map_err(LakeError::io(&tmp))?;
+                sink(&chunk.map_err(|e| remote_err(&key, e))?)?;
             }
-            Ok::<(), LakeError>(())
+            Ok(())
+        })
+    }
+
+    /// The object's bytes.
+    pub fn get(&self, rel: &str) -> Result<Vec<u8>, LakeError> {
+        let mut out = Vec::new();
+        self.read_into(rel, |chunk| {
+            out.extend_from_slice(chunk);
+            Ok(())
         })?;
+        Ok(out)
+    }
+
+    /// Downloads `rel` to `dst` (through a temporary name: `dst` appears whole).
+    pub fn download(&self, rel: &str, dst: &Path) -> Result<(), LakeError> {
+        if let Some(parent) = dst.parent() {
+            std::fs::create_dir_all(parent).map_err(LakeError::io(parent))?;
+        }
+        let tmp = dst.with_extension("part-download");
+        let mut f = std::fs::File::create(&tmp).map_err(LakeError::io(&tmp))?;
+        self.read_into(rel, |chunk| f.write_all(chunk).map_err(LakeError::io(&tmp)))?;
+        drop(f);
         std::fs::rename(&tmp, dst).map_err(LakeError::io(dst))
     }
 
