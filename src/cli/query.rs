@@ -207,7 +207,7 @@ pub fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
             Some(n) => df.head(Some(n)),
             None => df,
         };
-        results.push((w, Table::from_frame(&shown)?, total));
+        results.push((w, shown, total));
     }
     if args.timings {
         // Wall time of the view and every query (rendering the tables excluded).
@@ -229,17 +229,43 @@ pub fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
     };
     match args.format {
         DashFormat::Json => {
-            let mut m = serde_json::Map::new();
-            m.insert("from".into(), range(d.view.from).into());
-            m.insert("to".into(), range(d.view.to).into());
-            m.insert("zone".into(), d.config.time.zone.clone().into());
-            let mut ws = serde_json::Map::new();
-            for (w, t, _) in results {
-                ws.insert(w.name.into(), t.json_rows(style).into());
+            // Written widget by widget and rows in slices, so that a feed of millions
+            // of events is never held as JSON values all at once.
+            const SLICE: usize = 20_000;
+            writeln!(out, "{{")?;
+            writeln!(
+                out,
+                "  \"from\": {},",
+                serde_json::to_string(&range(d.view.from))?
+            )?;
+            writeln!(
+                out,
+                "  \"to\": {},",
+                serde_json::to_string(&range(d.view.to))?
+            )?;
+            writeln!(
+                out,
+                "  \"zone\": {},",
+                serde_json::to_string(&d.config.time.zone)?
+            )?;
+            write!(out, "  \"widgets\": {{")?;
+            for (i, (w, df, _)) in results.iter().enumerate() {
+                let sep = if i > 0 { "," } else { "" };
+                write!(out, "{sep}\n    {}: [", serde_json::to_string(w.name)?)?;
+                let mut first = true;
+                let mut offset = 0;
+                while offset < df.height() {
+                    let t = Table::from_frame(&df.slice(offset as i64, SLICE))?;
+                    for row in t.json_rows(style) {
+                        write!(out, "{}\n      ", if first { "" } else { "," })?;
+                        serde_json::to_writer(&mut out, &row)?;
+                        first = false;
+                    }
+                    offset += SLICE;
+                }
+                write!(out, "{}]", if first { "" } else { "\n    " })?;
             }
-            m.insert("widgets".into(), ws.into());
-            serde_json::to_writer_pretty(&mut out, &m)?;
-            writeln!(out)?;
+            writeln!(out, "\n  }}\n}}")?;
         }
         DashFormat::Table | DashFormat::Md => {
             let md = args.format == DashFormat::Md;
@@ -257,7 +283,8 @@ pub fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
                 if md { ":" } else { "" },
                 d.config.time.zone
             )?;
-            for (w, mut t, total) in results {
+            for (w, df, total) in results {
+                let mut t = Table::from_frame(&df)?;
                 let state = if w.alarm {
                     if total > 0 { " ALARM" } else { " OK" }
                 } else {
