@@ -264,3 +264,78 @@ fn compaction_with_small_files_rounds_and_a_crash_keeps_every_event() {
     let again = compact(&lake, &[]);
     assert_eq!(again.as_array().map(Vec::len), Some(0));
 }
+
+#[test]
+fn sql_and_athena_ddl_print_each_engines_script() {
+    let dir = tempdir();
+    let src = dir.path().join("archive");
+    generate(
+        &src,
+        &[
+            "--days",
+            "2",
+            "--events-per-day",
+            "60",
+            "--no-digests",
+            "--seed",
+            "8",
+        ],
+    );
+    let lake = dir.path().join("lake");
+    assert_eq!(ingest(&src, &lake, &[]).0, 0);
+    let lake_s = lake.to_str().expect("utf-8");
+    let out = cetrail(
+        &[
+            "sql",
+            "top-actions",
+            "data-s3",
+            "--engine",
+            "spark",
+            "--lake",
+            lake_s,
+        ],
+        Path::new("."),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("OPTIONS (path '{lake_s}/events')")),
+        "{text}"
+    );
+    assert!(text.contains("-- widget: top-actions") && text.contains("-- widget: data-s3"));
+    assert!(
+        !text.contains("-- widget: accounts"),
+        "only the widgets asked for"
+    );
+    assert!(
+        text.contains("collect_set(engineer)"),
+        "Spark dialect: {text}"
+    );
+    assert!(!text.contains("{{"), "every placeholder filled: {text}");
+    // The range defaults to the lake's days, as for the dashboard.
+    assert!(text.contains("TIMESTAMP '2026-09-07 00:00:00'"), "{text}");
+
+    let out = cetrail(
+        &[
+            "athena-ddl",
+            "--lake",
+            "s3://analytics/cetrail/",
+            "--widgets",
+        ],
+        Path::new("."),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("CREATE EXTERNAL TABLE IF NOT EXISTS cetrail_events"));
+    assert!(text.contains("LOCATION 's3://analytics/cetrail/events/'"));
+    assert!(text.contains("CREATE OR REPLACE VIEW events AS"));
+    assert!(
+        text.contains("approx_percentile("),
+        "anomalies in Athena's dialect"
+    );
+    assert_eq!(text.matches("-- widget: ").count(), 17);
+    assert!(!text.contains("{{"));
+    let bad = cetrail(&["athena-ddl", "--lake", "/tmp/x"], Path::new("."));
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("s3://"), "{}", stderr(&bad));
+}
