@@ -283,20 +283,7 @@ fn select(lake: &Path, p: &AuditParams, filter: Expr) -> PolarsResult<Vec<Ev>> {
     );
     let lf = super::view::restrict(lf, p.from, p.to, p.account.as_deref());
     let df = lf.filter(filter).collect()?;
-    let df = super::view::dedup_frame(df)?
-        .lazy()
-        .with_columns([
-            col("event_time")
-                .dt()
-                .timestamp(TimeUnit::Microseconds)
-                .alias("t"),
-            col("session_created")
-                .dt()
-                .timestamp(TimeUnit::Microseconds)
-                .alias("created"),
-        ])
-        .sort(["t", "event_id"], SortMultipleOptions::default())
-        .collect()?;
+    let df = super::view::in_time_order(super::view::dedup_frame(df)?.lazy())?;
     rows(&df)
 }
 

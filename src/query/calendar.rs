@@ -98,12 +98,12 @@ pub fn add_calendar_columns(df: &mut DataFrame, p: &ViewParams) -> PolarsResult<
         }
     }
     let (b_start, b_end) = (i64::from(p.business_start), i64::from(p.business_end));
-    let mut valid = Vec::new();
+    let mut null_rows = Vec::new();
     for (i, t) in micros.iter().enumerate() {
         let t = match t {
             Some(t) => t,
             None => {
-                valid.push(i);
+                null_rows.push(i);
                 0
             }
         };
@@ -134,9 +134,9 @@ pub fn add_calendar_columns(df: &mut DataFrame, p: &ViewParams) -> PolarsResult<
         c.hour_idx.push(t.div_euclid(3_600_000_000));
         c.period_idx.push(t.div_euclid(300_000_000));
     }
-    let nulls = (!valid.is_empty()).then(|| {
+    let nulls = (!null_rows.is_empty()).then(|| {
         let mut mask = vec![true; n];
-        for i in &valid {
+        for i in &null_rows {
             mask[*i] = false;
         }
         BooleanChunked::from_slice("valid".into(), &mask)

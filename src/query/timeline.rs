@@ -113,19 +113,7 @@ fn scan(lake: &Path, p: &ViewParams, filter: Expr) -> PolarsResult<DataFrame> {
     let lf = super::scan_lake(lake)?.select(cols).filter(is_ce());
     let lf = super::view::restrict(lf, p.from, p.to, p.account.as_deref());
     let df = dedup_frame(lf.filter(filter).collect()?)?;
-    derive(df, p)?
-        .with_columns([
-            col("event_time")
-                .dt()
-                .timestamp(TimeUnit::Microseconds)
-                .alias("t"),
-            col("session_created")
-                .dt()
-                .timestamp(TimeUnit::Microseconds)
-                .alias("created"),
-        ])
-        .sort(["t", "event_id"], SortMultipleOptions::default())
-        .collect()
+    super::view::in_time_order(derive(df, p)?)
 }
 
 fn str_set(df: &DataFrame, name: &str) -> PolarsResult<BTreeSet<String>> {

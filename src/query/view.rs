@@ -177,6 +177,23 @@ impl std::hash::BuildHasher for PassThrough {
     }
 }
 
+/// Events in time order, with `event_time` and `session_created` as µs since the epoch
+/// (`t`, `created`): the row form the audit and the timeline walk.
+pub fn in_time_order(lf: LazyFrame) -> PolarsResult<DataFrame> {
+    lf.with_columns([
+        col("event_time")
+            .dt()
+            .timestamp(TimeUnit::Microseconds)
+            .alias("t"),
+        col("session_created")
+            .dt()
+            .timestamp(TimeUnit::Microseconds)
+            .alias("created"),
+    ])
+    .sort(["t", "event_id"], SortMultipleOptions::default())
+    .collect()
+}
+
 /// `kind` is `assume` or `activity`: what the widgets count.
 pub fn is_ce() -> Expr {
     col("kind").is_in(
