@@ -84,9 +84,14 @@ impl LakeArgs {
     }
 
     pub fn open(&self) -> Result<(Dashboard, TimeStyle)> {
+        self.open_with(&[])
+    }
+
+    /// [`LakeArgs::open`] with more lake columns in the view (those a user's SQL names).
+    pub fn open_with(&self, extra: &[&str]) -> Result<(Dashboard, TimeStyle)> {
         let (config, view, style) = self.resolve()?;
         let lake = self.local()?;
-        let d = Dashboard::open(&lake, &config, view)
+        let d = Dashboard::open_with(&lake, &config, view, extra)
             .with_context(|| format!("reading the lake {}", self.lake.display()))?;
         Ok((d, style))
     }
@@ -129,7 +134,11 @@ pub fn query(args: QueryArgs) -> Result<ExitCode> {
         }
         None => bail!("unknown widget `{}` (see `cetrail widgets`)", args.widget),
     };
-    let (mut d, style) = args.lake.open()?;
+    let extra = sql
+        .as_deref()
+        .map(cetrail::query::view::named_lake_columns)
+        .unwrap_or_default();
+    let (mut d, style) = args.lake.open_with(&extra)?;
     let df = match (&sql, widgets::find(&args.widget)) {
         (Some(text), _) => d
             .sql(text)
@@ -139,10 +148,12 @@ pub fn query(args: QueryArgs) -> Result<ExitCode> {
             .with_context(|| format!("running widget {}", w.name))?,
         (None, None) => bail!("unknown widget `{}`", args.widget),
     };
-    let mut t = Table::from_frame(&df)?;
-    if let Some(n) = args.limit {
-        t.truncate(n);
-    }
+    // Only the rows printed are converted.
+    let df = match args.limit {
+        Some(n) => df.head(Some(n)),
+        None => df,
+    };
+    let t = Table::from_frame(&df)?;
     let mut out = std::io::stdout().lock();
     render::write(&mut out, &t, args.format, style)?;
     Ok(ExitCode::SUCCESS)
@@ -216,6 +227,7 @@ pub fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
             "{}",
             serde_json::json!({
                 "view_ms": view_ms,
+                "view_stages_ms": d.stages.laps.iter().map(|(k, v)| ((*k).to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
                 "widgets_ms": timings,
                 "total_ms": total_ms,
                 "events": d.events().height()

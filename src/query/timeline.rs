@@ -91,7 +91,11 @@ pub struct Timeline {
     pub steps: Vec<Step>,
 }
 
-const EXTRA: [&str; 10] = [
+/// Lake columns the timeline reads besides the view's (`source_object` also chooses
+/// among copies of an event id).
+const EXTRA: [&str; 12] = [
+    "source_object",
+    "resources",
     "external_id",
     "duration_seconds",
     "identity_account",

@@ -117,12 +117,17 @@ pub fn dedup(lf: LazyFrame) -> PolarsResult<LazyFrame> {
 
 /// [`dedup`] for a materialised frame, fast when duplicates are rare (the lake's normal
 /// state: ingest drops them within a run, compaction across runs): one pass over the
-/// ids with a hash set proves there are none; otherwise the ids seen twice, and only
-/// their rows, go through the window and `unique`.
+/// ids with a hash set proves there are none; otherwise [`dedup_duplicates`].
 pub fn dedup_frame(df: DataFrame) -> PolarsResult<DataFrame> {
     if !has_duplicate_ids(df.column("event_id")?.str()?) {
         return Ok(df);
     }
+    dedup_duplicates(df)
+}
+
+/// [`dedup`] applied to the rows whose id occurs more than once only (the others pass
+/// through); needs `source_object`.
+fn dedup_duplicates(df: DataFrame) -> PolarsResult<DataFrame> {
     let marked = df
         .lazy()
         .with_column(len().over([col("event_id")])?.gt(lit(1)).alias("_dup"))
@@ -202,7 +207,8 @@ pub fn is_ce() -> Expr {
     )
 }
 
-/// The columns the widgets and anomalies read (projection of the lake).
+/// The lake columns the widgets and anomalies read (the view's projection of the
+/// lake; [`materialise`] adds any other lake column a query names).
 pub const VIEW_COLUMNS: &[&str] = &[
     "event_time",
     "event_id",
@@ -223,33 +229,236 @@ pub const VIEW_COLUMNS: &[&str] = &[
     "bucket",
     "object_key",
     "db",
-    "resources",
     "kind",
-    "source_object",
 ];
 
-/// The materialised part of the `events` view: the lake's CE events (projected), one
-/// per event id, filtered by account and role, grouping columns as categoricals (the
-/// same strings; distinct counts on codes), with the derived columns most widgets read.
-/// [`finish`] adds the rest lazily.
-pub fn materialise(lake: &Path, p: &ViewParams) -> PolarsResult<DataFrame> {
-    let cols: Vec<Expr> = VIEW_COLUMNS.iter().map(|c| col(*c)).collect();
-    let raw = super::scan_lake(lake)?.select(cols).filter(is_ce());
-    let mut lf = dedup_frame(raw.collect()?)?.lazy();
+/// The view's text columns held as categoricals: the same strings (equal in
+/// comparisons, sorted as text, printed as text), stored as 4-byte codes, so grouping
+/// and distinct counts work on integers and the view holds two million events in a
+/// fraction of the memory of their strings.
+const CATEGORICAL_COLUMNS: &[&str] = &[
+    "account",
+    "aws_region",
+    "role",
+    "engineer",
+    "event_source",
+    "event_name",
+    "source_ip",
+    "error_code",
+    "session_key",
+    "target_instance",
+    "bucket",
+    "object_key",
+    "db",
+    "kind",
+    "resource",
+];
+
+/// The lake columns (beyond [`VIEW_COLUMNS`]) that a query's text names, so that a
+/// user's SQL can read any column of the lake (`user_agent`, `request_parameters`,
+/// `source_object`, …) without every dashboard paying for all of them.
+pub fn named_lake_columns(sql: &str) -> Vec<&'static str> {
+    let words: std::collections::HashSet<&str> = sql
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    crate::lake::schema::COLUMNS
+        .iter()
+        .map(|c| c.name)
+        .filter(|n| !VIEW_COLUMNS.contains(n) && words.contains(n))
+        .collect()
+}
+
+/// The materialised part of the `events` view: the lake's CE events, one per event
+/// id, filtered by account and role, in (`event_time`, `event_id`) order (an invariant
+/// the activity feed relies on), text columns as categoricals, with the derived
+/// columns most widgets read. [`finish`] adds the rest lazily. `extra` names lake
+/// columns to carry besides [`VIEW_COLUMNS`].
+///
+/// Memory: the scan runs on polars' streaming engine with the categorical casts inside
+/// it, so the strings of those columns are never all held at once; `source_object`
+/// (long keys, needed only to choose among copies of an id) is read only when some id
+/// does occur twice.
+pub fn materialise(
+    lake: &Path,
+    p: &ViewParams,
+    extra: &[&str],
+) -> PolarsResult<(DataFrame, Stages)> {
+    let mut stages = Stages::default();
+    let mut names: Vec<&str> = VIEW_COLUMNS.to_vec();
+    names.extend(extra.iter().filter(|c| !VIEW_COLUMNS.contains(c)));
+    let mut df = scan_view(lake, p, &names)?;
+    df.rechunk_mut_par();
+    stages.lap("scan");
+    let (duplicates, mut order) = check_and_order(&df)?;
+    stages.lap("dedup + order");
+    if duplicates {
+        let carried = names.contains(&"source_object");
+        if !carried {
+            names.push("source_object");
+        }
+        df = dedup_duplicates(scan_view(lake, p, &names)?)?;
+        if !carried {
+            df = df.drop("source_object")?;
+        }
+        df.rechunk_mut_par();
+        order = check_and_order(&df)?.1;
+        stages.lap("exact dedup");
+    }
+    if let Some(order) = order {
+        df = df.take(&IdxCa::from_vec("order".into(), order))?;
+    }
+    stages.lap("reorder");
+    let df = with_core(df, p)?;
+    stages.lap("calendar");
+    Ok((df, stages))
+}
+
+/// Wall time of the steps of a computation, in milliseconds, in order.
+#[derive(Debug, Clone)]
+pub struct Stages {
+    last: std::time::Instant,
+    pub laps: Vec<(&'static str, f64)>,
+}
+
+impl Default for Stages {
+    fn default() -> Self {
+        Self {
+            last: std::time::Instant::now(),
+            laps: Vec::new(),
+        }
+    }
+}
+
+impl Stages {
+    /// Records the time since the previous lap (or the start) as `name`.
+    pub fn lap(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.laps
+            .push((name, now.duration_since(self.last).as_secs_f64() * 1e3));
+        self.last = now;
+    }
+}
+
+/// The lake's CE events (with copies of an id), `names` projected, filtered by account
+/// and role, categorical columns cast.
+fn scan_view(lake: &Path, p: &ViewParams, names: &[&str]) -> PolarsResult<DataFrame> {
+    let mut projection: Vec<Expr> = names.iter().map(|c| col(*c)).collect();
+    // `resource` is derived once here, from `resources` (read only for it unless named).
+    let keep_resources = names.contains(&"resources");
+    if !keep_resources {
+        projection.push(col("resources"));
+    }
+    let mut lf = super::scan_lake(lake)?.select(projection).filter(is_ce());
     if let Some(a) = &p.account {
         lf = lf.filter(col("account").eq(lit(a.clone())));
     }
     if let Some(r) = &p.role {
         lf = lf.filter(col("role").eq(lit(r.clone())));
     }
-    let categorical = DataType::from_categories(Categories::global());
+    lf = lf.with_column(resource().alias("resource"));
+    if !keep_resources {
+        lf = lf.drop(cols(["resources"]));
+    }
     let lf = lf.with_columns(
-        ["session_key", "engineer", "source_ip", "role", "account"]
+        CATEGORICAL_COLUMNS
             .iter()
-            .map(|c| col(*c).cast(categorical.clone()))
+            .map(|c| {
+                col(*c).map(to_categorical, |_, f| {
+                    Ok(Field::new(
+                        f.name().clone(),
+                        DataType::from_categories(Categories::global()),
+                    ))
+                })
+            })
             .collect::<Vec<_>>(),
     );
-    with_core(lf.collect()?, p)
+    Ok(lf.collect_with_engine(Engine::Streaming)?.unwrap_single())
+}
+
+/// A text column as a categorical of the global categories: what `cast` does, but the
+/// category of each distinct string view of a chunk is looked up once (the lake's
+/// columns are dictionary-encoded, so a chunk holds few distinct views).
+fn to_categorical(c: Column) -> PolarsResult<Column> {
+    let dtype = DataType::from_categories(Categories::global());
+    let DataType::Categorical(_, mapping) = &dtype else {
+        return Err(PolarsError::ComputeError(
+            "global categories are not categorical".into(),
+        ));
+    };
+    let strings = c.str()?;
+    let validity = strings.rechunk_validity();
+    let mut ids: Vec<u32> = Vec::with_capacity(strings.len());
+    let mut memo: std::collections::HashMap<u128, u32, foldhash::fast::FixedState> =
+        std::collections::HashMap::default();
+    for arr in strings.downcast_iter() {
+        // Equal views of one array are equal strings (a view holds the bytes of a
+        // short string, the buffer and offset of a long one).
+        memo.clear();
+        for (i, view) in arr.views().iter().enumerate() {
+            if validity.as_ref().is_some_and(|v| !v.get_bit(ids.len())) {
+                ids.push(0);
+                continue;
+            }
+            let id = match memo.get(&view.as_u128()) {
+                Some(id) => *id,
+                None => {
+                    // SAFETY: `i` is in bounds.
+                    let id = mapping.insert_cat(unsafe { arr.value_unchecked(i) })?;
+                    memo.insert(view.as_u128(), id);
+                    id
+                }
+            };
+            ids.push(id);
+        }
+    }
+    let codes = UInt32Chunked::from_vec_validity(c.name().clone(), ids, validity);
+    // SAFETY: every id came from `insert_cat` on the dtype's own mapping.
+    let cats = unsafe { Categorical32Chunked::from_cats_and_dtype_unchecked(codes, dtype) };
+    Ok(cats.into_series().into_column())
+}
+
+/// The row order that sorts `times` and, among equal times, `ids` (nulls last in both,
+/// as `ORDER BY … ASC` on DuckDB); `None` when the rows are in that order already (a
+/// compacted lake). Lake files are each sorted by time, so a scan is a few sorted runs,
+/// which the (stable, run-adaptive) merge sort joins.
+fn event_order(times: &Int64Chunked, ids: &StringChunked) -> Option<Vec<IdxSize>> {
+    use rayon::slice::ParallelSliceMut;
+    let mut keys: Vec<(i64, IdxSize)> = times
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.unwrap_or(i64::MAX), i as IdxSize))
+        .collect();
+    let null_time = |i: IdxSize| times.get(i as usize).is_none();
+    let id = |i: IdxSize| ids.get(i as usize);
+    let cmp = |a: &(i64, IdxSize), b: &(i64, IdxSize)| {
+        a.0.cmp(&b.0)
+            .then_with(|| null_time(a.1).cmp(&null_time(b.1)))
+            .then_with(|| match (id(a.1), id(b.1)) {
+                (Some(x), Some(y)) => x.cmp(y),
+                (x, y) => y.is_some().cmp(&x.is_some()),
+            })
+    };
+    if keys.windows(2).all(|w| cmp(&w[0], &w[1]).is_le()) {
+        return None;
+    }
+    keys.par_sort_by(cmp);
+    Some(keys.into_iter().map(|(_, i)| i).collect())
+}
+
+/// Whether `df` has two rows with one id, and the order of [`event_order`], computed
+/// side by side.
+fn check_and_order(df: &DataFrame) -> PolarsResult<(bool, Option<Vec<IdxSize>>)> {
+    let times = df
+        .column("event_time")?
+        .as_materialized_series()
+        .to_physical_repr();
+    let times = times.i64()?;
+    let ids = df.column("event_id")?.str()?;
+    Ok(rayon::join(
+        || has_duplicate_ids(ids),
+        || event_order(times, ids),
+    ))
 }
 
 /// Adds the derived columns most widgets read (worth materialising once): the local
@@ -259,10 +468,10 @@ pub fn with_core(mut df: DataFrame, p: &ViewParams) -> PolarsResult<DataFrame> {
     Ok(df)
 }
 
-/// Every derived column of the view over a frame holding at least [`VIEW_COLUMNS`]
-/// (the timeline reads the view this way, filtered first).
+/// Every derived column of the view over a frame holding at least [`VIEW_COLUMNS`] and
+/// `resources` (the timeline reads the view this way, filtered first).
 pub fn derive(df: DataFrame, p: &ViewParams) -> PolarsResult<LazyFrame> {
-    Ok(finish(with_core(df, p)?.lazy()))
+    Ok(finish(with_core(df, p)?.lazy()).with_column(resource().alias("resource")))
 }
 
 /// Adds the other derived columns (computed by the queries that read them).
@@ -270,27 +479,34 @@ pub fn finish(lf: LazyFrame) -> LazyFrame {
     lf.with_columns(extra_columns())
 }
 
-/// The derived columns few widgets read (computed lazily by the queries that do).
-fn extra_columns() -> Vec<Expr> {
-    let resource = when(col("target_instance").is_not_null())
-        .then(col("target_instance"))
+/// The column a widget names as an event's target: the instance, else
+/// `bucket/object_key`, else the bucket, else the db, else the first resource ARN.
+pub fn resource() -> Expr {
+    let text = |c: &str| col(c).cast(DataType::String);
+    when(col("target_instance").is_not_null())
+        .then(text("target_instance"))
         .when(
             col("bucket")
                 .is_not_null()
                 .and(col("object_key").is_not_null()),
         )
-        .then(concat_str([col("bucket"), col("object_key")], "/", false))
+        .then(concat_str([text("bucket"), text("object_key")], "/", false))
         .when(col("bucket").is_not_null())
-        .then(col("bucket"))
+        .then(text("bucket"))
         .when(col("db").is_not_null())
-        .then(col("db"))
+        .then(text("db"))
         .otherwise(
             col("resources")
                 .list()
                 .first()
                 .struct_()
                 .field_by_name("arn"),
-        );
+        )
+}
+
+/// The derived columns few widgets read (computed lazily by the queries that do).
+fn extra_columns() -> Vec<Expr> {
+    let text = |c: &str| col(c).cast(DataType::String);
     vec![
         col("event_time").dt().truncate(lit("1h")).alias("hour"),
         col("event_time").dt().truncate(lit("5m")).alias("period"),
@@ -300,7 +516,6 @@ fn extra_columns() -> Vec<Expr> {
             .dt()
             .offset_by(lit("5m"))
             .alias("period_end"),
-        concat_str([col("event_source"), col("event_name")], ":", false).alias("action"),
-        resource.alias("resource"),
+        concat_str([text("event_source"), text("event_name")], ":", false).alias("action"),
     ]
 }

@@ -93,6 +93,8 @@ pub struct Dashboard {
     events: DataFrame,
     /// First event of the lake (µs since epoch), if any.
     pub lake_start: Option<i64>,
+    /// How long each step of building the view took.
+    pub stages: view::Stages,
 }
 
 /// Replaces `{{name}}` placeholders.
@@ -250,9 +252,20 @@ fn bounds_from_statistics(lake: &Path) -> Option<Option<(i64, i64)>> {
 impl Dashboard {
     /// Opens the lake. Missing `from`/`to` default to the first and the day after the
     /// last local day of the lake.
-    pub fn open(lake: &Path, config: &Config, mut view: ViewParams) -> PolarsResult<Self> {
+    pub fn open(lake: &Path, config: &Config, view: ViewParams) -> PolarsResult<Self> {
+        Self::open_with(lake, config, view, &[])
+    }
+
+    /// [`Dashboard::open`] with lake columns `extra` in the view besides
+    /// [`view::VIEW_COLUMNS`] (see [`view::named_lake_columns`]).
+    pub fn open_with(
+        lake: &Path,
+        config: &Config,
+        mut view: ViewParams,
+        extra: &[&str],
+    ) -> PolarsResult<Self> {
         let bounds = default_range(lake, &mut view)?;
-        let events = view::materialise(lake, &view)?;
+        let (events, stages) = view::materialise(lake, &view, extra)?;
         let ctx = SQLContext::new();
         ctx.register("events", view::finish(events.clone().lazy()));
         let params = template_params(config, &view, bounds.map(|b| b.0));
@@ -263,6 +276,7 @@ impl Dashboard {
             config: config.clone(),
             events,
             lake_start: bounds.map(|b| b.0),
+            stages,
         })
     }
 
@@ -287,10 +301,34 @@ impl Dashboard {
         self.ctx.execute(&text)?.collect()
     }
 
+    /// The activity feed (`queries/activity-feed.sql`): the view is stored in its
+    /// order (`event_time`, `event_id`), so the rows in range are taken in place rather
+    /// than sorted again.
+    fn activity_feed(&self) -> PolarsResult<DataFrame> {
+        self.view_frame()
+            .filter(col("in_range").and(col("is_ce")))
+            .select([
+                col("event_time"),
+                col("account"),
+                col("aws_region").alias("region"),
+                col("role"),
+                col("engineer"),
+                col("event_source"),
+                col("event_name"),
+                col("resource"),
+                col("source_ip"),
+                col("error_code"),
+                col("event_id"),
+            ])
+            .collect()
+    }
+
     /// Runs one widget.
     pub fn widget(&mut self, w: &Widget) -> PolarsResult<DataFrame> {
-        if w.name == "anomalies" {
-            return super::anomalies::anomalies(self);
+        match w.name {
+            "anomalies" => return super::anomalies::anomalies(self),
+            "activity-feed" => return self.activity_feed(),
+            _ => {}
         }
         self.sql(w.sql)
     }
