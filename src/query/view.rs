@@ -288,7 +288,7 @@ pub fn materialise(
     let mut names: Vec<&str> = VIEW_COLUMNS.to_vec();
     names.extend(extra.iter().filter(|c| !VIEW_COLUMNS.contains(c)));
     let mut df = scan_view(lake, p, &names)?;
-    df.rechunk_mut_par();
+    each_column(&mut df, |c| Ok(c.rechunk()))?;
     stages.lap("scan");
     let (duplicates, mut order) = check_and_order(&df)?;
     stages.lap("dedup + order");
@@ -301,17 +301,32 @@ pub fn materialise(
         if !carried {
             df = df.drop("source_object")?;
         }
-        df.rechunk_mut_par();
+        each_column(&mut df, |c| Ok(c.rechunk()))?;
         order = check_and_order(&df)?.1;
         stages.lap("exact dedup");
     }
     if let Some(order) = order {
-        df = df.take(&IdxCa::from_vec("order".into(), order))?;
+        let order = IdxCa::from_vec("order".into(), order);
+        each_column(&mut df, |c| c.take(&order))?;
     }
     stages.lap("reorder");
     let df = with_core(df, p)?;
     stages.lap("calendar");
     Ok((df, stages))
+}
+
+/// Replaces every column of `df` by `f` of it, one at a time: the old column is freed
+/// before the next is built, so a rewrite of the frame needs the memory of one more
+/// column, not of a second frame (fresh memory is what costs most on a VM).
+fn each_column(
+    df: &mut DataFrame,
+    f: impl Fn(&Column) -> PolarsResult<Column>,
+) -> PolarsResult<()> {
+    for i in 0..df.width() {
+        let new = f(&df.columns()[i])?;
+        df.replace_column(i, new)?;
+    }
+    Ok(())
 }
 
 /// Wall time of the steps of a computation, in milliseconds, in order.
