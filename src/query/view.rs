@@ -261,9 +261,9 @@ pub fn materialise(
     let mut names: Vec<&str> = VIEW_COLUMNS.to_vec();
     names.extend(extra.iter().filter(|c| !VIEW_COLUMNS.contains(c)));
     let mut df = scan_view(lake, p, &names)?;
-    each_column(&mut df, |c| Ok(c.rechunk()))?;
+    df.rechunk_mut_par();
     stages.lap("scan");
-    let (duplicates, mut order) = check_and_order(&df)?;
+    let (duplicates, mut order) = check_and_order(&df, true)?;
     stages.lap("dedup + order");
     if duplicates {
         let carried = names.contains(&"source_object");
@@ -274,8 +274,8 @@ pub fn materialise(
         if !carried {
             df = df.drop("source_object")?;
         }
-        each_column(&mut df, |c| Ok(c.rechunk()))?;
-        order = check_and_order(&df)?.1;
+        df.rechunk_mut_par();
+        order = check_and_order(&df, false)?.1;
         stages.lap("exact dedup");
     }
     if let Some(order) = order {
@@ -285,20 +285,6 @@ pub fn materialise(
     let df = with_core(df, p)?;
     stages.lap("calendar");
     Ok((df, stages))
-}
-
-/// Replaces every column of `df` by `f` of it, one at a time: the old column is freed
-/// before the next is built, so a rewrite of the frame needs the memory of one more
-/// column, not of a second frame (fresh memory is what costs most on a VM).
-fn each_column(
-    df: &mut DataFrame,
-    f: impl Fn(&Column) -> PolarsResult<Column>,
-) -> PolarsResult<()> {
-    for i in 0..df.width() {
-        let new = f(&df.columns()[i])?;
-        df.replace_column(i, new)?;
-    }
-    Ok(())
 }
 
 /// Wall time of the steps of a computation, in milliseconds, in order.
@@ -433,15 +419,18 @@ fn event_order(times: &Int64Chunked, ids: &StringChunked) -> Option<Vec<IdxSize>
     Some(keys.into_iter().map(|(_, i)| i).collect())
 }
 
-/// Whether `df` has two rows with one id, and the order of [`event_order`], computed
-/// side by side.
-fn check_and_order(df: &DataFrame) -> PolarsResult<(bool, Option<Vec<IdxSize>>)> {
+/// Whether `df` has two rows with one id (if `check`, else `false`), and the order of
+/// [`event_order`], computed side by side.
+fn check_and_order(df: &DataFrame, check: bool) -> PolarsResult<(bool, Option<Vec<IdxSize>>)> {
     let times = df
         .column("event_time")?
         .as_materialized_series()
         .to_physical_repr();
     let times = times.i64()?;
     let ids = df.column("event_id")?.str()?;
+    if !check {
+        return Ok((false, event_order(times, ids)));
+    }
     Ok(rayon::join(
         || has_duplicate_ids(ids),
         || event_order(times, ids),
