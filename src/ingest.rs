@@ -1,12 +1,12 @@
 //! `cetrail ingest`: source → parse → lake, in parallel, crash-safe.
 //!
 //! ```text
-//!  list + classify keys ──▶ chunks of objects ──rayon──▶ per-object Arrow batches
+//!  list + classify keys ──▶ chunks of objects ──rayon──▶ per-object rows (owned)
 //!        (ledger, prune)        (key order)     read, gunzip, split, prefilter, derive
-//!                                                      │ in key order
+//!                                                      │ in key order, a chunk at a time
 //!                                                      ▼
-//!                          writer thread: dedup by event_id, split by month,
-//!                          buffer, commit (sort, Parquet, ledger segment, publish)
+//!                          writer thread: dedup by event_id, one Arrow batch per month
+//!                          and chunk, buffer, commit (sort, Parquet, ledger segment, publish)
 //! ```
 //! Parsing runs on a rayon pool of `threads` workers; Parquet encoding runs on the
 //! writer thread, off the parsing path. Memory is bounded by the chunk size, the
@@ -21,8 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::Instant;
 
-use arrow::array::{Array, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray};
-use arrow::compute::filter_record_batch;
+use arrow::array::RecordBatch;
 use chrono::{DateTime, Datelike};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -33,7 +32,7 @@ use crate::lake::ledger::{ObjectEntry, Status};
 use crate::lake::{Lake, LakeLocation, schema, writer};
 use crate::record::filter::Prefilter;
 use crate::record::gunzip::{DEFAULT_MAX_DECOMPRESSED, Gunzip, is_gzip};
-use crate::record::{DEFAULT_MAX_RECORD_BYTES, Kind, ParseOptions, parse_log};
+use crate::record::{DEFAULT_MAX_RECORD_BYTES, EventRow, Kind, ParseOptions, parse_log};
 use crate::source::{KeyClass, Object, Prune, Shard, Source, classify_key};
 
 /// How an ingest runs.
@@ -140,7 +139,9 @@ pub enum IngestError {
 /// What a worker made of one object.
 struct ObjectResult {
     entry: ObjectEntry,
-    batch: Option<RecordBatch>,
+    /// The CE rows, copied out of the worker's buffer (a per-object Arrow batch of one
+    /// or two rows cost more than the rows: batches are built per chunk by the writer).
+    rows: Vec<EventRow<'static>>,
     decompressed: u64,
     rejection: Option<Rejection>,
 }
@@ -195,7 +196,7 @@ fn process_object(
                 reason,
             }),
             entry,
-            batch: None,
+            rows: Vec::new(),
             decompressed: 0,
         }
     };
@@ -255,21 +256,14 @@ fn process_object(
                 reason,
             }
         });
-        let batch = if parsed.rows.is_empty() {
-            None
-        } else {
-            match schema::build_batch(&parsed.rows, &object.key) {
-                Ok(b) => Some(b),
-                Err(e) => return reject(entry, ObjectError::NotCloudTrail(e.to_string())),
-            }
-        };
+        let rows = parsed.rows.into_iter().map(EventRow::into_owned).collect();
         // A decompressed buffer that grew far beyond the usual size is released.
         if buf.capacity() > 256 << 20 {
             *buf = Vec::new();
         }
         ObjectResult {
             entry,
-            batch,
+            rows,
             decompressed,
             rejection,
         }
@@ -474,15 +468,6 @@ fn month_of(micros: i64) -> String {
         .unwrap_or_else(|| "0000-00".into())
 }
 
-fn kind_index(k: &str) -> usize {
-    match k {
-        "assume" => Kind::Assume as usize,
-        "activity" => Kind::Activity as usize,
-        "infra" => Kind::Infra as usize,
-        _ => Kind::Other as usize,
-    }
-}
-
 /// When the writer commits.
 #[derive(Debug, Clone, Copy)]
 struct Flush {
@@ -505,6 +490,7 @@ fn write_loop(
     let mut pending_rows = 0usize;
     let mut pending_bytes = 0usize;
     for results in rx {
+        let mut staged = Staged::default();
         for mut r in results {
             w.objects += 1;
             w.bytes_read += r.entry.size;
@@ -518,40 +504,121 @@ fn write_loop(
             if let Some(rej) = r.rejection.take() {
                 w.rejections.push(rej);
             }
-            if let Some(batch) = r.batch.take() {
-                let (kept, dups) = dedup(&batch, &mut seen)?;
-                r.entry.duplicates = dups;
-                w.duplicates += dups;
-                if let Some(kept) = kept {
-                    r.entry.kept = kept.num_rows() as u64;
-                    pending_rows += kept.num_rows();
-                    pending_bytes += kept.get_array_memory_size();
-                    progress
-                        .events_kept
-                        .fetch_add(kept.num_rows() as u64, Ordering::Relaxed);
-                    note_batch(&kept, &mut r.entry, &mut w.kinds);
-                    for (month, part) in split_by_month(&kept)? {
-                        months.entry(month).or_default().push(part);
-                    }
-                }
+            if !r.rows.is_empty() {
+                let kept = staged.add(
+                    std::mem::take(&mut r.rows),
+                    &mut r.entry,
+                    &mut seen,
+                    &mut w.kinds,
+                );
+                w.duplicates += r.entry.duplicates;
+                pending_rows += kept;
+                progress
+                    .events_kept
+                    .fetch_add(kept as u64, Ordering::Relaxed);
             }
             pending.push(r.entry);
             if pending_rows >= limits.rows
-                || pending_bytes >= limits.bytes
+                || pending_bytes + staged.bytes >= limits.bytes
                 || pending.len() >= limits.objects
             {
+                staged.into_batches(&mut months)?;
                 flush(lake, &mut months, &mut pending)?;
+                staged = Staged::default();
                 pending_rows = 0;
                 pending_bytes = 0;
                 w.commits += 1;
             }
         }
+        pending_bytes += staged.into_batches(&mut months)?;
     }
     if !pending.is_empty() {
         flush(lake, &mut months, &mut pending)?;
         w.commits += 1;
     }
     Ok(w)
+}
+
+/// The kept rows of a chunk of objects, by month, each with its object's key.
+#[derive(Default)]
+struct Staged {
+    keys: Vec<String>,
+    months: BTreeMap<String, (Vec<EventRow<'static>>, Vec<usize>)>,
+    /// A rough size of the rows' text (for the flush threshold).
+    bytes: usize,
+}
+
+impl Staged {
+    /// Stages the rows of one object whose event id was not kept before in this run;
+    /// notes the kept count, duplicates and first/last event in its ledger entry.
+    /// Returns the number kept.
+    fn add(
+        &mut self,
+        rows: Vec<EventRow<'static>>,
+        entry: &mut ObjectEntry,
+        seen: &mut HashSet<u128>,
+        kinds: &mut [u64; 4],
+    ) -> usize {
+        let key = self.keys.len();
+        self.keys.push(entry.key.clone());
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        let mut kept = 0usize;
+        for row in rows {
+            if !seen.insert(id_hash(&row.event_id)) {
+                entry.duplicates += 1;
+                continue;
+            }
+            kept += 1;
+            lo = lo.min(row.event_time);
+            hi = hi.max(row.event_time);
+            if let Some(k) = row.kind {
+                kinds[k as usize] += 1;
+            }
+            self.bytes += row_bytes(&row);
+            let (rows, keys) = self.months.entry(month_of(row.event_time)).or_default();
+            rows.push(row);
+            keys.push(key);
+        }
+        entry.kept = kept as u64;
+        if lo <= hi {
+            entry.first_event = Some(crate::record::derive::format_utc_seconds(lo));
+            entry.last_event = Some(crate::record::derive::format_utc_seconds(hi));
+        }
+        kept
+    }
+
+    /// One Arrow batch per month into `months`; returns their size in bytes.
+    fn into_batches(
+        self,
+        months: &mut BTreeMap<String, Vec<RecordBatch>>,
+    ) -> Result<usize, LakeError> {
+        let mut bytes = 0;
+        for (month, (rows, keys)) in self.months {
+            let batch = schema::build_batch(&rows, |i| {
+                keys.get(i)
+                    .and_then(|k| self.keys.get(*k))
+                    .map_or("", String::as_str)
+            })?;
+            bytes += batch.get_array_memory_size();
+            months.entry(month).or_default().push(batch);
+        }
+        Ok(bytes)
+    }
+}
+
+/// The text bytes of a row, roughly what its Arrow columns take.
+fn row_bytes(row: &EventRow<'_>) -> usize {
+    let raw = [
+        &row.request_parameters,
+        &row.response_elements,
+        &row.additional_event_data,
+        &row.user_agent,
+        &row.error_message,
+    ];
+    512 + raw
+        .iter()
+        .map(|v| v.as_ref().map_or(0, |s| s.len()))
+        .sum::<usize>()
 }
 
 fn flush(
@@ -564,83 +631,4 @@ fn flush(
         sorted.push((month, writer::sort_batches(&batches)?));
     }
     lake.commit(sorted, std::mem::take(pending))
-}
-
-/// Drops rows whose event id was already kept in this run (or earlier in the batch).
-fn dedup(
-    batch: &RecordBatch,
-    seen: &mut HashSet<u128>,
-) -> Result<(Option<RecordBatch>, u64), LakeError> {
-    let ids = batch
-        .column(1)
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .ok_or_else(|| LakeError::Arrow("event_id is not a string column".into()))?;
-    let mut dups = 0u64;
-    let keep: BooleanArray = (0..ids.len())
-        .map(|i| {
-            let fresh = seen.insert(id_hash(ids.value(i)));
-            if !fresh {
-                dups += 1;
-            }
-            Some(fresh)
-        })
-        .collect();
-    if dups == 0 {
-        return Ok((Some(batch.clone()), 0));
-    }
-    let kept = filter_record_batch(batch, &keep).map_err(|e| LakeError::Arrow(e.to_string()))?;
-    Ok(((kept.num_rows() > 0).then_some(kept), dups))
-}
-
-fn times(batch: &RecordBatch) -> Result<&TimestampMicrosecondArray, LakeError> {
-    batch
-        .column(0)
-        .as_any()
-        .downcast_ref::<TimestampMicrosecondArray>()
-        .ok_or_else(|| LakeError::Arrow("event_time is not a timestamp column".into()))
-}
-
-fn note_batch(batch: &RecordBatch, entry: &mut ObjectEntry, kinds: &mut [u64; 4]) {
-    if let Ok(t) = times(batch) {
-        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-        for v in t.values().iter() {
-            lo = lo.min(*v);
-            hi = hi.max(*v);
-        }
-        if lo <= hi {
-            entry.first_event = Some(crate::record::derive::format_utc_seconds(lo));
-            entry.last_event = Some(crate::record::derive::format_utc_seconds(hi));
-        }
-    }
-    if let Some(k) = batch
-        .column_by_name("kind")
-        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-    {
-        for i in 0..k.len() {
-            if k.is_valid(i) {
-                kinds[kind_index(k.value(i))] += 1;
-            }
-        }
-    }
-}
-
-fn split_by_month(batch: &RecordBatch) -> Result<Vec<(String, RecordBatch)>, LakeError> {
-    let t = times(batch)?;
-    let months: Vec<String> = t.values().iter().map(|v| month_of(*v)).collect();
-    let first = months.first().cloned().unwrap_or_default();
-    if months.iter().all(|m| *m == first) {
-        return Ok(vec![(first, batch.clone())]);
-    }
-    let mut distinct: Vec<&String> = months.iter().collect();
-    distinct.sort();
-    distinct.dedup();
-    let mut out = Vec::new();
-    for m in distinct {
-        let mask: BooleanArray = months.iter().map(|x| Some(x == m)).collect();
-        let part =
-            filter_record_batch(batch, &mask).map_err(|e| LakeError::Arrow(e.to_string()))?;
-        out.push((m.clone(), part));
-    }
-    Ok(out)
 }

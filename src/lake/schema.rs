@@ -214,8 +214,11 @@ fn resources(rows: &[EventRow<'_>]) -> ArrayRef {
     Arc::new(b.finish())
 }
 
-/// Builds a record batch of `rows`, all from the log file `source_object`.
-pub fn build_batch(rows: &[EventRow<'_>], source_object: &str) -> Result<RecordBatch, LakeError> {
+/// Builds a record batch of `rows`; `source_object(i)` is the log file of row `i`.
+pub fn build_batch<'s>(
+    rows: &[EventRow<'_>],
+    source_object: impl Fn(usize) -> &'s str,
+) -> Result<RecordBatch, LakeError> {
     let mut cols: Vec<ArrayRef> = Vec::with_capacity(COLUMNS.len());
     for c in COLUMNS {
         let col = match c.name {
@@ -265,14 +268,21 @@ pub fn build_batch(rows: &[EventRow<'_>], source_object: &str) -> Result<RecordB
             "object_key" => text(rows, |r| r.object_key.as_deref()),
             "db" => text(rows, |r| r.db.as_deref()),
             "resources" => resources(rows),
-            "request_parameters" => text(rows, |r| r.request_parameters),
-            "response_elements" => text(rows, |r| r.response_elements),
-            "additional_event_data" => text(rows, |r| r.additional_event_data),
+            "request_parameters" => text(rows, |r| r.request_parameters.as_deref()),
+            "response_elements" => text(rows, |r| r.response_elements.as_deref()),
+            "additional_event_data" => text(rows, |r| r.additional_event_data.as_deref()),
             "tls_version" => text(rows, |r| r.tls_version.as_deref()),
             "is_denied" => boolean(rows, |r| Some(r.is_denied)),
             "is_error" => boolean(rows, |r| Some(r.is_error)),
             "is_write" => boolean(rows, |r| Some(r.is_write)),
-            "source_object" => text(rows, |_| Some(source_object)),
+            "source_object" => {
+                let bytes: usize = (0..rows.len()).map(|i| source_object(i).len()).sum();
+                let mut b = StringBuilder::with_capacity(rows.len(), bytes);
+                for i in 0..rows.len() {
+                    b.append_value(source_object(i));
+                }
+                Arc::new(b.finish())
+            }
             other => return Err(LakeError::Arrow(format!("no builder for column {other}"))),
         };
         cols.push(col);

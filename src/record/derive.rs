@@ -57,9 +57,9 @@ pub struct EventRow<'a> {
     pub db: Option<Str<'a>>,
     /// `(arn, type, account)` of each entry of `resources`.
     pub resources: Option<Vec<ResourceRef<'a>>>,
-    pub request_parameters: Option<&'a str>,
-    pub response_elements: Option<&'a str>,
-    pub additional_event_data: Option<&'a str>,
+    pub request_parameters: Option<Str<'a>>,
+    pub response_elements: Option<Str<'a>>,
+    pub additional_event_data: Option<Str<'a>>,
     pub tls_version: Option<Str<'a>>,
     pub is_denied: bool,
     pub is_error: bool,
@@ -113,8 +113,74 @@ pub fn format_utc_seconds(micros: i64) -> String {
         .unwrap_or_default()
 }
 
-fn raw_text(raw: Option<&RawValue>) -> Option<&str> {
-    raw.map(RawValue::get).filter(|t| *t != "null")
+fn raw_text(raw: Option<&RawValue>) -> Option<Str<'_>> {
+    raw.map(RawValue::get)
+        .filter(|t| *t != "null")
+        .map(Cow::Borrowed)
+}
+
+fn own(s: Option<Str<'_>>) -> Option<Str<'static>> {
+    s.map(|v| Cow::Owned(v.into_owned()))
+}
+
+impl EventRow<'_> {
+    /// The same row with every text copied out of the log file's buffer (which a
+    /// worker reuses for its next file).
+    pub fn into_owned(self) -> EventRow<'static> {
+        EventRow {
+            event_time: self.event_time,
+            event_id: Cow::Owned(self.event_id.into_owned()),
+            event_name: Cow::Owned(self.event_name.into_owned()),
+            event_source: Cow::Owned(self.event_source.into_owned()),
+            aws_region: own(self.aws_region),
+            account: own(self.account),
+            source_ip: own(self.source_ip),
+            user_agent: own(self.user_agent),
+            error_code: own(self.error_code),
+            error_message: own(self.error_message),
+            read_only: self.read_only,
+            event_type: own(self.event_type),
+            event_category: own(self.event_category),
+            event_version: own(self.event_version),
+            management_event: self.management_event,
+            request_id: own(self.request_id),
+            shared_event_id: own(self.shared_event_id),
+            vpc_endpoint_id: own(self.vpc_endpoint_id),
+            identity_type: own(self.identity_type),
+            principal_id: own(self.principal_id),
+            identity_arn: own(self.identity_arn),
+            identity_account: own(self.identity_account),
+            access_key_id: own(self.access_key_id),
+            kind: self.kind,
+            role: own(self.role),
+            engineer: own(self.engineer),
+            session_key: own(self.session_key),
+            session_created: self.session_created,
+            mfa_authenticated: self.mfa_authenticated,
+            source_identity: own(self.source_identity),
+            invoked_by: own(self.invoked_by),
+            external_id: own(self.external_id),
+            duration_seconds: self.duration_seconds,
+            assumed_key_id: own(self.assumed_key_id),
+            target_instance: own(self.target_instance),
+            ssm_session_id: own(self.ssm_session_id),
+            bucket: own(self.bucket),
+            object_key: own(self.object_key),
+            db: own(self.db),
+            resources: self.resources.map(|list| {
+                list.into_iter()
+                    .map(|(a, t, c)| (own(a), own(t), own(c)))
+                    .collect()
+            }),
+            request_parameters: own(self.request_parameters),
+            response_elements: own(self.response_elements),
+            additional_event_data: own(self.additional_event_data),
+            tls_version: own(self.tls_version),
+            is_denied: self.is_denied,
+            is_error: self.is_error,
+            is_write: self.is_write,
+        }
+    }
 }
 
 /// `arn:…:cluster:analytics` → `analytics`; other values unchanged.

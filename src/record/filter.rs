@@ -69,6 +69,17 @@ impl Prefilter {
         Self { automaton }
     }
 
+    /// Where the first CE name in `data` at or after `from` starts. Without an
+    /// automaton every position may hold one: `from` itself (while inside `data`).
+    pub fn find(&self, data: &[u8], from: usize) -> Option<usize> {
+        match &self.automaton {
+            Some(a) => a
+                .find(aho_corasick::Input::new(data).range(from.min(data.len())..))
+                .map(|m| m.start()),
+            None => (from < data.len()).then_some(from),
+        }
+    }
+
     /// Whether `raw` contains any CE name. Without an automaton (it failed to build,
     /// which only absurd configurations could cause) every record passes.
     pub fn may_match(&self, raw: &[u8]) -> bool {

@@ -11,6 +11,7 @@ pub mod derive;
 pub mod filter;
 pub mod gunzip;
 pub mod model;
+pub mod scan;
 pub mod split;
 
 use crate::config::Config;
@@ -75,34 +76,84 @@ pub fn parse_record<'a>(
 
 /// Parses a decompressed log file.
 ///
-/// Fast path: a file in CloudTrail's own envelope (`{"Records":[` … `]}`) in which the
-/// pre-filter finds no CE name anywhere cannot hold a CE event; it is not parsed at all
-/// and its records are counted by their `"eventID"` keys. Any other file, and every file
-/// with `all_events`, is split and validated record by record.
+/// Fast path: in a file in CloudTrail's own envelope (`{"Records":[` … `]}`) only the
+/// records that hold a CE name can be CE events. The pre-filter finds the first CE name
+/// in the file; the structural scan ([`scan::RecordScanner`]) walks the records up to
+/// the one holding it, which is parsed; the search goes on from that record's end, and
+/// so on. After the last CE name the rest of the file is neither scanned nor parsed:
+/// its records are counted by their `"eventID"` keys (every CloudTrail record has
+/// exactly one), as are all records of a file without any CE name. A file whose
+/// structure the scan does not accept, any other shape, and every file with
+/// `all_events` are split and validated record by record.
 pub fn parse_log<'a>(
     data: &'a [u8],
     options: &ParseOptions<'_>,
 ) -> Result<Parsed<'a>, ObjectError> {
     if split::has_records_envelope(data) {
-        if !options.all_events && !options.prefilter.may_match(data) {
-            return Ok(Parsed {
-                records: split::count_event_ids(data),
-                ..Parsed::default()
-            });
-        }
-        if let Some(ranges) = split::record_ranges(data)
-            && let Ok(text) = std::str::from_utf8(data)
-        {
+        if !options.all_events {
+            let Some(first) = options.prefilter.find(data, 0) else {
+                return Ok(Parsed {
+                    records: split::count_event_ids(data),
+                    ..Parsed::default()
+                });
+            };
+            if let Some(parsed) = parse_matching(data, first, options) {
+                return Ok(parsed);
+            }
+        } else if let Some(ranges) = split::record_ranges(data) {
             let mut out = Parsed {
                 records: ranges.len() as u64,
                 ..Parsed::default()
             };
             for (index, (a, b)) in ranges.into_iter().enumerate() {
-                out.push(index, parse_record(&text[a..b], options));
+                match std::str::from_utf8(&data[a..b]) {
+                    Ok(text) => out.push(index, parse_record(text, options)),
+                    // Invalid UTF-8: the validating path below names the object's fault.
+                    Err(_) => return parse_validated(data, options),
+                }
             }
             return Ok(out);
         }
     }
+    parse_validated(data, options)
+}
+
+/// The records of an enveloped file around the pre-filter's hits, the first at
+/// `first`; `None` when the structure is not as expected (the caller then validates the
+/// whole file).
+fn parse_matching<'a>(
+    data: &'a [u8],
+    first: usize,
+    options: &ParseOptions<'_>,
+) -> Option<Parsed<'a>> {
+    let mut scanner = scan::RecordScanner::new(data)?;
+    let mut out = Parsed::default();
+    let mut index = 0usize;
+    let mut hit = Some(first);
+    let mut scanned_to = 0usize;
+    while let Some(at) = hit {
+        // The record holding the hit (or, were the hit between records, the next one).
+        let (a, b) = loop {
+            let (a, b) = scanner.next()?.ok()?;
+            index += 1;
+            if b > at {
+                break (a, b);
+            }
+        };
+        let text = std::str::from_utf8(&data[a..b]).ok()?;
+        out.push(index - 1, parse_record(text, options));
+        scanned_to = b;
+        hit = options.prefilter.find(data, b);
+    }
+    out.records = index as u64 + split::count_event_ids(&data[scanned_to..]);
+    Some(out)
+}
+
+/// Splits the whole file with full JSON validation, then parses record by record.
+fn parse_validated<'a>(
+    data: &'a [u8],
+    options: &ParseOptions<'_>,
+) -> Result<Parsed<'a>, ObjectError> {
     let raws = split::split_records(data)?;
     let mut out = Parsed {
         records: raws.len() as u64,

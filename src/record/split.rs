@@ -74,61 +74,15 @@ pub fn has_records_envelope(data: &[u8]) -> bool {
     end > i - 1 && data[end - 1] == b']'
 }
 
-/// Byte ranges of the records of a file framed by [`has_records_envelope`], found by a
-/// structural scan that skips strings and balances braces without validating anything
-/// else (the records a caller keeps are validated when they are deserialised). `None`
-/// when the structure is not as expected; the caller then uses [`split_records`], which
-/// validates the whole file and reports what is wrong.
+/// Byte ranges of the records of a file framed by [`has_records_envelope`], found by
+/// the structural scan of [`crate::record::scan`] (strings skipped, braces balanced,
+/// nothing else validated: the records a caller keeps are validated when they are
+/// deserialised). `None` when the structure is not as expected; the caller then uses
+/// [`split_records`], which validates the whole file and reports what is wrong.
 pub fn record_ranges(data: &[u8]) -> Option<Vec<(usize, usize)>> {
-    let open = data.iter().position(|&b| b == b'[')?;
-    let mut i = open + 1;
-    let n = data.len();
-    let mut out = Vec::new();
-    loop {
-        while i < n && matches!(data[i], b' ' | b'\n' | b'\r' | b'\t' | b',') {
-            i += 1;
-        }
-        if i >= n {
-            return None;
-        }
-        match data[i] {
-            b']' => return Some(out),
-            b'{' => {}
-            _ => return None,
-        }
-        let start = i;
-        let mut depth = 0usize;
-        loop {
-            let c = *data.get(i)?;
-            match c {
-                b'"' => {
-                    i += 1;
-                    loop {
-                        let k = memchr::memchr2(b'"', b'\\', data.get(i..)?)?;
-                        if data[i + k] == b'\\' {
-                            i += k + 2;
-                        } else {
-                            i += k + 1;
-                            break;
-                        }
-                    }
-                }
-                b'{' => {
-                    depth += 1;
-                    i += 1;
-                }
-                b'}' => {
-                    depth -= 1;
-                    i += 1;
-                    if depth == 0 {
-                        out.push((start, i));
-                        break;
-                    }
-                }
-                _ => i += 1,
-            }
-        }
-    }
+    crate::record::scan::RecordScanner::new(data)?
+        .collect::<Result<Vec<_>, _>>()
+        .ok()
 }
 
 /// The number of `"eventID"` keys in `data`: the record count of a file that is not
@@ -222,22 +176,6 @@ mod tests {
             count_event_ids(b"{\"Records\":[{\"eventID\":1},{\"sharedEventID\":2,\"eventID\":3}]}"),
             2
         );
-    }
-
-    #[test]
-    fn ranges() {
-        let d = br#"{"Records":[{"a":"x}\"{","b":{"c":[1,{"d":2}]}} , {"e":"\\"}]}"#;
-        let r = record_ranges(d).unwrap_or_default();
-        let texts: Vec<&str> = r
-            .iter()
-            .map(|(a, b)| std::str::from_utf8(&d[*a..*b]).unwrap_or(""))
-            .collect();
-        assert_eq!(
-            texts,
-            vec![r#"{"a":"x}\"{","b":{"c":[1,{"d":2}]}}"#, r#"{"e":"\\"}"#]
-        );
-        assert_eq!(record_ranges(br#"{"Records":[{"a":"x"#), None);
-        assert_eq!(record_ranges(br#"{"Records":[1,2]}"#), None);
     }
 
     #[test]
