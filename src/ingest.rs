@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::error::{LakeError, ObjectError};
-use crate::lake::ledger::{ObjectEntry, Status};
+use crate::lake::ledger::{EntryLines, ObjectEntry, Status};
 use crate::lake::{Lake, LakeLocation, schema, writer};
 use crate::record::filter::Prefilter;
 use crate::record::gunzip::{DEFAULT_MAX_DECOMPRESSED, Gunzip, is_gzip};
@@ -366,7 +366,7 @@ pub fn ingest_at(
         .store(work.len() as u64, Ordering::Relaxed);
     source.prefetch(&mut work.iter().map(|(o, _)| o));
     if !immediate.is_empty() {
-        lake.commit(Vec::new(), immediate)?;
+        lake.commit(Vec::new(), EntryLines::of(&immediate)?)?;
         summary.commits += 1;
     }
 
@@ -486,7 +486,7 @@ fn write_loop(
     let mut w = Written::default();
     let mut seen: HashSet<u128> = HashSet::new();
     let mut months: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
-    let mut pending: Vec<ObjectEntry> = Vec::new();
+    let mut pending = EntryLines::default();
     let mut pending_rows = 0usize;
     let mut pending_bytes = 0usize;
     for results in rx {
@@ -517,7 +517,7 @@ fn write_loop(
                     .events_kept
                     .fetch_add(kept as u64, Ordering::Relaxed);
             }
-            pending.push(r.entry);
+            pending.push(&r.entry)?;
             if pending_rows >= limits.rows
                 || pending_bytes + staged.bytes >= limits.bytes
                 || pending.len() >= limits.objects
@@ -624,7 +624,7 @@ fn row_bytes(row: &EventRow<'_>) -> usize {
 fn flush(
     lake: &mut Lake,
     months: &mut BTreeMap<String, Vec<RecordBatch>>,
-    pending: &mut Vec<ObjectEntry>,
+    pending: &mut EntryLines,
 ) -> Result<(), LakeError> {
     let mut sorted = Vec::with_capacity(months.len());
     for (month, batches) in std::mem::take(months) {

@@ -166,13 +166,55 @@ pub fn parse_segment(text: &str, path: &Path) -> Result<Segment, LakeError> {
     Ok(Segment { header, objects })
 }
 
+/// Ledger entries serialised as they arrive, one JSON line each, so that a commit only
+/// writes bytes (an ingest makes one entry per input object: tens of thousands).
+#[derive(Debug, Default)]
+pub struct EntryLines {
+    bytes: Vec<u8>,
+    count: usize,
+}
+
+impl EntryLines {
+    /// Appends one entry.
+    pub fn push(&mut self, entry: &ObjectEntry) -> Result<(), LakeError> {
+        serde_json::to_writer(&mut self.bytes, entry).map_err(|e| LakeError::Ledger {
+            path: PathBuf::from(&entry.key),
+            message: format!("cannot serialise the entry: {e}"),
+        })?;
+        self.bytes.push(b'\n');
+        self.count += 1;
+        Ok(())
+    }
+
+    /// The lines of `entries`.
+    pub fn of(entries: &[ObjectEntry]) -> Result<Self, LakeError> {
+        let mut out = Self::default();
+        for e in entries {
+            out.push(e)?;
+        }
+        Ok(out)
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
 /// Writes a segment atomically (temporary file, fsync, rename, fsync of the folder).
-pub(crate) fn write_segment(root: &Path, segment: &Segment) -> Result<PathBuf, LakeError> {
+pub(crate) fn write_segment(
+    root: &Path,
+    header: &SegmentHeader,
+    objects: &EntryLines,
+) -> Result<PathBuf, LakeError> {
     let dir = ledger_dir(root);
-    let name = segment_name(&segment.header);
+    let name = segment_name(header);
     let tmp = dir.join(format!(".tmp-{name}"));
     let fin = dir.join(&name);
-    let buf = segment_bytes(segment, &fin)?;
+    let buf = segment_bytes(header, objects, &fin)?;
     let mut f = std::fs::File::create(&tmp).map_err(LakeError::io(&tmp))?;
     f.write_all(&buf).map_err(LakeError::io(&tmp))?;
     f.sync_all().map_err(LakeError::io(&tmp))?;
@@ -183,22 +225,18 @@ pub(crate) fn write_segment(root: &Path, segment: &Segment) -> Result<PathBuf, L
 }
 
 /// A segment as JSON lines: the header, then one object per line.
-pub(crate) fn segment_bytes(segment: &Segment, name: &Path) -> Result<Vec<u8>, LakeError> {
-    let mut buf = Vec::with_capacity(256 * (segment.objects.len() + 1));
-    let push = |buf: &mut Vec<u8>, r: serde_json::Result<()>| -> Result<(), LakeError> {
-        r.map_err(|e| LakeError::Ledger {
-            path: name.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        buf.push(b'\n');
-        Ok(())
-    };
-    let r = serde_json::to_writer(&mut buf, &segment.header);
-    push(&mut buf, r)?;
-    for o in &segment.objects {
-        let r = serde_json::to_writer(&mut buf, o);
-        push(&mut buf, r)?;
-    }
+pub(crate) fn segment_bytes(
+    header: &SegmentHeader,
+    objects: &EntryLines,
+    name: &Path,
+) -> Result<Vec<u8>, LakeError> {
+    let mut buf = serde_json::to_vec(header).map_err(|e| LakeError::Ledger {
+        path: name.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    buf.reserve(objects.bytes.len() + 1);
+    buf.push(b'\n');
+    buf.extend_from_slice(&objects.bytes);
     Ok(buf)
 }
 

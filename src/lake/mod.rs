@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use arrow::array::RecordBatch;
 
 use crate::error::LakeError;
-use ledger::{DataFile, LedgerIndex, ObjectEntry, Segment, SegmentHeader};
+use ledger::{DataFile, EntryLines, LedgerIndex, Segment, SegmentHeader};
 
 /// An open lake, locked for writing.
 pub struct Lake {
@@ -183,7 +183,7 @@ impl Lake {
     pub fn commit(
         &mut self,
         months: Vec<(String, RecordBatch)>,
-        objects: Vec<ObjectEntry>,
+        objects: EntryLines,
     ) -> Result<(), LakeError> {
         if months.is_empty() && objects.is_empty() {
             return Ok(());
@@ -229,41 +229,38 @@ impl Lake {
         removed: Vec<String>,
     ) -> Result<(), LakeError> {
         self.seq += 1;
-        self.commit_segment(files, removed, Vec::new())
+        self.commit_segment(files, removed, EntryLines::default())
     }
 
     fn commit_segment(
         &mut self,
         files: Vec<DataFile>,
         removed: Vec<String>,
-        objects: Vec<ObjectEntry>,
+        objects: EntryLines,
     ) -> Result<(), LakeError> {
         if !files.is_empty() {
             ledger::sync_dir(&staging_dir(&self.root).join(&self.run))?;
             crash_point("before-commit");
         }
-        let segment = Segment {
-            header: SegmentHeader {
-                format: ledger::LEDGER_FORMAT,
-                run: self.run.clone(),
-                seq: self.seq,
-                committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                files,
-                removed,
-            },
-            objects,
+        let header = SegmentHeader {
+            format: ledger::LEDGER_FORMAT,
+            run: self.run.clone(),
+            seq: self.seq,
+            committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            files,
+            removed,
         };
         if let Some(remote) = &self.remote {
-            return commit_remote(remote, &self.root, &segment);
+            return commit_remote(remote, &self.root, &header, &objects);
         }
-        ledger::write_segment(&self.root, &segment)?;
-        if !segment.header.files.is_empty() {
+        ledger::write_segment(&self.root, &header, &objects)?;
+        if !header.files.is_empty() {
             crash_point("after-commit");
         }
-        for f in &segment.header.files {
+        for f in &header.files {
             publish(&self.root, f)?;
         }
-        remove_replaced(&self.root, &segment.header.removed)
+        remove_replaced(&self.root, &header.removed)
     }
 
     /// The lake on S3, when this writer writes there.
@@ -272,8 +269,8 @@ impl Lake {
     }
 }
 
-fn ledger_rel(segment: &Segment) -> String {
-    format!("_cetrail/ledger/{}", ledger::segment_name(&segment.header))
+fn ledger_rel(header: &SegmentHeader) -> String {
+    format!("_cetrail/ledger/{}", ledger::segment_name(header))
 }
 
 /// The commit protocol on S3 (see `remote.rs`): upload staged files, put the segment
@@ -281,26 +278,30 @@ fn ledger_rel(segment: &Segment) -> String {
 fn commit_remote(
     remote: &remote::RemoteLake,
     spool: &Path,
-    segment: &Segment,
+    header: &SegmentHeader,
+    objects: &EntryLines,
 ) -> Result<(), LakeError> {
-    for f in &segment.header.files {
+    for f in &header.files {
         remote.upload(&spool.join(&f.staged), &f.staged)?;
     }
-    if !segment.header.files.is_empty() {
+    if !header.files.is_empty() {
         crash_point("before-commit");
     }
-    let rel = ledger_rel(segment);
-    remote.put(&rel, ledger::segment_bytes(segment, Path::new(&rel))?)?;
-    if !segment.header.files.is_empty() {
+    let rel = ledger_rel(header);
+    remote.put(
+        &rel,
+        ledger::segment_bytes(header, objects, Path::new(&rel))?,
+    )?;
+    if !header.files.is_empty() {
         crash_point("after-commit");
     }
-    for f in &segment.header.files {
+    for f in &header.files {
         remote.copy(&f.staged, &f.path)?;
         remote.delete(&f.staged)?;
         let local = spool.join(&f.staged);
         let _ = std::fs::remove_file(&local);
     }
-    for r in &segment.header.removed {
+    for r in &header.removed {
         remote.delete(r)?;
     }
     Ok(())

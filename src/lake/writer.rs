@@ -3,12 +3,14 @@
 use std::fs::File;
 use std::path::Path;
 
-use arrow::array::RecordBatch;
-use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+use arrow::array::{Array, ArrayRef, RecordBatch};
+use arrow::compute::{SortColumn, concat, lexsort_to_indices, take};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::compute_leaves;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use rayon::prelude::*;
 
 use crate::error::LakeError;
 use crate::lake::schema::{SCHEMA_VERSION, SCHEMA_VERSION_KEY, schema};
@@ -23,18 +25,36 @@ fn parquet_err(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> LakeErr
     }
 }
 
-/// Concatenates `batches` and sorts the rows by (event_time, event_id).
+/// Concatenates `batches` and sorts the rows by (event_time, event_id). The order is
+/// computed once; each column is then concatenated and gathered on its own (in
+/// parallel: a batch has ~50 columns).
 pub fn sort_batches(batches: &[RecordBatch]) -> Result<RecordBatch, LakeError> {
-    let all = concat_batches(&schema(), batches).map_err(|e| LakeError::Arrow(e.to_string()))?;
-    let cols = [0usize, 1]
+    let arrow_err = |e: arrow::error::ArrowError| LakeError::Arrow(e.to_string());
+    let schema = schema();
+    let column = |i: usize| -> Result<ArrayRef, LakeError> {
+        let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(i).as_ref()).collect();
+        concat(&parts).map_err(arrow_err)
+    };
+    let keys = [column(0)?, column(1)?];
+    let sort_columns: Vec<SortColumn> = keys
         .iter()
-        .map(|&i| SortColumn {
-            values: all.column(i).clone(),
+        .map(|values| SortColumn {
+            values: values.clone(),
             options: None,
         })
-        .collect::<Vec<_>>();
-    let idx = lexsort_to_indices(&cols, None).map_err(|e| LakeError::Arrow(e.to_string()))?;
-    take_record_batch(&all, &idx).map_err(|e| LakeError::Arrow(e.to_string()))
+        .collect();
+    let idx = lexsort_to_indices(&sort_columns, None).map_err(arrow_err)?;
+    let columns = (0..schema.fields().len())
+        .into_par_iter()
+        .map(|i| {
+            let values = match keys.get(i) {
+                Some(k) => k.clone(),
+                None => column(i)?,
+            };
+            take(values.as_ref(), &idx, None).map_err(arrow_err)
+        })
+        .collect::<Result<Vec<ArrayRef>, LakeError>>()?;
+    RecordBatch::try_new(schema, columns).map_err(arrow_err)
 }
 
 fn properties(path: &Path) -> Result<WriterProperties, LakeError> {
@@ -96,9 +116,43 @@ impl LakeFileWriter {
     }
 }
 
-/// Writes one sorted batch to `path` and syncs it to disk.
+/// Writes one sorted batch to `path` and syncs it to disk. The columns of each row
+/// group are encoded and compressed in parallel (the file is written at a commit,
+/// while parsing waits for nothing else: its time is the commit's).
 pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), LakeError> {
-    let mut w = LakeFileWriter::create(path)?;
-    w.write(batch)?;
-    w.finish().map(|_| ())
+    let err = parquet_err(path);
+    let file = File::create(path).map_err(LakeError::io(path))?;
+    let (mut writer, factory) = ArrowWriter::try_new(file, schema(), Some(properties(path)?))
+        .and_then(ArrowWriter::into_serialized_writer)
+        .map_err(&err)?;
+    let fields = schema();
+    let mut offset = 0usize;
+    let mut group = 0usize;
+    while offset < batch.num_rows() {
+        let len = ROW_GROUP_ROWS.min(batch.num_rows() - offset);
+        let part = batch.slice(offset, len);
+        let mut leaves = Vec::new();
+        for (field, column) in fields.fields().iter().zip(part.columns()) {
+            leaves.extend(compute_leaves(field, column).map_err(&err)?);
+        }
+        let writers = factory.create_column_writers(group).map_err(&err)?;
+        let chunks = writers
+            .into_par_iter()
+            .zip(leaves.into_par_iter())
+            .map(|(mut w, leaf)| {
+                w.write(&leaf)?;
+                w.close()
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&err)?;
+        let mut row_group = writer.next_row_group().map_err(&err)?;
+        for chunk in chunks {
+            chunk.append_to_row_group(&mut row_group).map_err(&err)?;
+        }
+        row_group.close().map_err(&err)?;
+        offset += len;
+        group += 1;
+    }
+    let file = writer.into_inner().map_err(&err)?;
+    file.sync_all().map_err(LakeError::io(path))
 }

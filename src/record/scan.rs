@@ -193,13 +193,19 @@ impl<'a> RecordScanner<'a> {
             return false;
         }
         let rest = &self.data[self.block..];
-        let mut buf = [b' '; 64];
-        let n = rest.len().min(64);
-        buf[..n].copy_from_slice(&rest[..n]);
+        let mut tail = [b' '; 64];
+        let block: &[u8; 64] = match rest.first_chunk::<64>() {
+            Some(full) => full,
+            None => {
+                // The last, short block is padded with spaces.
+                tail[..rest.len()].copy_from_slice(rest);
+                &tail
+            }
+        };
         let m = if self.use_plain {
-            masks_plain(&buf)
+            masks_plain(block)
         } else {
-            masks(&buf)
+            masks(block)
         };
         let escaped = escaped(m.backslash, &mut self.escape_carry);
         let quotes = m.quote & !escaped;

@@ -97,7 +97,14 @@ impl Source for LocalSource {
     }
 
     fn read(&self, object: &Object) -> Result<Vec<u8>, String> {
-        std::fs::read(self.path_of(&object.key)).map_err(|e| e.to_string())
+        use std::io::Read;
+        // The listing's size sizes the buffer (no second stat); a file that grew since
+        // is still read whole.
+        let mut file = std::fs::File::open(self.path_of(&object.key)).map_err(|e| e.to_string())?;
+        let mut out =
+            Vec::with_capacity(usize::try_from(object.size).unwrap_or(0).saturating_add(1));
+        file.read_to_end(&mut out).map_err(|e| e.to_string())?;
+        Ok(out)
     }
 }
 
