@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::error::{LakeError, ObjectError};
-use crate::lake::ledger::{EntryLines, ObjectEntry, Status};
+use crate::lake::ledger::{EntryLines, LedgerIndex, ObjectEntry, Status};
 use crate::lake::{Lake, LakeLocation, schema, writer};
 use crate::record::filter::Prefilter;
 use crate::record::gunzip::{DEFAULT_MAX_DECOMPRESSED, Gunzip, is_gzip};
@@ -134,6 +134,8 @@ pub enum IngestError {
     Threads(usize, String),
     #[error("the lake writer stopped unexpectedly")]
     WriterGone,
+    #[error("the listing of the source stopped unexpectedly")]
+    ListerGone,
 }
 
 /// What a worker made of one object.
@@ -270,6 +272,69 @@ fn process_object(
     })
 }
 
+/// What becomes of one listed object before it is read: `Some` when it is to be
+/// parsed; otherwise it is counted (other shard, already in the ledger, pruned) or
+/// gets an immediate ledger entry (not a log, unreadable name, too large).
+fn admit(
+    object: Object,
+    index: &LedgerIndex,
+    options: &IngestOptions,
+    summary: &mut Summary,
+    immediate: &mut Vec<ObjectEntry>,
+) -> Option<(Object, KeyClass)> {
+    let class = classify_key(&object.key);
+    if let Some(shard) = &options.shard
+        && !shard.owns(&object.key, &class)
+    {
+        summary.other_shards += 1;
+        return None;
+    }
+    if index.contains(&object.key, object.size, &object.version) {
+        summary.already_in_ledger += 1;
+        return None;
+    }
+    let rejection = if let Some(reason) = &object.unreadable_name {
+        Some(reason.clone())
+    } else {
+        match &class {
+            KeyClass::NotLog(reason) => {
+                let mut e = entry_for(&object, &class, Status::SkippedNotALog);
+                e.reason = Some((*reason).to_string());
+                summary.skipped_not_a_log += 1;
+                immediate.push(e);
+                return None;
+            }
+            KeyClass::Log(k) if !options.prune.keeps(k) => {
+                summary.pruned += 1;
+                return None;
+            }
+            // A compressed object larger than the limit cannot decompress under it: it
+            // is rejected without being read.
+            _ if object.size > options.max_decompressed => Some(
+                ObjectError::TooLarge {
+                    limit: options.max_decompressed,
+                }
+                .to_string(),
+            ),
+            _ => None,
+        }
+    };
+    match rejection {
+        Some(reason) => {
+            let mut e = entry_for(&object, &class, Status::Rejected);
+            e.reason = Some(reason.clone());
+            summary.rejected += 1;
+            summary.rejections.push(Rejection {
+                key: object.key.clone(),
+                reason,
+            });
+            immediate.push(e);
+            None
+        }
+        None => Some((object, class)),
+    }
+}
+
 /// Runs an ingest of `source` into the lake at `lake_root`.
 pub fn ingest(
     source: &dyn Source,
@@ -307,69 +372,6 @@ pub fn ingest_at(
         ..Summary::default()
     };
 
-    let objects = source.list()?;
-    summary.objects_seen = objects.len() as u64;
-    let mut work: Vec<(Object, KeyClass)> = Vec::new();
-    let mut immediate: Vec<ObjectEntry> = Vec::new();
-    for object in objects {
-        let class = classify_key(&object.key);
-        if let Some(shard) = &options.shard
-            && !shard.owns(&object.key, &class)
-        {
-            summary.other_shards += 1;
-            continue;
-        }
-        if index.contains(&object.key, object.size, &object.version) {
-            summary.already_in_ledger += 1;
-            continue;
-        }
-        if let Some(reason) = &object.unreadable_name {
-            let mut e = entry_for(&object, &class, Status::Rejected);
-            e.reason = Some(reason.clone());
-            summary.rejected += 1;
-            summary.rejections.push(Rejection {
-                key: object.key.clone(),
-                reason: reason.clone(),
-            });
-            immediate.push(e);
-            continue;
-        }
-        match &class {
-            KeyClass::NotLog(reason) => {
-                let mut e = entry_for(&object, &class, Status::SkippedNotALog);
-                e.reason = Some((*reason).to_string());
-                summary.skipped_not_a_log += 1;
-                immediate.push(e);
-            }
-            KeyClass::Log(k) if !options.prune.keeps(k) => summary.pruned += 1,
-            // A compressed object larger than the limit cannot decompress under it: it is
-            // rejected without being read.
-            _ if object.size > options.max_decompressed => {
-                let mut e = entry_for(&object, &class, Status::Rejected);
-                let reason = ObjectError::TooLarge {
-                    limit: options.max_decompressed,
-                }
-                .to_string();
-                e.reason = Some(reason.clone());
-                summary.rejected += 1;
-                summary.rejections.push(Rejection {
-                    key: object.key.clone(),
-                    reason,
-                });
-                immediate.push(e);
-            }
-            _ => work.push((object, class)),
-        }
-    }
-    progress
-        .objects_total
-        .store(work.len() as u64, Ordering::Relaxed);
-    source.prefetch(&mut work.iter().map(|(o, _)| o));
-    if !immediate.is_empty() {
-        lake.commit(Vec::new(), EntryLines::of(&immediate)?)?;
-        summary.commits += 1;
-    }
-
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads.max(1))
         .thread_name(|i| format!("cetrail-parse-{i}"))
@@ -382,14 +384,20 @@ pub fn ingest_at(
         bytes: options.flush_bytes,
         objects: options.flush_objects,
     };
-    let outcome = std::thread::scope(|scope| {
-        let writer = scope.spawn(move || write_loop(&mut lake, rx, flush, progress));
+    // Entries decided from the key alone (not a log, unreadable name, too large).
+    let mut immediate: Vec<ObjectEntry> = Vec::new();
+    let lake_ref = &mut lake;
+    let outcome = std::thread::scope(|scope| -> Result<Written, IngestError> {
+        let writer = scope.spawn(move || write_loop(lake_ref, rx, flush, progress));
+        // The listing streams in key order while the first chunks are parsed.
+        let (list_tx, list_rx) = sync_channel::<Vec<Object>>(16);
+        let lister = scope.spawn(move || source.list_each(&mut |b| list_tx.send(b).is_ok()));
         // Objects are parsed in listing order (in-run dedup keeps the first copy, the
         // smallest key), a chunk at a time; each chunk ends with a wait for its slowest
         // object, so chunks are large (16 per thread lost ~7 % to those waits).
         let chunk = (options.threads.max(1) * 128).max(128);
-        for part in work.chunks(chunk) {
-            let results: Vec<ObjectResult> = pool.install(|| {
+        let parse = |part: &[(Object, KeyClass)]| -> Vec<ObjectResult> {
+            pool.install(|| {
                 part.par_iter()
                     .map(|(object, class)| {
                         let r = process_object(source, object, class, config, &prefilter, options);
@@ -403,15 +411,46 @@ pub fn ingest_at(
                         r
                     })
                     .collect()
-            });
-            // The writer only stops receiving when it failed; its error is returned below.
-            if tx.send(results).is_err() {
-                break;
+            })
+        };
+        let mut work: Vec<(Object, KeyClass)> = Vec::with_capacity(chunk);
+        let mut writing = true;
+        'listing: for batch in list_rx {
+            summary.objects_seen += batch.len() as u64;
+            let start = work.len();
+            for object in batch {
+                if let Some(item) = admit(object, &index, options, &mut summary, &mut immediate) {
+                    work.push(item);
+                }
+            }
+            progress
+                .objects_total
+                .fetch_add((work.len() - start) as u64, Ordering::Relaxed);
+            source.prefetch(&mut work[start..].iter().map(|(o, _)| o));
+            while work.len() >= chunk {
+                let rest = work.split_off(chunk);
+                let part = std::mem::replace(&mut work, rest);
+                // The writer only stops receiving when it failed; its error is returned
+                // below.
+                if tx.send(parse(&part)).is_err() {
+                    writing = false;
+                    break 'listing;
+                }
             }
         }
+        if writing && !work.is_empty() {
+            // A failed send means the writer failed: its error is returned below.
+            let _ = tx.send(parse(&work));
+        }
         drop(tx);
-        writer.join().map_err(|_| IngestError::WriterGone)?
+        let written = writer.join().map_err(|_| IngestError::WriterGone)??;
+        lister.join().map_err(|_| IngestError::ListerGone)??;
+        Ok(written)
     })?;
+    if !immediate.is_empty() {
+        lake.commit(Vec::new(), EntryLines::of(&immediate)?)?;
+        summary.commits += 1;
+    }
 
     summary.ingested = outcome.ingested;
     summary.rejected += outcome.rejected;

@@ -3,10 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use rayon::prelude::*;
-
 use crate::error::SourceError;
 use crate::source::{Object, Source};
+
+/// Objects per batch of a streamed listing.
+const LISTING_BATCH: usize = 256;
 
 /// A local folder whose relative paths are the object keys.
 #[derive(Debug, Clone)]
@@ -23,28 +24,36 @@ impl LocalSource {
         Ok(Self { root })
     }
 
-    /// Lists every regular file below the root, sorted by key. Folder symlinks are not
-    /// followed (no cycles); file symlinks are. Sibling folders are listed in parallel
-    /// (an archive is thousands of day folders).
-    fn list_files(&self) -> Result<Vec<Object>, SourceError> {
-        let mut out = self.list_dir(&self.root)?;
-        out.par_sort_unstable_by(|a, b| a.key.cmp(&b.key));
-        Ok(out)
-    }
-
-    /// The files below `dir`, unordered.
-    fn list_dir(&self, dir: &Path) -> Result<Vec<Object>, SourceError> {
+    /// Walks the folder depth-first with each folder's entries in key order (a folder
+    /// `d` sorts as `d/`, which is where its keys fall among its siblings), so objects
+    /// come out sorted by key without a global sort. Folder symlinks are not followed
+    /// (no cycles); file symlinks are. Returns `false` when `sink` asked to stop.
+    fn walk(
+        &self,
+        dir: &Path,
+        batch: &mut Vec<Object>,
+        sink: &mut dyn FnMut(Vec<Object>) -> bool,
+    ) -> Result<bool, SourceError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| SourceError::Io { path, source }
         };
-        let mut out = Vec::new();
-        let mut folders = Vec::new();
+        let mut entries = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(io(dir))? {
             let entry = entry.map_err(io(dir))?;
             let file_type = entry.file_type().map_err(io(&entry.path()))?;
+            let mut name = entry.file_name().to_string_lossy().into_owned();
             if file_type.is_dir() {
-                folders.push(entry.path());
+                name.push('/');
+            }
+            entries.push((name, entry, file_type));
+        }
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (_, entry, file_type) in entries {
+            if file_type.is_dir() {
+                if !self.walk(&entry.path(), batch, sink)? {
+                    return Ok(false);
+                }
                 continue;
             }
             // A plain file is stat'ed relative to its open folder; a link is followed.
@@ -66,19 +75,17 @@ impl LocalSource {
                 .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                 .map(|d| d.as_nanos())
                 .unwrap_or(0);
-            out.push(Object {
+            batch.push(Object {
                 key,
                 size: meta.len(),
                 version: format!("mtime:{mtime}"),
                 unreadable_name,
             });
+            if batch.len() >= LISTING_BATCH && !sink(std::mem::take(batch)) {
+                return Ok(false);
+            }
         }
-        let below: Vec<Vec<Object>> = folders
-            .par_iter()
-            .map(|f| self.list_dir(f))
-            .collect::<Result<_, _>>()?;
-        out.extend(below.into_iter().flatten());
-        Ok(out)
+        Ok(true)
     }
 
     /// The path of an object.
@@ -93,7 +100,20 @@ impl Source for LocalSource {
     }
 
     fn list(&self) -> Result<Vec<Object>, SourceError> {
-        self.list_files()
+        let mut all = Vec::new();
+        self.list_each(&mut |batch| {
+            all.extend(batch);
+            true
+        })?;
+        Ok(all)
+    }
+
+    fn list_each(&self, sink: &mut dyn FnMut(Vec<Object>) -> bool) -> Result<(), SourceError> {
+        let mut batch = Vec::new();
+        if self.walk(&self.root, &mut batch, sink)? && !batch.is_empty() {
+            sink(batch);
+        }
+        Ok(())
     }
 
     fn read(&self, object: &Object) -> Result<Vec<u8>, String> {
@@ -125,4 +145,42 @@ fn key_of(rel: &Path) -> (String, Option<String>) {
     let key = parts.join("/");
     let reason = bad.then(|| format!("file name is not valid UTF-8 ({key:?})"));
     (key, reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The streamed listing comes out in key order without a sort, including where a
+    /// folder name is a prefix of a sibling's (`a/…` sorts after `a-b`, before `a0`),
+    /// and stopping early stops the walk.
+    #[test]
+    fn walk_yields_key_order() -> Result<(), Box<dyn std::error::Error>> {
+        let root = std::env::temp_dir().join(format!("cetrail-walk-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let files = [
+            "a/x", "a/y/z", "a-b", "a0", "a.json", "b/c/d/e", "b/c-", "b/c0/f", "B", "_", "~",
+        ];
+        for f in files {
+            let p = root.join(f);
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&p, f)?;
+        }
+        let source = LocalSource::new(&root)?;
+        let keys: Vec<String> = source.list()?.into_iter().map(|o| o.key).collect();
+        let mut sorted: Vec<String> = files.iter().map(|f| f.to_string()).collect();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        let mut batches = 0;
+        source.list_each(&mut |b| {
+            batches += 1;
+            assert!(!b.is_empty());
+            false
+        })?;
+        assert_eq!(batches, 1);
+        std::fs::remove_dir_all(&root)?;
+        Ok(())
+    }
 }

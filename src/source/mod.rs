@@ -19,6 +19,14 @@ pub trait Source: Sync {
     fn describe(&self) -> String;
     /// Every object, sorted by key.
     fn list(&self) -> Result<Vec<Object>, SourceError>;
+    /// Every object, sorted by key, handed to `sink` in batches as the listing goes
+    /// (so that reading can start before the listing ends, and the whole listing is
+    /// never held); `sink` returns `false` to stop early. Default: [`Source::list`] as
+    /// one batch.
+    fn list_each(&self, sink: &mut dyn FnMut(Vec<Object>) -> bool) -> Result<(), SourceError> {
+        sink(self.list()?);
+        Ok(())
+    }
     /// The bytes of one object.
     fn read(&self, object: &Object) -> Result<Vec<u8>, String>;
     /// Announces the objects that will be read, in this order: a remote source starts
