@@ -1,17 +1,23 @@
 //! `cetrail ingest`: source → parse → lake, in parallel, crash-safe.
 //!
 //! ```text
-//!  list + classify keys ──▶ chunks of objects ──rayon──▶ per-object rows (owned)
-//!        (ledger, prune)        (key order)     read, gunzip, split, prefilter, derive
-//!                                                      │ in key order, a chunk at a time
-//!                                                      ▼
+//!  lister thread ──▶ admit (ledger, prune, shard) ──▶ chunks of ≤ 256·threads objects
+//!  (streamed walk,       main thread                  (key order, ≤ 16 MB compressed)
+//!   key order)                                              │
+//!                          reader: READ_THREADS reads in flight for the next chunk
+//!                                                           │
+//!                          parser: rayon pool of `threads` — gunzip, prefilter, scan,
+//!                                  parse, derive; rows copied out (owned), in key order
+//!                                                           │
 //!                          writer thread: dedup by event_id, one Arrow batch per month
 //!                          and chunk, buffer, commit (sort, Parquet, ledger segment, publish)
 //! ```
-//! Parsing runs on a rayon pool of `threads` workers; Parquet encoding runs on the
-//! writer thread, off the parsing path. Memory is bounded by the chunk size, the
-//! flush thresholds and the set of event-id hashes of this run (16 bytes per kept
-//! event); it does not grow with the size of the files skipped.
+//! Parsing runs on a rayon pool of `threads` workers; reading (which blocks on the disk
+//! when the archive is not in the page cache) runs ahead of it on its own threads;
+//! Parquet encoding runs on the writer thread, off the parsing path. Memory is bounded
+//! by the chunk size (three chunks in flight), the flush thresholds and the set of
+//! event-id hashes of this run (16 bytes per kept event); it does not grow with the
+//! size of the archive.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
@@ -138,6 +144,17 @@ pub enum IngestError {
     ListerGone,
 }
 
+/// Reads in flight at once (a chunk is read by this many threads while the previous
+/// one is parsed).
+const READ_THREADS: usize = 8;
+
+/// A chunk is cut at this many compressed bytes even when it has fewer objects (the
+/// bytes of up to three chunks are held: one parsed, one read, one waiting).
+const CHUNK_BYTES: u64 = 16 << 20;
+
+/// A chunk of objects and what reading each one gave.
+type Loaded = (Vec<(Object, KeyClass)>, Vec<Result<Vec<u8>, String>>);
+
 /// What a worker made of one object.
 struct ObjectResult {
     entry: ObjectEntry,
@@ -180,7 +197,7 @@ fn entry_for(object: &Object, class: &KeyClass, status: Status) -> ObjectEntry {
 }
 
 fn process_object(
-    source: &dyn Source,
+    read: Result<Vec<u8>, String>,
     object: &Object,
     class: &KeyClass,
     config: &Config,
@@ -202,7 +219,7 @@ fn process_object(
             decompressed: 0,
         }
     };
-    let bytes = match source.read(object) {
+    let bytes = match read {
         Ok(b) => b,
         Err(e) => return reject(entry, ObjectError::Io(e)),
     };
@@ -377,7 +394,14 @@ pub fn ingest_at(
         .thread_name(|i| format!("cetrail-parse-{i}"))
         .build()
         .map_err(|e| IngestError::Threads(options.threads, e.to_string()))?;
+    let io_pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(READ_THREADS)
+        .thread_name(|i| format!("cetrail-read-{i}"))
+        .build()
+        .map_err(|e| IngestError::Threads(READ_THREADS, e.to_string()))?;
+    let (pool, io_pool) = (&pool, &io_pool);
     let prefilter = Prefilter::new(config);
+    let prefilter = &prefilter;
     let (tx, rx) = sync_channel::<Vec<ObjectResult>>(2);
     let flush = Flush {
         rows: options.flush_rows,
@@ -394,55 +418,81 @@ pub fn ingest_at(
         let lister = scope.spawn(move || source.list_each(&mut |b| list_tx.send(b).is_ok()));
         // Objects are parsed in listing order (in-run dedup keeps the first copy, the
         // smallest key), a chunk at a time; each chunk ends with a wait for its slowest
-        // object, so chunks are large (16 per thread lost ~7 % to those waits).
+        // object, so chunks are large (16 per thread lost ~7 % to those waits). The
+        // next chunk is read while one is parsed: reads block on the disk when the
+        // archive is not in the page cache, and `READ_THREADS` keep several in flight.
         let chunk = (options.threads.max(1) * 128).max(128);
-        let parse = |part: &[(Object, KeyClass)]| -> Vec<ObjectResult> {
-            pool.install(|| {
-                part.par_iter()
-                    .map(|(object, class)| {
-                        let r = process_object(source, object, class, config, &prefilter, options);
-                        progress.objects_done.fetch_add(1, Ordering::Relaxed);
-                        progress
-                            .bytes_read
-                            .fetch_add(object.size, Ordering::Relaxed);
-                        progress
-                            .bytes_decompressed
-                            .fetch_add(r.decompressed, Ordering::Relaxed);
-                        r
-                    })
-                    .collect()
-            })
-        };
-        let mut work: Vec<(Object, KeyClass)> = Vec::with_capacity(chunk);
-        let mut writing = true;
-        'listing: for batch in list_rx {
-            summary.objects_seen += batch.len() as u64;
-            let start = work.len();
-            for object in batch {
-                if let Some(item) = admit(object, &index, options, &mut summary, &mut immediate) {
-                    work.push(item);
+        let (chunk_tx, chunk_rx) = sync_channel::<Vec<(Object, KeyClass)>>(1);
+        let (loaded_tx, loaded_rx) = sync_channel::<Loaded>(1);
+        let reader = scope.spawn(move || {
+            for part in chunk_rx {
+                let bytes: Vec<Result<Vec<u8>, String>> =
+                    io_pool.install(|| part.par_iter().map(|(o, _)| source.read(o)).collect());
+                if loaded_tx.send((part, bytes)).is_err() {
+                    break;
                 }
             }
-            progress
-                .objects_total
-                .fetch_add((work.len() - start) as u64, Ordering::Relaxed);
-            source.prefetch(&mut work[start..].iter().map(|(o, _)| o));
-            while work.len() >= chunk {
-                let rest = work.split_off(chunk);
-                let part = std::mem::replace(&mut work, rest);
+        });
+        let parser = scope.spawn(move || {
+            for (part, bytes) in loaded_rx {
+                let results: Vec<ObjectResult> = pool.install(|| {
+                    part.par_iter()
+                        .zip(bytes.into_par_iter())
+                        .map(|((object, class), read)| {
+                            let r = process_object(read, object, class, config, prefilter, options);
+                            progress.objects_done.fetch_add(1, Ordering::Relaxed);
+                            progress
+                                .bytes_read
+                                .fetch_add(object.size, Ordering::Relaxed);
+                            progress
+                                .bytes_decompressed
+                                .fetch_add(r.decompressed, Ordering::Relaxed);
+                            r
+                        })
+                        .collect()
+                });
                 // The writer only stops receiving when it failed; its error is returned
                 // below.
-                if tx.send(parse(&part)).is_err() {
-                    writing = false;
-                    break 'listing;
+                if tx.send(results).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut work: Vec<(Object, KeyClass)> = Vec::with_capacity(chunk);
+        let mut work_bytes = 0u64;
+        'listing: for batch in list_rx {
+            summary.objects_seen += batch.len() as u64;
+            let admitted: Vec<(Object, KeyClass)> = batch
+                .into_iter()
+                .filter_map(|o| admit(o, &index, options, &mut summary, &mut immediate))
+                .collect();
+            progress
+                .objects_total
+                .fetch_add(admitted.len() as u64, Ordering::Relaxed);
+            // Announced before any of them is read (S3 downloads ahead).
+            source.prefetch(&mut admitted.iter().map(|(o, _)| o));
+            for item in admitted {
+                work_bytes += item.0.size;
+                work.push(item);
+                if work.len() >= chunk || work_bytes >= CHUNK_BYTES {
+                    work_bytes = 0;
+                    // A failed send means a later stage stopped (the writer failed).
+                    if chunk_tx
+                        .send(std::mem::replace(&mut work, Vec::with_capacity(chunk)))
+                        .is_err()
+                    {
+                        break 'listing;
+                    }
                 }
             }
         }
-        if writing && !work.is_empty() {
+        if !work.is_empty() {
             // A failed send means the writer failed: its error is returned below.
-            let _ = tx.send(parse(&work));
+            let _ = chunk_tx.send(work);
         }
-        drop(tx);
+        drop(chunk_tx);
+        reader.join().map_err(|_| IngestError::WriterGone)?;
+        parser.join().map_err(|_| IngestError::WriterGone)?;
         let written = writer.join().map_err(|_| IngestError::WriterGone)??;
         lister.join().map_err(|_| IngestError::ListerGone)??;
         Ok(written)
