@@ -138,10 +138,9 @@ pub enum IngestError {
     Lake(#[from] LakeError),
     #[error("cannot start {0} worker threads: {1}")]
     Threads(usize, String),
-    #[error("the lake writer stopped unexpectedly")]
-    WriterGone,
-    #[error("the listing of the source stopped unexpectedly")]
-    ListerGone,
+    /// A thread of the pipeline (lister, reader, parser, writer) panicked.
+    #[error("the {0} thread of the ingest stopped unexpectedly")]
+    ThreadGone(&'static str),
 }
 
 /// Reads in flight at once (a chunk is read by this many threads while the previous
@@ -491,10 +490,18 @@ pub fn ingest_at(
             let _ = chunk_tx.send(work);
         }
         drop(chunk_tx);
-        reader.join().map_err(|_| IngestError::WriterGone)?;
-        parser.join().map_err(|_| IngestError::WriterGone)?;
-        let written = writer.join().map_err(|_| IngestError::WriterGone)??;
-        lister.join().map_err(|_| IngestError::ListerGone)??;
+        reader
+            .join()
+            .map_err(|_| IngestError::ThreadGone("reader"))?;
+        parser
+            .join()
+            .map_err(|_| IngestError::ThreadGone("parser"))?;
+        let written = writer
+            .join()
+            .map_err(|_| IngestError::ThreadGone("writer"))??;
+        lister
+            .join()
+            .map_err(|_| IngestError::ThreadGone("lister"))??;
         Ok(written)
     })?;
     if !immediate.is_empty() {

@@ -49,6 +49,16 @@ pub fn parse_record<'a>(
     raw: &'a str,
     options: &ParseOptions<'_>,
 ) -> Result<Option<EventRow<'a>>, String> {
+    parse_candidate(raw, options, false)
+}
+
+/// [`parse_record`]; `known_hit`: the pre-filter already found a CE name inside `raw`,
+/// so it is not searched again.
+fn parse_candidate<'a>(
+    raw: &'a str,
+    options: &ParseOptions<'_>,
+    known_hit: bool,
+) -> Result<Option<EventRow<'a>>, String> {
     if raw.len() > options.max_record_bytes {
         return Err(format!(
             "record of {} bytes exceeds the limit of {} bytes",
@@ -56,7 +66,7 @@ pub fn parse_record<'a>(
             options.max_record_bytes
         ));
     }
-    if !options.all_events && !options.prefilter.may_match(raw.as_bytes()) {
+    if !known_hit && !options.all_events && !options.prefilter.may_match(raw.as_bytes()) {
         return Ok(None);
     }
     let record: Record<'a> = match serde_json::from_str(raw) {
@@ -141,7 +151,7 @@ fn parse_matching<'a>(
             }
         };
         let text = std::str::from_utf8(&data[a..b]).ok()?;
-        out.push(index - 1, parse_record(text, options));
+        out.push(index - 1, parse_candidate(text, options, a <= at));
         scanned_to = b;
         hit = options.prefilter.find(data, b);
     }

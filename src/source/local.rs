@@ -50,15 +50,16 @@ impl LocalSource {
         }
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for (_, entry, file_type) in entries {
+            let path = entry.path();
             if file_type.is_dir() {
-                if !self.walk(&entry.path(), batch, sink)? {
+                if !self.walk(&path, batch, sink)? {
                     return Ok(false);
                 }
                 continue;
             }
             // A plain file is stat'ed relative to its open folder; a link is followed.
             let meta = if file_type.is_symlink() {
-                std::fs::metadata(entry.path())
+                std::fs::metadata(&path)
             } else {
                 entry.metadata()
             };
@@ -66,7 +67,6 @@ impl LocalSource {
                 Ok(m) if m.is_file() => m,
                 _ => continue, // dangling link, socket, fifo: not an object
             };
-            let path = entry.path();
             let rel = path.strip_prefix(&self.root).unwrap_or(&path);
             let (key, unreadable_name) = key_of(rel);
             let mtime = meta
