@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use polars::prelude::*;
 
+use crate::query::CollectOn as _;
 use crate::query::widgets::Dashboard;
 
 const HOUR_US: i64 = 3_600_000_000;
@@ -163,7 +164,7 @@ pub fn sort(rows: &mut [Anomaly]) {
 }
 
 /// The anomalies widget over a dashboard's view.
-pub fn anomalies(d: &Dashboard) -> PolarsResult<DataFrame> {
+pub fn anomalies(d: &Dashboard, engine: Engine) -> PolarsResult<DataFrame> {
     let a = &d.config.anomalies;
     let p = Params {
         from: d.view.from.map_or(i64::MIN, |t| t.timestamp_micros()),
@@ -184,7 +185,7 @@ pub fn anomalies(d: &Dashboard) -> PolarsResult<DataFrame> {
         .group_by([col("role"), col("hour_idx")])
         .agg([len().cast(DataType::Int64).alias("n")])
         .with_column(col("role").cast(DataType::String))
-        .collect()?;
+        .collect_on(engine)?;
     let mut hourly: BTreeMap<(String, i64), i64> = BTreeMap::new();
     {
         let role = hourly_df.column("role")?.str()?;
@@ -210,7 +211,7 @@ pub fn anomalies(d: &Dashboard) -> PolarsResult<DataFrame> {
             .clone()
             .filter(col("role").is_not_null().and(in_hist.clone()))
             .select([col("role").unique().cast(DataType::String)])
-            .collect()?;
+            .collect_on(engine)?;
         h.column("role")?
             .str()?
             .iter()
@@ -239,7 +240,7 @@ pub fn anomalies(d: &Dashboard) -> PolarsResult<DataFrame> {
                 in_hist.alias("in_hist"),
                 in_rng.alias("in_rng"),
             ])
-            .collect()?
+            .collect_on(engine)?
     };
     for (k, family) in families.iter().enumerate() {
         // Grouped on the stored columns (categorical codes, or source and name for
@@ -273,7 +274,7 @@ pub fn anomalies(d: &Dashboard) -> PolarsResult<DataFrame> {
                 col("first"),
                 col("n"),
             ])
-            .collect()?;
+            .collect_on(engine)?;
         let role = g.column("role")?.str()?;
         let value = g.column("value")?.str()?;
         let first = g.column("first")?.i64()?;

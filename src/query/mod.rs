@@ -75,3 +75,20 @@ pub fn count_rows(root: &Path) -> PolarsResult<u64> {
         }
     })
 }
+
+/// `collect` on a chosen polars engine.
+pub trait CollectOn {
+    /// Collects on `engine` (a plan of ours always has one sink).
+    fn collect_on(self, engine: Engine) -> PolarsResult<DataFrame>;
+}
+
+impl CollectOn for LazyFrame {
+    fn collect_on(self, engine: Engine) -> PolarsResult<DataFrame> {
+        match self.collect_with_engine(engine)? {
+            polars_core::query_result::QueryResult::Single(df) => Ok(df),
+            polars_core::query_result::QueryResult::Multiple(_) => Err(PolarsError::ComputeError(
+                "a query with several sinks where one frame was expected".into(),
+            )),
+        }
+    }
+}

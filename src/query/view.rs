@@ -24,6 +24,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use polars::prelude::*;
 
+use super::CollectOn as _;
 use crate::config::Config;
 
 /// What the view needs besides the lake.
@@ -346,7 +347,7 @@ fn scan_view(lake: &Path, p: &ViewParams, names: &[&str]) -> PolarsResult<DataFr
             })
             .collect::<Vec<_>>(),
     );
-    Ok(lf.collect_with_engine(Engine::Streaming)?.unwrap_single())
+    lf.collect_on(Engine::Streaming)
 }
 
 /// A text column as a categorical of the global categories: what `cast` does, but the

@@ -1089,3 +1089,33 @@ fn user_sql_reads_lake_columns_beyond_the_widgets_projection() {
     let head: Vec<&str> = all.lines().take(3).collect();
     assert_eq!(two.lines().collect::<Vec<_>>(), head);
 }
+
+/// Every widget gives the same frame (rows, order, types, nulls) on polars' in-memory
+/// and streaming engines, so the engine a widget is tuned for (`Widget::streaming`) is
+/// only a matter of speed.
+#[test]
+fn both_polars_engines_give_every_widget_the_same_frame() {
+    use polars::prelude::Engine as Polars;
+    let (_dir, lake) = sample_lake();
+    let (_d, tiny_lake) = lake_of(tiny());
+    let config = Config::default();
+    for (label, lake, view) in [
+        ("sample, whole lake", &lake, utc_view()),
+        ("sample, October", &lake, range("2026-10-01", "2026-10-26")),
+        ("tiny", &tiny_lake, utc_view()),
+    ] {
+        let mut d = Dashboard::open(lake, &config, view).expect("open");
+        let mut non_empty = 0;
+        for w in WIDGETS.iter() {
+            let a = d.widget_on(w, Polars::InMemory).expect("in-memory");
+            let b = d.widget_on(w, Polars::Streaming).expect("streaming");
+            assert_eq!(a.schema(), b.schema(), "{label} {}: schema", w.name);
+            assert!(a.equals_missing(&b), "{label} {}:\n{a}\n{b}", w.name);
+            non_empty += usize::from(a.height() > 0);
+        }
+        assert!(
+            non_empty >= 10,
+            "{label}: only {non_empty} widgets have rows"
+        );
+    }
+}
