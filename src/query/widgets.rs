@@ -31,6 +31,17 @@ pub struct Widget {
     pub streaming: bool,
 }
 
+impl Widget {
+    /// The polars engine this widget runs on (see [`Widget::streaming`]).
+    pub fn engine(&self) -> Engine {
+        if self.streaming {
+            Engine::Streaming
+        } else {
+            Engine::InMemory
+        }
+    }
+}
+
 macro_rules! widget {
     ($n:literal, $name:literal, $title:literal, $alarm:literal) => {
         widget!($n, $name, $title, $alarm, false)
@@ -343,7 +354,7 @@ impl Dashboard {
 
     /// Runs one widget on the engine it is tuned for.
     pub fn widget(&mut self, w: &Widget) -> PolarsResult<DataFrame> {
-        self.widget_on(w, engine_of(w))
+        self.widget_on(w, w.engine())
     }
 
     /// Runs one widget on a chosen polars engine.
@@ -354,14 +365,5 @@ impl Dashboard {
             _ => {}
         }
         self.sql_on(w.sql, engine)
-    }
-}
-
-/// The engine a widget runs on (see [`Widget::streaming`]).
-pub fn engine_of(w: &Widget) -> Engine {
-    if w.streaming {
-        Engine::Streaming
-    } else {
-        Engine::InMemory
     }
 }
