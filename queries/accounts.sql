@@ -1,16 +1,5 @@
--- 17. accounts: CE use per client account. Counted per (account, region, role,
--- session) first, so the distinct counts and lists work on a few thousand rows.
-WITH s AS (
-    SELECT
-        account, aws_region, role, session_key,
-        COUNT(*) AS n,
-        SUM(CASE WHEN is_error THEN 1 ELSE 0 END) AS errors,
-        MIN(event_time) AS lo,
-        MAX(event_time) AS hi
-    FROM events
-    WHERE in_range AND is_ce
-    GROUP BY account, aws_region, role, session_key
-)
+-- 17. accounts: CE use per client account (from `session_facts`: one row per session,
+-- day, region and IP, so the distinct counts and lists work on a few thousand rows).
 SELECT
     account,
     COUNT(DISTINCT aws_region) AS region_count,
@@ -20,6 +9,7 @@ SELECT
     SUM(errors) AS errors,
     MIN(lo) AS first_seen,
     MAX(hi) AS last_seen
-FROM s
+FROM session_facts
+WHERE in_range
 GROUP BY account
 ORDER BY events DESC, account NULLS LAST

@@ -1,11 +1,11 @@
 -- 4. session-trend: per local day × role, the sessions (distinct session keys with an
--- event that day) and events. No zero rows.
+-- event that day) and events. No zero rows. From `session_facts`.
 SELECT
-    day AS "date",
+    "day" AS "date",
     role,
     COUNT(DISTINCT session_key) AS sessions,
-    COUNT(*) AS events
-FROM events
-WHERE in_range AND is_ce
-GROUP BY day, role
+    SUM(n) AS events
+FROM session_facts
+WHERE in_range
+GROUP BY "day", role
 ORDER BY "date", role NULLS LAST

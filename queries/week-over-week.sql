@@ -1,16 +1,15 @@
 -- 11. week-over-week: per local ISO week whose Monday 00:00 is in range × role with
 -- events that week or the week before. Values count whole weeks, even beyond the
 -- range; a role active only the week before gets zeros (-100 %). Counts are cast to
--- BIGINT so that differences are signed on every engine.
+-- BIGINT so that differences are signed on every engine. Counted from `session_facts`.
 WITH weekly AS (
     SELECT
         week, next_week, week_in_range, next_week_in_range, role,
         CAST(COUNT(DISTINCT session_key) AS BIGINT) AS sessions,
-        CAST(COUNT(*) AS BIGINT) AS events,
-        CAST(SUM(CASE WHEN is_error THEN 1 ELSE 0 END) AS BIGINT) AS errors,
+        CAST(SUM(n) AS BIGINT) AS events,
+        CAST(SUM(errors) AS BIGINT) AS errors,
         CAST(COUNT(DISTINCT engineer) AS BIGINT) AS engineer_count
-    FROM events
-    WHERE is_ce
+    FROM session_facts
     GROUP BY week, next_week, week_in_range, next_week_in_range, role
 ),
 wanted AS (

@@ -28,6 +28,7 @@ def render(sql: str) -> str:
 con = duckdb.connect()
 con.execute("SET TimeZone = 'UTC'")
 con.execute(render((queries / "views" / "duckdb.sql").read_text()))
+con.execute("CREATE OR REPLACE VIEW session_facts AS\n" + render((queries / "views" / "session_facts.sql").read_text()))
 out = {}
 for f in sorted(queries.glob("*.sql")):
     cur = con.execute(render(f.read_text()))

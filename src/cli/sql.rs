@@ -81,7 +81,11 @@ fn print_script(
     let (view, queries) = dialect::script(engine, params, chosen);
     let mut out = std::io::stdout().lock();
     if with_view {
-        writeln!(out, "-- the events view ({})", engine.name())?;
+        writeln!(
+            out,
+            "-- the views: events, session_facts ({})",
+            engine.name()
+        )?;
         for s in view {
             writeln!(out, "{};\n", s.trim())?;
         }
@@ -151,7 +155,7 @@ pub fn athena_ddl(args: AthenaArgs) -> Result<ExitCode> {
         let mut out = std::io::stdout().lock();
         writeln!(
             out,
-            "-- cetrail lake on Athena: the table, then the events view."
+            "-- cetrail lake on Athena: the table, then the views (events, session_facts)."
         )?;
         writeln!(
             out,

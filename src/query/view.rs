@@ -398,26 +398,45 @@ fn to_categorical(c: Column) -> PolarsResult<Column> {
 /// which the (stable, run-adaptive) merge sort joins.
 fn event_order(times: &Int64Chunked, ids: &StringChunked) -> Option<Vec<IdxSize>> {
     use rayon::slice::ParallelSliceMut;
-    let mut keys: Vec<(i64, IdxSize)> = times
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.unwrap_or(i64::MAX), i as IdxSize))
-        .collect();
     let null_time = |i: IdxSize| times.get(i as usize).is_none();
     let id = |i: IdxSize| ids.get(i as usize);
-    let cmp = |a: &(i64, IdxSize), b: &(i64, IdxSize)| {
-        a.0.cmp(&b.0)
-            .then_with(|| null_time(a.1).cmp(&null_time(b.1)))
-            .then_with(|| match (id(a.1), id(b.1)) {
+    // Each key carries the first 8 bytes of its id (big-endian, zero-padded; a null id
+    // as all ones), so equal times are mostly ordered without reading the ids again;
+    // equal prefixes fall back to the whole comparison. (A null time sorts as i64::MAX,
+    // which no real event time reaches.)
+    let prefix = |s: Option<&str>| {
+        s.map_or(u64::MAX, |s| {
+            let mut b = [0u8; 8];
+            let n = s.len().min(8);
+            b[..n].copy_from_slice(&s.as_bytes()[..n]);
+            u64::from_be_bytes(b)
+        })
+    };
+    let keys: Vec<(i64, u64, IdxSize)> = times
+        .iter()
+        .zip(ids.iter())
+        .enumerate()
+        .map(|(i, (t, s))| (t.unwrap_or(i64::MAX), prefix(s), i as IdxSize))
+        .collect();
+    let full = |a: IdxSize, b: IdxSize| {
+        null_time(a)
+            .cmp(&null_time(b))
+            .then_with(|| match (id(a), id(b)) {
                 (Some(x), Some(y)) => x.cmp(y),
                 (x, y) => y.is_some().cmp(&x.is_some()),
             })
     };
+    let cmp = |a: &(i64, u64, IdxSize), b: &(i64, u64, IdxSize)| {
+        a.0.cmp(&b.0)
+            .then(a.1.cmp(&b.1))
+            .then_with(|| full(a.2, b.2))
+    };
     if keys.windows(2).all(|w| cmp(&w[0], &w[1]).is_le()) {
         return None;
     }
+    let mut keys = keys;
     keys.par_sort_by(cmp);
-    Some(keys.into_iter().map(|(_, i)| i).collect())
+    Some(keys.into_iter().map(|(_, _, i)| i).collect())
 }
 
 /// Whether `df` has two rows with one id (if `check`, else `false`), and the order of

@@ -1119,3 +1119,33 @@ fn both_polars_engines_give_every_widget_the_same_frame() {
         );
     }
 }
+
+#[test]
+fn session_facts_widgets_equal_their_per_event_definitions() {
+    let (_dir, lake) = sample_lake();
+    let (_d, tiny_lake) = lake_of(tiny());
+    let config = Config::default();
+    let oracle = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/per-event-widgets");
+    let mut berlin = range("2026-10-05", "2026-10-19");
+    berlin.zone = "Europe/Berlin".parse().expect("zone");
+    let mut checked = 0;
+    for (label, lake, view) in [
+        ("sample, whole lake", &lake, utc_view()),
+        ("sample, two weeks in Berlin", &lake, berlin),
+        ("tiny", &tiny_lake, utc_view()),
+    ] {
+        let mut d = Dashboard::open(lake, &config, view).expect("open");
+        for w in WIDGETS.iter().filter(|w| w.sql.contains("session_facts")) {
+            let sql = std::fs::read_to_string(oracle.join(format!("{}.sql", w.name)))
+                .expect("per-event definition");
+            assert!(!sql.contains("session_facts"), "{}", w.name);
+            let direct = Table::from_frame(&d.sql(&sql).expect("per-event")).expect("table");
+            let facts = Table::from_frame(&d.widget(w).expect("widget")).expect("table");
+            assert_eq!(direct.columns, facts.columns, "{label} {}", w.name);
+            assert_eq!(normalise(&direct), normalise(&facts), "{label} {}", w.name);
+            checked += usize::from(!facts.rows.is_empty());
+        }
+    }
+    // Six widgets read session_facts; all have rows in the first two settings.
+    assert!(checked >= 12, "only {checked} non-empty comparisons");
+}
