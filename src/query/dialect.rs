@@ -63,15 +63,15 @@ impl Engine {
         }
     }
 
-    /// The statement creating the `session_facts` view over `events` in this engine
-    /// (`queries/views/session_facts.sql`, translated).
+    /// The statement (no `;`) creating the `session_facts` view over `events` in this
+    /// engine (`queries/views/session_facts.sql`, translated).
     pub fn session_facts_sql(self) -> String {
         let create = match self {
             Engine::Spark => "CREATE OR REPLACE TEMPORARY VIEW",
             Engine::DuckDb | Engine::Athena => "CREATE OR REPLACE VIEW",
         };
         let body = self.translate(super::widgets::SESSION_FACTS_SQL);
-        format!("{create} session_facts AS\n{};\n", body.trim_end())
+        format!("{create} session_facts AS\n{}", body.trim_end())
     }
 
     /// Placeholder values in this engine's literal syntax (timestamps without the
@@ -301,10 +301,7 @@ pub fn script(
     let mut p = engine.params(params);
     p.entry("columns").or_insert_with(lake_columns);
     let mut view = statements(&render_template(engine.view_sql(), &p));
-    view.extend(statements(&render_template(
-        &engine.session_facts_sql(),
-        &p,
-    )));
+    view.push(render_template(&engine.session_facts_sql(), &p));
     let queries = widgets
         .iter()
         .map(|w| (w.name, render_template(&engine.translate(w.sql), &p)))

@@ -412,7 +412,7 @@ fn event_order(times: &Int64Chunked, ids: &StringChunked) -> Option<Vec<IdxSize>
             u64::from_be_bytes(b)
         })
     };
-    let keys: Vec<(i64, u64, IdxSize)> = times
+    let mut keys: Vec<(i64, u64, IdxSize)> = times
         .iter()
         .zip(ids.iter())
         .enumerate()
@@ -434,7 +434,6 @@ fn event_order(times: &Int64Chunked, ids: &StringChunked) -> Option<Vec<IdxSize>
     if keys.windows(2).all(|w| cmp(&w[0], &w[1]).is_le()) {
         return None;
     }
-    let mut keys = keys;
     keys.par_sort_by(cmp);
     Some(keys.into_iter().map(|(_, _, i)| i).collect())
 }

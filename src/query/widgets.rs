@@ -119,8 +119,6 @@ pub const SESSION_FACTS_SQL: &str = include_str!("../../queries/views/session_fa
 /// from it once, when a query first names it.
 pub struct Dashboard {
     ctx: SQLContext,
-    /// Whether `session_facts` is materialised and registered.
-    facts: bool,
     params: BTreeMap<&'static str, String>,
     pub view: ViewParams,
     pub config: Config,
@@ -305,7 +303,6 @@ impl Dashboard {
         let params = template_params(config, &view, bounds.map(|b| b.0));
         Ok(Self {
             ctx,
-            facts: false,
             params,
             view,
             config: config.clone(),
@@ -347,13 +344,12 @@ impl Dashboard {
     /// Materialises the `session_facts` view (once; later calls return at once).
     /// The dashboard calls it up front so that its time counts with the view's.
     pub fn session_facts(&mut self) -> PolarsResult<()> {
-        if self.facts {
+        if self.ctx.get_tables().iter().any(|t| t == "session_facts") {
             return Ok(());
         }
         let text = render_template(SESSION_FACTS_SQL, &self.params);
         let facts = self.ctx.execute(&text)?.collect_on(Engine::Streaming)?;
         self.ctx.register("session_facts", facts.lazy());
-        self.facts = true;
         Ok(())
     }
 
