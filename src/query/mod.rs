@@ -8,6 +8,7 @@ pub mod dialect;
 pub mod report;
 pub mod timeline;
 pub mod view;
+pub mod view_scan;
 pub mod widgets;
 
 use std::path::Path;

@@ -18,7 +18,7 @@
 //! | `action` | `event_source:event_name` |
 //! | `resource` | target instance, else `bucket/object_key`, else bucket, else db, else the first resource ARN |
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -173,12 +173,12 @@ pub fn in_time_order(lf: LazyFrame) -> PolarsResult<DataFrame> {
     .collect()
 }
 
+/// The kinds of event the widgets count.
+pub const CE_KINDS: &[&str] = &["assume", "activity"];
+
 /// `kind` is `assume` or `activity`: what the widgets count.
 pub fn is_ce() -> Expr {
-    col("kind").is_in(
-        lit(Series::new("k".into(), ["assume", "activity"])).implode(false),
-        false,
-    )
+    col("kind").is_in(lit(Series::new("k".into(), CE_KINDS)).implode(false), false)
 }
 
 /// The lake columns the widgets and anomalies read (the view's projection of the
@@ -261,7 +261,7 @@ pub fn materialise(
     let mut stages = Stages::default();
     let mut names: Vec<&str> = VIEW_COLUMNS.to_vec();
     names.extend(extra.iter().filter(|c| !VIEW_COLUMNS.contains(c)));
-    let mut df = scan_view(lake, p, &names)?;
+    let mut df = scan_view_any(lake, p, &names)?;
     df.rechunk_mut_par();
     stages.lap("scan");
     let (duplicates, mut order) = check_and_order(&df, true)?;
@@ -271,7 +271,7 @@ pub fn materialise(
         if !carried {
             names.push("source_object");
         }
-        df = dedup_duplicates(scan_view(lake, p, &names)?)?;
+        df = dedup_duplicates(scan_view_any(lake, p, &names)?)?;
         if !carried {
             df = df.drop("source_object")?;
         }
@@ -314,9 +314,65 @@ impl Stages {
     }
 }
 
+/// Which reader the view's scan uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scanner {
+    /// `view_scan.rs`: dictionary pages decoded straight into categoricals.
+    Direct,
+    /// polars' streaming Parquet scan, text cast to categoricals afterwards.
+    Polars,
+}
+
 /// The lake's CE events (with copies of an id), `names` projected, filtered by account
-/// and role, categorical columns cast.
-fn scan_view(lake: &Path, p: &ViewParams, names: &[&str]) -> PolarsResult<DataFrame> {
+/// and role, categorical columns cast, `resource` derived: what the view is made of,
+/// in lake file order. The view reads with [`Scanner::Direct`] and falls back to
+/// [`Scanner::Polars`] when that fails (a file the lake writer did not write, say);
+/// both give the same frame.
+pub fn scan_view(
+    lake: &Path,
+    p: &ViewParams,
+    names: &[&str],
+    scanner: Scanner,
+) -> PolarsResult<DataFrame> {
+    match scanner {
+        Scanner::Direct => {
+            let files = crate::lake::data_files(lake)
+                .map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
+            scan_view_direct(&files, p, names)
+        }
+        Scanner::Polars => scan_view_polars(lake, p, names),
+    }
+}
+
+/// [`scan_view`] with the direct reader, else polars'.
+fn scan_view_any(lake: &Path, p: &ViewParams, names: &[&str]) -> PolarsResult<DataFrame> {
+    scan_view(lake, p, names, Scanner::Direct)
+        .or_else(|_| scan_view(lake, p, names, Scanner::Polars))
+}
+
+fn scan_view_direct(files: &[PathBuf], p: &ViewParams, names: &[&str]) -> PolarsResult<DataFrame> {
+    let keep_resources = names.contains(&"resources");
+    let mut read: Vec<&str> = names.to_vec();
+    if !keep_resources {
+        read.push("resources");
+    }
+    let spec = super::view_scan::ScanSpec {
+        names: &read,
+        categorical: CATEGORICAL_COLUMNS,
+        kinds: CE_KINDS,
+        account: p.account.as_deref(),
+        role: p.role.as_deref(),
+        resource: true,
+    };
+    let df = super::view_scan::scan(files, &spec)?;
+    let mut df = df;
+    if !keep_resources {
+        df = df.drop("resources")?;
+    }
+    Ok(df)
+}
+
+fn scan_view_polars(lake: &Path, p: &ViewParams, names: &[&str]) -> PolarsResult<DataFrame> {
     let mut projection: Vec<Expr> = names.iter().map(|c| col(*c)).collect();
     // `resource` is derived once here, from `resources` (read only for it unless named).
     let keep_resources = names.contains(&"resources");

@@ -1149,3 +1149,46 @@ fn session_facts_widgets_equal_their_per_event_definitions() {
     // Six widgets read session_facts; all have rows in the first two settings.
     assert!(checked >= 12, "only {checked} non-empty comparisons");
 }
+
+#[test]
+fn the_direct_view_scan_equals_polars_scan() {
+    use cetrail::query::view::{Scanner, VIEW_COLUMNS, scan_view};
+    let (_dir, lake) = sample_lake();
+    let (_d, tiny_lake) = lake_of(tiny());
+    let mut wide: Vec<&str> = VIEW_COLUMNS.to_vec();
+    wide.extend(["resources", "source_object", "user_agent"]);
+    let role = |r: &str| ViewParams {
+        role: Some(r.to_string()),
+        ..utc_view()
+    };
+    let account = |a: &str| ViewParams {
+        account: Some(a.to_string()),
+        ..utc_view()
+    };
+    for (label, lake, view, names) in [
+        ("sample", &lake, utc_view(), VIEW_COLUMNS),
+        ("sample, more columns", &lake, utc_view(), wide.as_slice()),
+        ("sample, CE-Data", &lake, role("CE-Data"), VIEW_COLUMNS),
+        (
+            "sample, one account",
+            &lake,
+            account("168089588671"),
+            VIEW_COLUMNS,
+        ),
+        ("tiny", &tiny_lake, utc_view(), VIEW_COLUMNS),
+    ] {
+        let direct = scan_view(lake, &view, names, Scanner::Direct).expect("direct scan");
+        let polars = scan_view(lake, &view, names, Scanner::Polars).expect("polars scan");
+        assert_eq!(direct.schema(), polars.schema(), "{label}: schema");
+        assert!(direct.height() > 0, "{label}: no rows");
+        assert!(
+            direct.equals_missing(&polars),
+            "{label}:\n{direct}\n{polars}"
+        );
+        // `resource` takes every branch of its rule somewhere in the sample.
+        if label == "sample" {
+            let r = direct.column("resource").expect("resource");
+            assert!(r.null_count() < r.len(), "{label}: resource all null");
+        }
+    }
+}
