@@ -56,11 +56,12 @@ enum Part {
     Arrays(Vec<Box<dyn Array>>),
 }
 
-/// One lake file, read whole (lake files are a few MB to a few hundred MB; their
-/// column chunks are sliced from this buffer without copies).
+/// One lake file: its footer, read once; each column chunk is read when it is decoded
+/// (so a scan holds the chunks being decoded, never a whole file, and never reads the
+/// columns it does not need).
 struct LakeFile {
     path: PathBuf,
-    bytes: Buffer<u8>,
+    file: std::fs::File,
     meta: FileMetadata,
     schema: polars_arrow::datatypes::ArrowSchema,
 }
@@ -71,14 +72,12 @@ fn err(path: &Path, what: impl std::fmt::Display) -> PolarsError {
 
 impl LakeFile {
     fn open(path: &Path) -> PolarsResult<Self> {
-        let bytes = std::fs::read(path).map_err(|e| err(path, e))?;
-        let bytes = Buffer::from(bytes);
-        let meta =
-            pq::read_metadata(&mut Cursor::new(bytes.as_slice())).map_err(|e| err(path, e))?;
+        let mut file = std::fs::File::open(path).map_err(|e| err(path, e))?;
+        let meta = pq::read_metadata(&mut file).map_err(|e| err(path, e))?;
         let schema = pq::infer_schema(&meta).map_err(|e| err(path, e))?;
         Ok(Self {
             path: path.to_path_buf(),
-            bytes,
+            file,
             meta,
             schema,
         })
@@ -107,11 +106,12 @@ impl LakeFile {
         let mut types = Vec::with_capacity(chunks.len());
         for meta in chunks {
             let range = meta.byte_range();
-            let (start, end) = (range.start as usize, range.end as usize);
-            if end > self.bytes.len() || start > end {
-                return Err(err(&self.path, format!("column {name} out of the file")));
-            }
-            let bytes = self.bytes.clone().sliced(start..end);
+            let len = usize::try_from(range.end.saturating_sub(range.start))
+                .map_err(|e| err(&self.path, e))?;
+            let mut bytes = vec![0u8; len];
+            std::os::unix::fs::FileExt::read_exact_at(&self.file, &mut bytes, range.start)
+                .map_err(|e| err(&self.path, format!("column {name}: {e}")))?;
+            let bytes = Buffer::from(bytes);
             let pages = PageReader::new(Cursor::new(bytes), meta, vec![], usize::MAX);
             columns.push(BasicDecompressor::new(pages, vec![]));
             types.push(&meta.descriptor().descriptor.primitive_type);
