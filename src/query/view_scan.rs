@@ -297,25 +297,26 @@ impl LakeFile {
     }
 }
 
-/// The kept rows of every lake file, `spec.names` in order.
-pub fn scan(files: &[PathBuf], spec: &ScanSpec) -> PolarsResult<DataFrame> {
-    let cat_dtype = DataType::from_categories(Categories::global());
-    let DataType::Categorical(_, mapping) = &cat_dtype else {
-        return Err(PolarsError::ComputeError(
-            "global categories are not categorical".into(),
-        ));
-    };
+/// Lake files open at once during a scan.
+const FILES_AT_ONCE: usize = 64;
+
+/// The decoded parts of each row group of `files`, in order: one task per (file, row
+/// group), each decoding its columns in turn.
+fn scan_files(
+    files: &[PathBuf],
+    spec: &ScanSpec,
+    mapping: &CategoricalMapping,
+) -> PolarsResult<Vec<Vec<Part>>> {
     let lake_files: Vec<LakeFile> = files
         .par_iter()
         .map(|f| LakeFile::open(f))
         .collect::<PolarsResult<_>>()?;
-    // Tasks: (file, row group); each decodes its columns in turn.
     let tasks: Vec<(usize, usize)> = lake_files
         .iter()
         .enumerate()
         .flat_map(|(i, f)| (0..f.meta.row_groups.len()).map(move |r| (i, r)))
         .collect();
-    let parts: Vec<Vec<Part>> = tasks
+    tasks
         .par_iter()
         .map(|&(i, r)| {
             let file = &lake_files[i];
@@ -325,31 +326,46 @@ pub fn scan(files: &[PathBuf], spec: &ScanSpec) -> PolarsResult<DataFrame> {
                 return Ok(Vec::new());
             }
             let filter = mask.map(Filter::new_masked);
-            spec.names
+            let mut parts = spec
+                .names
                 .iter()
                 .map(|name| {
                     if spec.categorical.contains(name) {
                         file.decode_codes(rg, name, filter.clone(), mapping)
                     } else {
+                        let field = file.field(name)?;
                         Ok(Part::Arrays(file.decode(
                             rg,
                             name,
-                            file.field(name)?,
+                            field,
                             filter.clone(),
                         )?))
                     }
                 })
-                .collect::<PolarsResult<Vec<Part>>>()
-                .and_then(|mut parts| {
-                    if spec.resource {
-                        let codes = resource_codes(&parts, spec.names, mapping)?;
-                        parts.push(codes);
-                    }
-                    Ok(parts)
-                })
+                .collect::<PolarsResult<Vec<Part>>>()?;
+            if spec.resource {
+                let codes = resource_codes(&parts, spec.names, mapping)?;
+                parts.push(codes);
+            }
+            Ok(parts)
         })
-        .collect::<PolarsResult<_>>()?;
-    drop(lake_files);
+        .collect()
+}
+
+/// The kept rows of every lake file, `spec.names` in order.
+pub fn scan(files: &[PathBuf], spec: &ScanSpec) -> PolarsResult<DataFrame> {
+    let cat_dtype = DataType::from_categories(Categories::global());
+    let DataType::Categorical(_, mapping) = &cat_dtype else {
+        return Err(PolarsError::ComputeError(
+            "global categories are not categorical".into(),
+        ));
+    };
+    // Files are taken a window at a time, so a lake of thousands of files never has
+    // more than `FILES_AT_ONCE` of them open.
+    let mut parts: Vec<Vec<Part>> = Vec::new();
+    for window in files.chunks(FILES_AT_ONCE) {
+        parts.extend(scan_files(window, spec, mapping)?);
+    }
     let mut names: Vec<&str> = spec.names.to_vec();
     if spec.resource {
         names.push("resource");
