@@ -365,11 +365,10 @@ fn scan_view_direct(files: &[PathBuf], p: &ViewParams, names: &[&str]) -> Polars
         resource: true,
     };
     let df = super::view_scan::scan(files, &spec)?;
-    let mut df = df;
-    if !keep_resources {
-        df = df.drop("resources")?;
+    if keep_resources {
+        return Ok(df);
     }
-    Ok(df)
+    df.drop("resources")
 }
 
 fn scan_view_polars(lake: &Path, p: &ViewParams, names: &[&str]) -> PolarsResult<DataFrame> {
