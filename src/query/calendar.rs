@@ -5,8 +5,10 @@
 //! zone's offset is looked up once per UTC quarter hour (every offset change since
 //! 1970 happens on a quarter-hour boundary; a memo of the last quarter makes time-sorted
 //! files nearly free), and the UTC instant of each week's local Monday 00:00 is
-//! computed once per week. The results equal the polars expressions they replace:
-//! tests compare them row by row across DST changes.
+//! computed once per week. The rows are cut into tasks of 128 k filled in parallel,
+//! each with its own memos, straight into the output columns. The results equal the
+//! polars expressions they replace: tests compare them row by row across DST changes,
+//! in one task and in many.
 
 use std::collections::HashMap;
 
@@ -71,69 +73,29 @@ fn iso_weekday(days: i64) -> i64 {
 /// `in_range`, `hour_idx`, `period_idx`, computed from `event_time` (which the lake
 /// never leaves null; a null time gives nulls).
 pub fn add_calendar_columns(df: &mut DataFrame, p: &ViewParams) -> PolarsResult<()> {
+    add_calendar_columns_in(df, p, ROWS_PER_TASK)
+}
+
+/// [`add_calendar_columns`], the rows split into tasks of at most `rows_per_task`.
+fn add_calendar_columns_in(
+    df: &mut DataFrame,
+    p: &ViewParams,
+    rows_per_task: usize,
+) -> PolarsResult<()> {
     let times = df.column("event_time")?.as_materialized_series().clone();
     let micros = times.to_physical_repr();
     let micros = micros.i64()?;
     let n = micros.len();
-    let mut c = Columns::with_capacity(n);
-    let mut offsets = Offsets::new(p.zone);
-    let from = p.from.map(|t| t.timestamp_micros());
-    let to = p.to.map(|t| t.timestamp_micros());
-    let in_range = |t: i64| from.is_none_or(|f| t >= f) && to.is_none_or(|e| t < e);
-    // Whether a Monday's (days since epoch) local midnight is in range, memoised.
-    let mut mondays: HashMap<i64, bool> = HashMap::new();
-    let mut monday_in = |monday: i64| -> bool {
-        *mondays.entry(monday).or_insert_with(|| {
-            NaiveDate::from_ymd_opt(1970, 1, 1)
-                .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(monday)))
-                .map(|d| in_range(local_midnight(d, p.zone).timestamp_micros()))
-                .unwrap_or(false)
-        })
+    let flat = micros.rechunk();
+    let values = flat.downcast_as_array();
+    let null_rows: Vec<usize> = match values.validity() {
+        Some(v) if v.unset_bits() > 0 => (0..n).filter(|i| !v.get_bit(*i)).collect(),
+        _ => Vec::new(),
     };
-    let mut last_week: Option<(i64, bool, bool)> = None;
-    let mut business_day = [false; 8];
-    for d in &p.business_days {
-        if let Some(slot) = business_day.get_mut(*d as usize) {
-            *slot = true;
-        }
-    }
-    let (b_start, b_end) = (i64::from(p.business_start), i64::from(p.business_end));
-    let mut null_rows = Vec::new();
-    for (i, t) in micros.iter().enumerate() {
-        let t = match t {
-            Some(t) => t,
-            None => {
-                null_rows.push(i);
-                0
-            }
-        };
-        let secs = t.div_euclid(1_000_000);
-        let local = secs + offsets.at(secs);
-        let d = local.div_euclid(DAY_SECS);
-        let minute_of_day = local.rem_euclid(DAY_SECS) / 60;
-        let wd = iso_weekday(d);
-        let monday = d - (wd - 1);
-        let (w_in, nw_in) = match last_week {
-            Some((m, a, b)) if m == monday => (a, b),
-            _ => {
-                let v = (monday_in(monday), monday_in(monday + 7));
-                last_week = Some((monday, v.0, v.1));
-                v
-            }
-        };
-        c.day.push(d as i32);
-        c.week.push(monday as i32);
-        c.next_week.push((monday + 7) as i32);
-        c.week_in.push(w_in);
-        c.next_week_in.push(nw_in);
-        c.local_hour.push((minute_of_day / 60) as i32);
-        c.weekday.push(wd as i32);
-        c.business
-            .push(business_day[wd as usize] && minute_of_day >= b_start && minute_of_day < b_end);
-        c.in_range.push(in_range(t));
-        c.hour_idx.push(t.div_euclid(3_600_000_000));
-        c.period_idx.push(t.div_euclid(300_000_000));
-    }
+    let mut c = Columns::zeroed(n);
+    let rules = Rules::new(p);
+    c.parts()
+        .fill(values.values(), &rules, rows_per_task.max(1));
     let nulls = (!null_rows.is_empty()).then(|| {
         let mut mask = vec![true; n];
         for i in &null_rows {
@@ -219,19 +181,184 @@ struct Columns {
 }
 
 impl Columns {
-    fn with_capacity(n: usize) -> Self {
+    fn zeroed(n: usize) -> Self {
         Self {
-            day: Vec::with_capacity(n),
-            week: Vec::with_capacity(n),
-            next_week: Vec::with_capacity(n),
-            week_in: Vec::with_capacity(n),
-            next_week_in: Vec::with_capacity(n),
-            local_hour: Vec::with_capacity(n),
-            weekday: Vec::with_capacity(n),
-            business: Vec::with_capacity(n),
-            in_range: Vec::with_capacity(n),
-            hour_idx: Vec::with_capacity(n),
-            period_idx: Vec::with_capacity(n),
+            day: vec![0; n],
+            week: vec![0; n],
+            next_week: vec![0; n],
+            week_in: vec![false; n],
+            next_week_in: vec![false; n],
+            local_hour: vec![0; n],
+            weekday: vec![0; n],
+            business: vec![false; n],
+            in_range: vec![false; n],
+            hour_idx: vec![0; n],
+            period_idx: vec![0; n],
+        }
+    }
+
+    fn parts(&mut self) -> Part<'_> {
+        Part {
+            day: &mut self.day,
+            week: &mut self.week,
+            next_week: &mut self.next_week,
+            week_in: &mut self.week_in,
+            next_week_in: &mut self.next_week_in,
+            local_hour: &mut self.local_hour,
+            weekday: &mut self.weekday,
+            business: &mut self.business,
+            in_range: &mut self.in_range,
+            hour_idx: &mut self.hour_idx,
+            period_idx: &mut self.period_idx,
+        }
+    }
+}
+
+/// Rows per task when the columns are filled in parallel.
+const ROWS_PER_TASK: usize = 1 << 17;
+
+/// The range, zone and business hours the columns are computed for.
+struct Rules<'a> {
+    p: &'a ViewParams,
+    from: Option<i64>,
+    to: Option<i64>,
+    business_day: [bool; 8],
+}
+
+impl<'a> Rules<'a> {
+    fn new(p: &'a ViewParams) -> Self {
+        let mut business_day = [false; 8];
+        for d in &p.business_days {
+            if let Some(slot) = business_day.get_mut(*d as usize) {
+                *slot = true;
+            }
+        }
+        Self {
+            p,
+            from: p.from.map(|t| t.timestamp_micros()),
+            to: p.to.map(|t| t.timestamp_micros()),
+            business_day,
+        }
+    }
+
+    fn in_range(&self, t: i64) -> bool {
+        self.from.is_none_or(|f| t >= f) && self.to.is_none_or(|e| t < e)
+    }
+
+    /// Whether the local midnight of a Monday (days since epoch) is in range.
+    fn monday_in(&self, monday: i64) -> bool {
+        NaiveDate::from_ymd_opt(1970, 1, 1)
+            .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(monday)))
+            .map(|d| self.in_range(local_midnight(d, self.p.zone).timestamp_micros()))
+            .unwrap_or(false)
+    }
+}
+
+/// The output rows of one task: equal-length slices of every column.
+struct Part<'a> {
+    day: &'a mut [i32],
+    week: &'a mut [i32],
+    next_week: &'a mut [i32],
+    week_in: &'a mut [bool],
+    next_week_in: &'a mut [bool],
+    local_hour: &'a mut [i32],
+    weekday: &'a mut [i32],
+    business: &'a mut [bool],
+    in_range: &'a mut [bool],
+    hour_idx: &'a mut [i64],
+    period_idx: &'a mut [i64],
+}
+
+impl<'a> Part<'a> {
+    fn split_at(self, mid: usize) -> (Part<'a>, Part<'a>) {
+        let (day, day2) = self.day.split_at_mut(mid);
+        let (week, week2) = self.week.split_at_mut(mid);
+        let (next_week, next_week2) = self.next_week.split_at_mut(mid);
+        let (week_in, week_in2) = self.week_in.split_at_mut(mid);
+        let (next_week_in, next_week_in2) = self.next_week_in.split_at_mut(mid);
+        let (local_hour, local_hour2) = self.local_hour.split_at_mut(mid);
+        let (weekday, weekday2) = self.weekday.split_at_mut(mid);
+        let (business, business2) = self.business.split_at_mut(mid);
+        let (in_range, in_range2) = self.in_range.split_at_mut(mid);
+        let (hour_idx, hour_idx2) = self.hour_idx.split_at_mut(mid);
+        let (period_idx, period_idx2) = self.period_idx.split_at_mut(mid);
+        (
+            Part {
+                day,
+                week,
+                next_week,
+                week_in,
+                next_week_in,
+                local_hour,
+                weekday,
+                business,
+                in_range,
+                hour_idx,
+                period_idx,
+            },
+            Part {
+                day: day2,
+                week: week2,
+                next_week: next_week2,
+                week_in: week_in2,
+                next_week_in: next_week_in2,
+                local_hour: local_hour2,
+                weekday: weekday2,
+                business: business2,
+                in_range: in_range2,
+                hour_idx: hour_idx2,
+                period_idx: period_idx2,
+            },
+        )
+    }
+
+    /// Fills the rows of `micros` (same length; a null row's value is ignored, the
+    /// caller nulls it), splitting the work across rayon's threads.
+    fn fill(self, micros: &[i64], rules: &Rules, rows_per_task: usize) {
+        if micros.len() > rows_per_task {
+            let mid = micros.len() / 2;
+            let (a, b) = self.split_at(mid);
+            let (ma, mb) = micros.split_at(mid);
+            rayon::join(
+                || a.fill(ma, rules, rows_per_task),
+                || b.fill(mb, rules, rows_per_task),
+            );
+            return;
+        }
+        let mut offsets = Offsets::new(rules.p.zone);
+        let mut last_week: Option<(i64, bool, bool)> = None;
+        let (b_start, b_end) = (
+            i64::from(rules.p.business_start),
+            i64::from(rules.p.business_end),
+        );
+        for (i, &t) in micros.iter().enumerate() {
+            let secs = t.div_euclid(1_000_000);
+            let local = secs + offsets.at(secs);
+            let d = local.div_euclid(DAY_SECS);
+            let minute_of_day = local.rem_euclid(DAY_SECS) / 60;
+            let wd = iso_weekday(d);
+            let monday = d - (wd - 1);
+            let (w_in, nw_in) = match last_week {
+                Some((m, a, b)) if m == monday => (a, b),
+                _ => {
+                    let v = (rules.monday_in(monday), rules.monday_in(monday + 7));
+                    last_week = Some((monday, v.0, v.1));
+                    v
+                }
+            };
+            self.day[i] = d as i32;
+            self.week[i] = monday as i32;
+            self.next_week[i] = (monday + 7) as i32;
+            self.week_in[i] = w_in;
+            self.next_week_in[i] = nw_in;
+            self.local_hour[i] = (minute_of_day / 60) as i32;
+            self.weekday[i] = wd as i32;
+            self.business[i] = rules.business_day[wd as usize]
+                && minute_of_day >= b_start
+                && minute_of_day < b_end;
+            self.in_range[i] = rules.in_range(t);
+            self.hour_idx[i] = t.div_euclid(3_600_000_000);
+            self.period_idx[i] = t.div_euclid(300_000_000);
         }
     }
 }
@@ -302,6 +429,12 @@ mod tests {
             let mut df = DataFrame::new(micros.len(), vec![series.clone().into_column()])
                 .unwrap_or_default();
             assert!(add_calendar_columns(&mut df, &p).is_ok());
+            // Many small tasks give the same frame as one.
+            let mut split = DataFrame::new(micros.len(), vec![series.clone().into_column()])
+                .unwrap_or_default();
+            assert!(add_calendar_columns_in(&mut split, &p, 7).is_ok());
+            assert_eq!(split.width(), 13, "{zone}");
+            assert!(split.equals_missing(&df), "{zone}: split tasks differ");
             let col_i32 = |name: &str| -> Vec<Option<i32>> {
                 let c = df
                     .column(name)

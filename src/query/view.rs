@@ -363,6 +363,7 @@ fn scan_view_direct(files: &[PathBuf], p: &ViewParams, names: &[&str]) -> Polars
         account: p.account.as_deref(),
         role: p.role.as_deref(),
         resource: true,
+        arn_only: !keep_resources,
     };
     let df = super::view_scan::scan(files, &spec)?;
     if keep_resources {

@@ -46,6 +46,9 @@ pub struct ScanSpec<'a> {
     /// which needs `target_instance`, `bucket`, `object_key`, `db` (categorical) and
     /// `resources` among `names`.
     pub resource: bool,
+    /// `resources` is read only for `resource`: only its `arn` leaf is decoded (the
+    /// column comes out as a list of structs holding `arn` alone).
+    pub arn_only: bool,
 }
 
 /// One decoded column of one row group.
@@ -101,7 +104,28 @@ impl LakeFile {
         field: ArrowField,
         filter: Option<Filter>,
     ) -> PolarsResult<Vec<Box<dyn Array>>> {
-        let chunks = self.chunks(rg, name)?;
+        self.decode_leaves(rg, name, field, filter, None)
+    }
+
+    /// [`LakeFile::decode`] of the leaf columns named `leaf` only (all if `None`);
+    /// `field` must describe just those leaves.
+    fn decode_leaves(
+        &self,
+        rg: &RowGroupMetadata,
+        name: &str,
+        field: ArrowField,
+        filter: Option<Filter>,
+        leaf: Option<&str>,
+    ) -> PolarsResult<Vec<Box<dyn Array>>> {
+        let mut chunks = self.chunks(rg, name)?;
+        if let Some(leaf) = leaf {
+            chunks.retain(|c| {
+                c.descriptor()
+                    .path_in_schema
+                    .last()
+                    .is_some_and(|p| p.as_str() == leaf)
+            });
+        }
         let mut columns = Vec::with_capacity(chunks.len());
         let mut types = Vec::with_capacity(chunks.len());
         for meta in chunks {
@@ -119,6 +143,36 @@ impl LakeFile {
         pq::column_iter_to_arrays(columns, types, field, filter)
             .map(|(arrays, _)| arrays)
             .map_err(|e| err(&self.path, format!("column {name}: {e}")))
+    }
+
+    /// `resources` of `rg` with its `arn` leaf only (the other leaves are not read).
+    fn decode_arns(
+        &self,
+        rg: &RowGroupMetadata,
+        filter: Option<Filter>,
+    ) -> PolarsResult<Vec<Box<dyn Array>>> {
+        let field = self.field("resources")?;
+        let not_a_list = || err(&self.path, "resources is not a list of structs with an arn");
+        let ArrowDataType::LargeList(entry) = field.dtype() else {
+            return Err(not_a_list());
+        };
+        let ArrowDataType::Struct(fields) = entry.dtype() else {
+            return Err(not_a_list());
+        };
+        let arn = fields
+            .iter()
+            .find(|f| f.name.as_str() == "arn")
+            .ok_or_else(not_a_list)?;
+        let narrowed = ArrowField::new(
+            field.name.clone(),
+            ArrowDataType::LargeList(Box::new(ArrowField::new(
+                entry.name.clone(),
+                ArrowDataType::Struct(vec![arn.clone()]),
+                entry.is_nullable,
+            ))),
+            field.is_nullable,
+        );
+        self.decode_leaves(rg, "resources", narrowed, filter, Some("arn"))
     }
 
     /// The file's own type of `name` (text as string views, lists as large lists).
@@ -332,6 +386,8 @@ fn scan_files(
                 .map(|name| {
                     if spec.categorical.contains(name) {
                         file.decode_codes(rg, name, filter.clone(), mapping)
+                    } else if spec.arn_only && *name == "resources" {
+                        Ok(Part::Arrays(file.decode_arns(rg, filter.clone())?))
                     } else {
                         let field = file.field(name)?;
                         Ok(Part::Arrays(file.decode(
