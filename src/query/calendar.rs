@@ -88,21 +88,12 @@ fn add_calendar_columns_in(
     let n = micros.len();
     let flat = micros.rechunk();
     let values = flat.downcast_as_array();
-    let null_rows: Vec<usize> = match values.validity() {
-        Some(v) if v.unset_bits() > 0 => (0..n).filter(|i| !v.get_bit(*i)).collect(),
-        _ => Vec::new(),
-    };
     let mut c = Columns::zeroed(n);
     let rules = Rules::new(p);
     c.parts()
         .fill(values.values(), &rules, rows_per_task.max(1));
-    let nulls = (!null_rows.is_empty()).then(|| {
-        let mut mask = vec![true; n];
-        for i in &null_rows {
-            mask[*i] = false;
-        }
-        BooleanChunked::from_slice("valid".into(), &mask)
-    });
+    // Which rows have a time (`None`: all of them).
+    let nulls = (flat.null_count() > 0).then(|| flat.is_not_null());
     // Rows without a time get nulls: zip with a null series where the mask is false.
     // The new columns are cut like `event_time`, so the frame's columns stay aligned
     // (a query over misaligned chunks realigns them every time).
