@@ -173,7 +173,8 @@ fn entry_for(object: &Object, class: &KeyClass, status: Status) -> ObjectEntry {
         KeyClass::Log(k) => (
             Some(k.account.clone()),
             Some(k.region.clone()),
-            Some(k.date.format("%Y-%m-%d").to_string()),
+            // `NaiveDate`'s Display is `%Y-%m-%d` without parsing a format string.
+            Some(k.date.to_string()),
         ),
         _ => (None, None, None),
     };

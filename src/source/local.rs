@@ -27,10 +27,14 @@ impl LocalSource {
     /// Walks the folder depth-first with each folder's entries in key order (a folder
     /// `d` sorts as `d/`, which is where its keys fall among its siblings), so objects
     /// come out sorted by key without a global sort. Folder symlinks are not followed
-    /// (no cycles); file symlinks are. Returns `false` when `sink` asked to stop.
+    /// (no cycles); file symlinks are. `prefix` is the key of `dir` with a trailing
+    /// `/` (empty at the root), `bad_prefix` whether it has a name that is not UTF-8.
+    /// Returns `false` when `sink` asked to stop.
     fn walk(
         &self,
         dir: &Path,
+        prefix: &str,
+        bad_prefix: bool,
         batch: &mut Vec<Object>,
         sink: &mut dyn FnMut(Vec<Object>) -> bool,
     ) -> Result<bool, SourceError> {
@@ -38,28 +42,35 @@ impl LocalSource {
             let path = path.to_path_buf();
             move |source| SourceError::Io { path, source }
         };
+        // (key, not UTF-8, entry, type): each key built once, in full, for the sort.
         let mut entries = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(io(dir))? {
             let entry = entry.map_err(io(dir))?;
             let file_type = entry.file_type().map_err(io(&entry.path()))?;
-            let mut name = entry.file_name().to_string_lossy().into_owned();
+            let name = entry.file_name();
+            let (text, bad) = match name.to_str() {
+                Some(t) => (std::borrow::Cow::Borrowed(t), false),
+                None => (name.to_string_lossy(), true),
+            };
+            let mut key = String::with_capacity(prefix.len() + text.len() + 1);
+            key.push_str(prefix);
+            key.push_str(&text);
             if file_type.is_dir() {
-                name.push('/');
+                key.push('/');
             }
-            entries.push((name, entry, file_type));
+            entries.push((key, bad_prefix || bad, entry, file_type));
         }
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (_, entry, file_type) in entries {
-            let path = entry.path();
+        for (key, bad, entry, file_type) in entries {
             if file_type.is_dir() {
-                if !self.walk(&path, batch, sink)? {
+                if !self.walk(&entry.path(), &key, bad, batch, sink)? {
                     return Ok(false);
                 }
                 continue;
             }
             // A plain file is stat'ed relative to its open folder; a link is followed.
             let meta = if file_type.is_symlink() {
-                std::fs::metadata(&path)
+                std::fs::metadata(entry.path())
             } else {
                 entry.metadata()
             };
@@ -67,14 +78,13 @@ impl LocalSource {
                 Ok(m) if m.is_file() => m,
                 _ => continue, // dangling link, socket, fifo: not an object
             };
-            let rel = path.strip_prefix(&self.root).unwrap_or(&path);
-            let (key, unreadable_name) = key_of(rel);
             let mtime = meta
                 .modified()
                 .ok()
                 .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                 .map(|d| d.as_nanos())
                 .unwrap_or(0);
+            let unreadable_name = bad.then(|| format!("file name is not valid UTF-8 ({key:?})"));
             batch.push(Object {
                 key,
                 size: meta.len(),
@@ -110,7 +120,7 @@ impl Source for LocalSource {
 
     fn list_each(&self, sink: &mut dyn FnMut(Vec<Object>) -> bool) -> Result<(), SourceError> {
         let mut batch = Vec::new();
-        if self.walk(&self.root, &mut batch, sink)? && !batch.is_empty() {
+        if self.walk(&self.root, "", false, &mut batch, sink)? && !batch.is_empty() {
             sink(batch);
         }
         Ok(())
@@ -126,25 +136,6 @@ impl Source for LocalSource {
         file.read_to_end(&mut out).map_err(|e| e.to_string())?;
         Ok(out)
     }
-}
-
-/// The `/`-separated key of a relative path, and a reason when it is not valid UTF-8.
-fn key_of(rel: &Path) -> (String, Option<String>) {
-    let mut parts = Vec::new();
-    let mut bad = false;
-    for c in rel.components() {
-        let s = c.as_os_str();
-        match s.to_str() {
-            Some(t) => parts.push(t.to_string()),
-            None => {
-                bad = true;
-                parts.push(s.to_string_lossy().into_owned());
-            }
-        }
-    }
-    let key = parts.join("/");
-    let reason = bad.then(|| format!("file name is not valid UTF-8 ({key:?})"));
-    (key, reason)
 }
 
 #[cfg(test)]
