@@ -398,3 +398,48 @@ fn stratus_records_as_log_files_ingest_with_no_rejection() {
     assert_eq!(s["kept"]["infra"].as_u64(), Some(3));
     assert_eq!(rows(&lake).len(), 310);
 }
+
+/// `bench-gunzip --stage …` (the benchmark's breakdown of the CE path, step by step)
+/// does the work ingest does: the same bytes decompressed, and at the last stage the
+/// same records counted and rows kept.
+#[test]
+fn bench_gunzip_stages_do_ingest_work() {
+    let dir = tempdir();
+    let src = dir.path().join("archive");
+    generate(&src, SMALL);
+    let (code, s) = ingest(&src, &dir.path().join("lake"), &[]);
+    assert_eq!(code, 0, "{s}");
+    let stage = |name: &str| -> serde_json::Value {
+        let arch = src.to_string_lossy();
+        let o = cetrail(
+            &["bench-gunzip", &arch, "--threads", "2", "--stage", name],
+            dir.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_str(&stdout(&o)).expect("bench-gunzip prints JSON")
+    };
+    let gunzip = stage("gunzip");
+    assert_eq!(n(&gunzip, "files"), n(&s, "ingested"));
+    assert_eq!(n(&gunzip, "failed"), 0);
+    assert_eq!(
+        n(&gunzip, "bytes_decompressed"),
+        n(&s, "bytes_decompressed")
+    );
+    assert_eq!(n(&gunzip, "checksum"), 0);
+    // Files with a CE name: at least one, at most one per file.
+    let prefilter = n(&stage("prefilter"), "checksum");
+    assert!(
+        prefilter > 0 && prefilter <= n(&s, "ingested"),
+        "{prefilter}"
+    );
+    // Every record counted by its eventID, plus those files.
+    assert_eq!(
+        n(&stage("count"), "checksum"),
+        n(&s, "records_read") + prefilter
+    );
+    // Records counted plus rows kept (before ingest's dedup across files).
+    assert_eq!(
+        n(&stage("parse"), "checksum"),
+        n(&s, "records_read") + n(&s, "kept_total") + n(&s, "duplicates_dropped")
+    );
+}
