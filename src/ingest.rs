@@ -12,6 +12,9 @@
 //!                          writer thread: dedup by event_id, one Arrow batch per month
 //!                          and chunk, buffer, commit (sort, Parquet, ledger segment, publish)
 //! ```
+//! A local listing does not stat files: an object's size and version come from the
+//! open file when it is read (a `stat` per file was half of the listing's cost), and
+//! only keys the ledger already knows, or that get an entry unread, are stat'ed.
 //! Parsing runs on a rayon pool of `threads` workers; reading (which blocks on the disk
 //! when the archive is not in the page cache) runs ahead of it on its own threads;
 //! Parquet encoding runs on the writer thread, off the parsing path. Memory is bounded
@@ -39,7 +42,7 @@ use crate::lake::{Lake, LakeLocation, schema, writer};
 use crate::record::filter::Prefilter;
 use crate::record::gunzip::{DEFAULT_MAX_DECOMPRESSED, Gunzip, is_gzip};
 use crate::record::{DEFAULT_MAX_RECORD_BYTES, EventRow, Kind, ParseOptions, parse_log};
-use crate::source::{KeyClass, Object, Prune, Shard, Source, classify_key};
+use crate::source::{Fetched, KeyClass, Object, Prune, Shard, Source, classify_key};
 
 /// How an ingest runs.
 #[derive(Debug, Clone)]
@@ -151,8 +154,13 @@ const READ_THREADS: usize = 8;
 /// bytes of up to three chunks are held: one parsed, one read, one waiting).
 const CHUNK_BYTES: u64 = 16 << 20;
 
+/// Objects listed without a size are read at least this many at a time (more when the
+/// objects read so far were small, see [`read_part`]), and their chunk is cut once it
+/// holds `CHUNK_BYTES` (the listing could not cut it by size).
+const READ_WINDOW: usize = 32;
+
 /// A chunk of objects and what reading each one gave.
-type Loaded = (Vec<(Object, KeyClass)>, Vec<Result<Vec<u8>, String>>);
+type Loaded = (Vec<(Object, KeyClass)>, Vec<Result<Fetched, String>>);
 
 /// What a worker made of one object.
 struct ObjectResult {
@@ -197,7 +205,7 @@ fn entry_for(object: &Object, class: &KeyClass, status: Status) -> ObjectEntry {
 }
 
 fn process_object(
-    read: Result<Vec<u8>, String>,
+    read: Result<Fetched, String>,
     object: &Object,
     class: &KeyClass,
     config: &Config,
@@ -219,9 +227,22 @@ fn process_object(
             decompressed: 0,
         }
     };
-    let bytes = match read {
-        Ok(b) => b,
+    let fetched = match read {
+        Ok(f) => f,
         Err(e) => return reject(entry, ObjectError::Io(e)),
+    };
+    if let Some((size, version)) = fetched.stat {
+        entry.size = size;
+        entry.version = version;
+    }
+    // Larger than the limit when compressed: it cannot decompress under it (not read).
+    let Some(bytes) = fetched.bytes else {
+        return reject(
+            entry,
+            ObjectError::TooLarge {
+                limit: options.max_decompressed,
+            },
+        );
     };
     if bytes.is_empty() {
         return reject(entry, ObjectError::Empty);
@@ -289,11 +310,61 @@ fn process_object(
     })
 }
 
+/// Reads the head of a chunk on `io_pool` (several reads in flight for a cold disk or
+/// the network). A chunk whose objects were listed with their sizes was already cut
+/// by bytes and is read whole. Otherwise it is read in windows sized so that a window
+/// of objects like those read so far (`seen`: objects and bytes, across chunks) holds
+/// a quarter of `CHUNK_BYTES`, at least `READ_WINDOW` objects, until the chunk ends or
+/// the bytes read reach `CHUNK_BYTES`: small files are read a whole chunk at once
+/// (each window costs a wake-up of the pool), large ones a few at a time. Returns how
+/// many objects were read, and what each gave.
+fn read_part(
+    source: &dyn Source,
+    io_pool: &rayon::ThreadPool,
+    part: &[(Object, KeyClass)],
+    max_bytes: u64,
+    seen: &mut (u64, u64),
+) -> (usize, Vec<Result<Fetched, String>>) {
+    let deferred = part.iter().any(|(o, _)| o.stat_deferred);
+    let mut fetched: Vec<Result<Fetched, String>> = Vec::with_capacity(part.len());
+    let mut bytes = 0u64;
+    while fetched.len() < part.len() && bytes < CHUNK_BYTES {
+        let step = if !deferred {
+            part.len()
+        } else {
+            match seen.1.checked_div(seen.0) {
+                Some(average) => usize::try_from(CHUNK_BYTES / 4 / average.max(1))
+                    .unwrap_or(usize::MAX)
+                    .max(READ_WINDOW),
+                None => READ_WINDOW,
+            }
+        };
+        let window = &part[fetched.len()..fetched.len().saturating_add(step).min(part.len())];
+        let got: Vec<Result<Fetched, String>> = io_pool.install(|| {
+            window
+                .par_iter()
+                .map(|(o, _)| source.fetch(o, max_bytes))
+                .collect()
+        });
+        let window_bytes = got
+            .iter()
+            .filter_map(|r| r.as_ref().ok()?.bytes.as_ref())
+            .map(|b| b.len() as u64)
+            .sum::<u64>();
+        bytes += window_bytes;
+        seen.0 += got.len() as u64;
+        seen.1 += window_bytes;
+        fetched.extend(got);
+    }
+    (fetched.len(), fetched)
+}
+
 /// What becomes of one listed object before it is read: `Some` when it is to be
 /// parsed; otherwise it is counted (other shard, already in the ledger, pruned) or
 /// gets an immediate ledger entry (not a log, unreadable name, too large).
 fn admit(
-    object: Object,
+    mut object: Object,
+    source: &dyn Source,
     index: &LedgerIndex,
     options: &IngestOptions,
     summary: &mut Summary,
@@ -306,12 +377,30 @@ fn admit(
         summary.other_shards += 1;
         return None;
     }
-    if index.contains(&object.key, object.size, &object.version) {
+    // An object listed without its size and version needs them now when the ledger
+    // knows its key (a rerun: is it the same version?) or when it gets its ledger
+    // entry without being read (not a log, unreadable name); the others learn them
+    // when they are read.
+    let mut stat_error = None;
+    let entry_now = matches!(class, KeyClass::NotLog(_)) || object.unreadable_name.is_some();
+    if object.stat_deferred && (entry_now || index.has_key(&object.key)) {
+        match source.stat(&object) {
+            Ok((size, version)) => {
+                object.size = size;
+                object.version = version;
+                object.stat_deferred = false;
+            }
+            Err(e) => stat_error = Some(format!("cannot stat: {e}")),
+        }
+    }
+    if stat_error.is_none() && index.contains(&object.key, object.size, &object.version) {
         summary.already_in_ledger += 1;
         return None;
     }
     let rejection = if let Some(reason) = &object.unreadable_name {
         Some(reason.clone())
+    } else if stat_error.is_some() {
+        stat_error
     } else {
         match &class {
             KeyClass::NotLog(reason) => {
@@ -415,7 +504,8 @@ pub fn ingest_at(
         let writer = scope.spawn(move || write_loop(lake_ref, rx, flush, progress));
         // The listing streams in key order while the first chunks are parsed.
         let (list_tx, list_rx) = sync_channel::<Vec<Object>>(16);
-        let lister = scope.spawn(move || source.list_each(&mut |b| list_tx.send(b).is_ok()));
+        let lister =
+            scope.spawn(move || source.list_each_deferred(&mut |b| list_tx.send(b).is_ok()));
         // Objects are parsed in listing order (in-run dedup keeps the first copy, the
         // smallest key), a chunk at a time; each chunk ends with a wait for its slowest
         // object, so chunks are large (16 per thread lost ~7 % to those waits). The
@@ -425,11 +515,16 @@ pub fn ingest_at(
         let (chunk_tx, chunk_rx) = sync_channel::<Vec<(Object, KeyClass)>>(1);
         let (loaded_tx, loaded_rx) = sync_channel::<Loaded>(1);
         let reader = scope.spawn(move || {
-            for part in chunk_rx {
-                let bytes: Vec<Result<Vec<u8>, String>> =
-                    io_pool.install(|| part.par_iter().map(|(o, _)| source.read(o)).collect());
-                if loaded_tx.send((part, bytes)).is_err() {
-                    break;
+            let mut seen = (0u64, 0u64);
+            for mut part in chunk_rx {
+                while !part.is_empty() {
+                    let (taken, fetched) =
+                        read_part(source, io_pool, &part, options.max_decompressed, &mut seen);
+                    let rest = part.split_off(taken);
+                    if loaded_tx.send((part, fetched)).is_err() {
+                        return;
+                    }
+                    part = rest;
                 }
             }
         });
@@ -443,7 +538,7 @@ pub fn ingest_at(
                             progress.objects_done.fetch_add(1, Ordering::Relaxed);
                             progress
                                 .bytes_read
-                                .fetch_add(object.size, Ordering::Relaxed);
+                                .fetch_add(r.entry.size, Ordering::Relaxed);
                             progress
                                 .bytes_decompressed
                                 .fetch_add(r.decompressed, Ordering::Relaxed);
@@ -464,7 +559,7 @@ pub fn ingest_at(
             summary.objects_seen += batch.len() as u64;
             let admitted: Vec<(Object, KeyClass)> = batch
                 .into_iter()
-                .filter_map(|o| admit(o, &index, options, &mut summary, &mut immediate))
+                .filter_map(|o| admit(o, source, &index, options, &mut summary, &mut immediate))
                 .collect();
             progress
                 .objects_total

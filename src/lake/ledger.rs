@@ -266,6 +266,11 @@ impl LedgerIndex {
         idx
     }
 
+    /// Whether the ledger has any version of the object.
+    pub fn has_key(&self, key: &str) -> bool {
+        self.seen.contains_key(key)
+    }
+
     /// Whether this exact version of the object is already in the ledger.
     pub fn contains(&self, key: &str, size: u64, version: &str) -> bool {
         self.seen

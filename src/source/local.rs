@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use crate::error::SourceError;
-use crate::source::{Object, Source};
+use crate::source::{Fetched, Object, Source};
 
 /// Objects per batch of a streamed listing.
 const LISTING_BATCH: usize = 256;
@@ -29,12 +29,16 @@ impl LocalSource {
     /// come out sorted by key without a global sort. Folder symlinks are not followed
     /// (no cycles); file symlinks are. `prefix` is the key of `dir` with a trailing
     /// `/` (empty at the root), `bad_prefix` whether it has a name that is not UTF-8.
-    /// Returns `false` when `sink` asked to stop.
+    /// Without `stat`, plain files are listed without size and version
+    /// (`stat_deferred`); links are still followed and checked. Returns `false` when
+    /// `sink` asked to stop.
+    #[allow(clippy::too_many_arguments)]
     fn walk(
         &self,
         dir: &Path,
         prefix: &str,
         bad_prefix: bool,
+        stat: bool,
         batch: &mut Vec<Object>,
         sink: &mut dyn FnMut(Vec<Object>) -> bool,
     ) -> Result<bool, SourceError> {
@@ -63,7 +67,21 @@ impl LocalSource {
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for (key, bad, entry, file_type) in entries {
             if file_type.is_dir() {
-                if !self.walk(&entry.path(), &key, bad, batch, sink)? {
+                if !self.walk(&entry.path(), &key, bad, stat, batch, sink)? {
+                    return Ok(false);
+                }
+                continue;
+            }
+            let unreadable_name = bad.then(|| format!("file name is not valid UTF-8 ({key:?})"));
+            if !stat && file_type.is_file() {
+                batch.push(Object {
+                    key,
+                    size: 0,
+                    version: String::new(),
+                    unreadable_name,
+                    stat_deferred: true,
+                });
+                if batch.len() >= LISTING_BATCH && !sink(std::mem::take(batch)) {
                     return Ok(false);
                 }
                 continue;
@@ -78,18 +96,12 @@ impl LocalSource {
                 Ok(m) if m.is_file() => m,
                 _ => continue, // dangling link, socket, fifo: not an object
             };
-            let mtime = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
-            let unreadable_name = bad.then(|| format!("file name is not valid UTF-8 ({key:?})"));
             batch.push(Object {
                 key,
                 size: meta.len(),
-                version: format!("mtime:{mtime}"),
+                version: version_of(&meta),
                 unreadable_name,
+                stat_deferred: false,
             });
             if batch.len() >= LISTING_BATCH && !sink(std::mem::take(batch)) {
                 return Ok(false);
@@ -120,10 +132,53 @@ impl Source for LocalSource {
 
     fn list_each(&self, sink: &mut dyn FnMut(Vec<Object>) -> bool) -> Result<(), SourceError> {
         let mut batch = Vec::new();
-        if self.walk(&self.root, "", false, &mut batch, sink)? && !batch.is_empty() {
+        if self.walk(&self.root, "", false, true, &mut batch, sink)? && !batch.is_empty() {
             sink(batch);
         }
         Ok(())
+    }
+
+    fn list_each_deferred(
+        &self,
+        sink: &mut dyn FnMut(Vec<Object>) -> bool,
+    ) -> Result<(), SourceError> {
+        let mut batch = Vec::new();
+        if self.walk(&self.root, "", false, false, &mut batch, sink)? && !batch.is_empty() {
+            sink(batch);
+        }
+        Ok(())
+    }
+
+    fn stat(&self, object: &Object) -> Result<(u64, String), String> {
+        let meta = std::fs::metadata(self.path_of(&object.key)).map_err(|e| e.to_string())?;
+        Ok((meta.len(), version_of(&meta)))
+    }
+
+    fn fetch(&self, object: &Object, max_bytes: u64) -> Result<Fetched, String> {
+        use std::io::Read;
+        if !object.stat_deferred {
+            return self.read(object).map(|bytes| Fetched {
+                bytes: Some(bytes),
+                stat: None,
+            });
+        }
+        // Size and version from the open file (no path lookup), before reading it.
+        let mut file = std::fs::File::open(self.path_of(&object.key)).map_err(|e| e.to_string())?;
+        let meta = file.metadata().map_err(|e| e.to_string())?;
+        if !meta.is_file() {
+            return Err("not a regular file".into());
+        }
+        let stat = Some((meta.len(), version_of(&meta)));
+        if meta.len() > max_bytes {
+            return Ok(Fetched { bytes: None, stat });
+        }
+        let mut out =
+            Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).saturating_add(1));
+        file.read_to_end(&mut out).map_err(|e| e.to_string())?;
+        Ok(Fetched {
+            bytes: Some(out),
+            stat,
+        })
     }
 
     fn read(&self, object: &Object) -> Result<Vec<u8>, String> {
@@ -136,6 +191,17 @@ impl Source for LocalSource {
         file.read_to_end(&mut out).map_err(|e| e.to_string())?;
         Ok(out)
     }
+}
+
+/// An object's version: its modification time in nanoseconds (`mtime:<ns>`).
+fn version_of(meta: &std::fs::Metadata) -> String {
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("mtime:{mtime}")
 }
 
 #[cfg(test)]

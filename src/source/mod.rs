@@ -27,8 +27,32 @@ pub trait Source: Sync {
         sink(self.list()?);
         Ok(())
     }
+    /// [`Source::list_each`], but the source may leave an object's `size` and
+    /// `version` to be learnt when it is read (`stat_deferred`): a local folder so saves
+    /// a `stat` per file, a good part of the listing's cost. [`Source::fetch`] and
+    /// [`Source::stat`] give them. Default: [`Source::list_each`].
+    fn list_each_deferred(
+        &self,
+        sink: &mut dyn FnMut(Vec<Object>) -> bool,
+    ) -> Result<(), SourceError> {
+        self.list_each(sink)
+    }
     /// The bytes of one object.
     fn read(&self, object: &Object) -> Result<Vec<u8>, String>;
+    /// Reads an object for ingest. For an object listed with `stat_deferred`, its size
+    /// and version come with it (read from the open file), and an object larger than
+    /// `max_bytes` is not read (`bytes: None`). Default: [`Source::read`].
+    fn fetch(&self, object: &Object, _max_bytes: u64) -> Result<Fetched, String> {
+        self.read(object).map(|bytes| Fetched {
+            bytes: Some(bytes),
+            stat: None,
+        })
+    }
+    /// The size and version of an object listed with `stat_deferred`. Default: the
+    /// listing's.
+    fn stat(&self, object: &Object) -> Result<(u64, String), String> {
+        Ok((object.size, object.version.clone()))
+    }
     /// Announces the objects that will be read, in this order: a remote source starts
     /// downloading ahead (bounded), so network and parsing overlap. Local: nothing.
     fn prefetch(&self, _objects: &mut dyn Iterator<Item = &Object>) {}
@@ -48,6 +72,18 @@ pub struct Object {
     pub version: String,
     /// Why the object cannot even be named faithfully (e.g. a non-UTF-8 file name).
     pub unreadable_name: Option<String>,
+    /// `size` (0) and `version` (empty) are not known yet: see
+    /// [`Source::list_each_deferred`].
+    pub stat_deferred: bool,
+}
+
+/// What [`Source::fetch`] read.
+#[derive(Debug)]
+pub struct Fetched {
+    /// `None`: larger than the limit, not read.
+    pub bytes: Option<Vec<u8>>,
+    /// Size and version, for an object listed without them.
+    pub stat: Option<(u64, String)>,
 }
 
 /// What a key says about its object.

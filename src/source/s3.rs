@@ -268,6 +268,7 @@ impl S3Source {
                     size: o.size().unwrap_or(0).max(0) as u64,
                     version: format!("etag:{}", o.e_tag().unwrap_or("").trim_matches('"')),
                     unreadable_name: None,
+                    stat_deferred: false,
                 });
             }
             token = resp.next_continuation_token().map(str::to_string);

@@ -443,3 +443,89 @@ fn bench_gunzip_stages_do_ingest_work() {
         n(&s, "records_read") + n(&s, "kept_total") + n(&s, "duplicates_dropped")
     );
 }
+
+/// The listing leaves files unstat'ed (their size and mtime come from the open file):
+/// a rerun still stats the keys the ledger knows, so a rewritten file is read again
+/// and an unchanged one is not; and the ledger records each file's true size.
+#[test]
+fn rerun_reads_a_rewritten_file_again() {
+    let dir = tempdir();
+    let src = dir.path().join("archive");
+    let lake = dir.path().join("lake");
+    generate(&src, SMALL);
+    let (code, first) = ingest(&src, &lake, &[]);
+    assert_eq!(code, 0, "{first}");
+    let logs: Vec<_> = walk(&src)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("/CloudTrail/"))
+        .collect();
+    let compressed: u64 = logs
+        .iter()
+        .map(|p| std::fs::metadata(p).expect("stat").len())
+        .sum();
+    assert_eq!(n(&first, "bytes_read"), compressed);
+    // One file rewritten with the same bytes and a later mtime: a new version.
+    let target = &logs[logs.len() / 2];
+    let file = std::fs::File::options()
+        .write(true)
+        .open(target)
+        .expect("open");
+    let later = std::fs::metadata(target)
+        .and_then(|m| m.modified())
+        .expect("mtime")
+        + std::time::Duration::from_secs(60);
+    file.set_modified(later).expect("set mtime");
+    drop(file);
+    let (code, again) = ingest(&src, &lake, &[]);
+    assert_eq!(code, 0, "{again}");
+    assert_eq!(n(&again, "ingested"), 1);
+    assert_eq!(
+        n(&again, "already_in_ledger"),
+        n(&first, "objects_seen") - 1
+    );
+    assert_eq!(
+        n(&again, "bytes_read"),
+        std::fs::metadata(target).expect("stat").len()
+    );
+    // Its events were already in the lake: none is added twice.
+    assert_eq!(
+        rows(&lake).len() as u64,
+        n(&first, "kept_total") + n(&again, "kept_total")
+    );
+}
+
+/// A file larger (compressed) than `--max-decompressed` cannot decompress under it: it
+/// is rejected unread, with the limit in the reason, and the others are ingested.
+#[test]
+fn an_object_larger_than_the_limit_is_rejected_unread() {
+    let dir = tempdir();
+    let src = dir.path().join("archive");
+    let lake = dir.path().join("lake");
+    generate(&src, SMALL);
+    let mut sizes: Vec<u64> = walk(&src)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("/CloudTrail/"))
+        .map(|p| std::fs::metadata(p).expect("stat").len())
+        .collect();
+    sizes.sort_unstable();
+    // A limit under the largest compressed file, above every file's decompressed size
+    // but those few: the rejected are exactly the files above it when compressed.
+    let limit = sizes[sizes.len() - 3];
+    let over = sizes.iter().filter(|&&s| s > limit).count() as u64;
+    assert!(over >= 1);
+    let limit_arg = limit.to_string();
+    let (code, s) = ingest(&src, &lake, &["--max-decompressed", &limit_arg]);
+    assert_eq!(code, 3, "{s}");
+    assert!(n(&s, "rejected") >= over, "{s}");
+    let reasons = s["rejections"].as_array().expect("rejections");
+    assert!(
+        reasons
+            .iter()
+            .all(|r| r["reason"].as_str().is_some_and(|t| t.contains(&limit_arg))),
+        "{s}"
+    );
+    assert_eq!(
+        n(&s, "ingested") + n(&s, "rejected") + n(&s, "skipped_not_a_log"),
+        n(&s, "objects_seen")
+    );
+}
