@@ -379,10 +379,10 @@ fn admit(
     }
     // An object listed without its size and version needs them now when the ledger
     // knows its key (a rerun: is it the same version?) or when it gets its ledger
-    // entry without being read (not a log, unreadable name); the others learn them
-    // when they are read.
+    // entry without being read (not a log); the others learn them when they are read.
+    // (Files whose names are not UTF-8 are listed with them.)
     let mut stat_error = None;
-    let entry_now = matches!(class, KeyClass::NotLog(_)) || object.unreadable_name.is_some();
+    let entry_now = matches!(class, KeyClass::NotLog(_));
     if object.stat_deferred && (entry_now || index.has_key(&object.key)) {
         match source.stat(&object) {
             Ok((size, version)) => {

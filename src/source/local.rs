@@ -29,8 +29,8 @@ impl LocalSource {
     /// come out sorted by key without a global sort. Folder symlinks are not followed
     /// (no cycles); file symlinks are. `prefix` is the key of `dir` with a trailing
     /// `/` (empty at the root), `bad_prefix` whether it has a name that is not UTF-8.
-    /// Without `stat`, plain files are listed without size and version
-    /// (`stat_deferred`); links are still followed and checked. Returns `false` when
+    /// Without `stat`, plain files with UTF-8 names are listed without size and
+    /// version (`stat_deferred`); links are still followed and checked. Returns `false` when
     /// `sink` asked to stop.
     #[allow(clippy::too_many_arguments)]
     fn walk(
@@ -73,7 +73,9 @@ impl LocalSource {
                 continue;
             }
             let unreadable_name = bad.then(|| format!("file name is not valid UTF-8 ({key:?})"));
-            if !stat && file_type.is_file() {
+            // A name that is not UTF-8 has a lossy key, which cannot be opened again:
+            // such a file is stat'ed here, through its real name.
+            if !stat && file_type.is_file() && !bad {
                 batch.push(Object {
                     key,
                     size: 0,
