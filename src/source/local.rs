@@ -30,8 +30,8 @@ impl LocalSource {
     /// (no cycles); file symlinks are. `prefix` is the key of `dir` with a trailing
     /// `/` (empty at the root), `bad_prefix` whether it has a name that is not UTF-8.
     /// Without `stat`, plain files with UTF-8 names are listed without size and
-    /// version (`stat_deferred`); links are still followed and checked. Returns `false` when
-    /// `sink` asked to stop.
+    /// version (`stat_deferred`); links are still followed and checked. Returns
+    /// `false` when `sink` asked to stop.
     #[allow(clippy::too_many_arguments)]
     fn walk(
         &self,
@@ -75,41 +75,45 @@ impl LocalSource {
             let unreadable_name = bad.then(|| format!("file name is not valid UTF-8 ({key:?})"));
             // A name that is not UTF-8 has a lossy key, which cannot be opened again:
             // such a file is stat'ed here, through its real name.
-            if !stat && file_type.is_file() && !bad {
-                batch.push(Object {
-                    key,
-                    size: 0,
-                    version: String::new(),
-                    unreadable_name,
-                    stat_deferred: true,
-                });
-                if batch.len() >= LISTING_BATCH && !sink(std::mem::take(batch)) {
-                    return Ok(false);
-                }
-                continue;
-            }
-            // A plain file is stat'ed relative to its open folder; a link is followed.
-            let meta = if file_type.is_symlink() {
-                std::fs::metadata(entry.path())
+            let (size, version, stat_deferred) = if !stat && file_type.is_file() && !bad {
+                (0, String::new(), true)
             } else {
-                entry.metadata()
-            };
-            let meta = match meta {
-                Ok(m) if m.is_file() => m,
-                _ => continue, // dangling link, socket, fifo: not an object
+                // A plain file is stat'ed relative to its open folder; a link is followed.
+                let meta = if file_type.is_symlink() {
+                    std::fs::metadata(entry.path())
+                } else {
+                    entry.metadata()
+                };
+                match meta {
+                    Ok(m) if m.is_file() => (m.len(), version_of(&m), false),
+                    _ => continue, // dangling link, socket, fifo: not an object
+                }
             };
             batch.push(Object {
                 key,
-                size: meta.len(),
-                version: version_of(&meta),
+                size,
+                version,
                 unreadable_name,
-                stat_deferred: false,
+                stat_deferred,
             });
             if batch.len() >= LISTING_BATCH && !sink(std::mem::take(batch)) {
                 return Ok(false);
             }
         }
         Ok(true)
+    }
+
+    /// The whole walk in batches (`stat`: see [`LocalSource::walk`]).
+    fn list_streamed(
+        &self,
+        stat: bool,
+        sink: &mut dyn FnMut(Vec<Object>) -> bool,
+    ) -> Result<(), SourceError> {
+        let mut batch = Vec::new();
+        if self.walk(&self.root, "", false, stat, &mut batch, sink)? && !batch.is_empty() {
+            sink(batch);
+        }
+        Ok(())
     }
 
     /// The path of an object.
@@ -133,22 +137,14 @@ impl Source for LocalSource {
     }
 
     fn list_each(&self, sink: &mut dyn FnMut(Vec<Object>) -> bool) -> Result<(), SourceError> {
-        let mut batch = Vec::new();
-        if self.walk(&self.root, "", false, true, &mut batch, sink)? && !batch.is_empty() {
-            sink(batch);
-        }
-        Ok(())
+        self.list_streamed(true, sink)
     }
 
     fn list_each_deferred(
         &self,
         sink: &mut dyn FnMut(Vec<Object>) -> bool,
     ) -> Result<(), SourceError> {
-        let mut batch = Vec::new();
-        if self.walk(&self.root, "", false, false, &mut batch, sink)? && !batch.is_empty() {
-            sink(batch);
-        }
-        Ok(())
+        self.list_streamed(false, sink)
     }
 
     fn stat(&self, object: &Object) -> Result<(u64, String), String> {
@@ -157,7 +153,6 @@ impl Source for LocalSource {
     }
 
     fn fetch(&self, object: &Object, max_bytes: u64) -> Result<Fetched, String> {
-        use std::io::Read;
         if !object.stat_deferred {
             return self.read(object).map(|bytes| Fetched {
                 bytes: Some(bytes),
@@ -165,7 +160,7 @@ impl Source for LocalSource {
             });
         }
         // Size and version from the open file (no path lookup), before reading it.
-        let mut file = std::fs::File::open(self.path_of(&object.key)).map_err(|e| e.to_string())?;
+        let file = std::fs::File::open(self.path_of(&object.key)).map_err(|e| e.to_string())?;
         let meta = file.metadata().map_err(|e| e.to_string())?;
         if !meta.is_file() {
             return Err("not a regular file".into());
@@ -174,25 +169,26 @@ impl Source for LocalSource {
         if meta.len() > max_bytes {
             return Ok(Fetched { bytes: None, stat });
         }
-        let mut out =
-            Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).saturating_add(1));
-        file.read_to_end(&mut out).map_err(|e| e.to_string())?;
         Ok(Fetched {
-            bytes: Some(out),
+            bytes: Some(read_sized(file, meta.len())?),
             stat,
         })
     }
 
     fn read(&self, object: &Object) -> Result<Vec<u8>, String> {
-        use std::io::Read;
-        // The listing's size sizes the buffer (no second stat); a file that grew since
-        // is still read whole.
-        let mut file = std::fs::File::open(self.path_of(&object.key)).map_err(|e| e.to_string())?;
-        let mut out =
-            Vec::with_capacity(usize::try_from(object.size).unwrap_or(0).saturating_add(1));
-        file.read_to_end(&mut out).map_err(|e| e.to_string())?;
-        Ok(out)
+        // The listing's size sizes the buffer (no second stat).
+        let file = std::fs::File::open(self.path_of(&object.key)).map_err(|e| e.to_string())?;
+        read_sized(file, object.size)
     }
+}
+
+/// Reads `file` to its end into a buffer sized for `size` bytes (a file that grew since
+/// its size was taken is still read whole).
+fn read_sized(mut file: std::fs::File, size: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
+    file.read_to_end(&mut out).map_err(|e| e.to_string())?;
+    Ok(out)
 }
 
 /// An object's version: its modification time in nanoseconds (`mtime:<ns>`).

@@ -21,6 +21,14 @@ const SMALL: &[&str] = &[
     "7",
 ];
 
+/// The log files of an archive.
+fn log_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    walk(dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("/CloudTrail/"))
+        .collect()
+}
+
 fn count_files(dir: &Path, part: &str) -> u64 {
     walk(dir)
         .iter()
@@ -455,10 +463,7 @@ fn rerun_reads_a_rewritten_file_again() {
     generate(&src, SMALL);
     let (code, first) = ingest(&src, &lake, &[]);
     assert_eq!(code, 0, "{first}");
-    let logs: Vec<_> = walk(&src)
-        .into_iter()
-        .filter(|p| p.to_string_lossy().contains("/CloudTrail/"))
-        .collect();
+    let logs = log_files(&src);
     let compressed: u64 = logs
         .iter()
         .map(|p| std::fs::metadata(p).expect("stat").len())
@@ -502,9 +507,8 @@ fn an_object_larger_than_the_limit_is_rejected_unread() {
     let src = dir.path().join("archive");
     let lake = dir.path().join("lake");
     generate(&src, SMALL);
-    let mut sizes: Vec<u64> = walk(&src)
+    let mut sizes: Vec<u64> = log_files(&src)
         .into_iter()
-        .filter(|p| p.to_string_lossy().contains("/CloudTrail/"))
         .map(|p| std::fs::metadata(p).expect("stat").len())
         .collect();
     sizes.sort_unstable();
