@@ -1,26 +1,33 @@
 //! `cetrail ingest`: source → parse → lake, in parallel, crash-safe.
 //!
 //! ```text
-//!  lister thread ──▶ admit (ledger, prune, shard) ──▶ chunks of ≤ 256·threads objects
+//!  lister thread ──▶ admit (ledger, prune, shard) ──▶ chunks of ≤ 128·threads objects
 //!  (streamed walk,       main thread                  (key order, ≤ 16 MB compressed)
 //!   key order)                                              │
-//!                          reader: READ_THREADS reads in flight for the next chunk
+//!                          reader: READ_THREADS fetches in flight for the next chunk
+//!                          (S3: download; local: open, fstat, start the read-ahead)
 //!                                                           │
-//!                          parser: rayon pool of `threads` — gunzip, prefilter, scan,
-//!                                  parse, derive; rows copied out (owned), in key order
+//!                          parser: rayon pool of `threads` — read (local), gunzip,
+//!                                  prefilter, scan, parse, derive; rows copied out
+//!                                  (owned), in key order
 //!                                                           │
 //!                          writer thread: dedup by event_id, one Arrow batch per month
-//!                          and chunk, buffer, commit (sort, Parquet, ledger segment, publish)
+//!                          and chunk, buffer
+//!                                                           │
+//!                          committer thread: sort, Parquet, ledger segment, publish
 //! ```
 //! A local listing does not stat files: an object's size and version come from the
-//! open file when it is read (a `stat` per file was half of the listing's cost), and
+//! open file when it is fetched (a `stat` per file was half of the listing's cost), and
 //! only keys the ledger already knows, or that get an entry unread, are stat'ed.
-//! Parsing runs on a rayon pool of `threads` workers; reading (which blocks on the disk
-//! when the archive is not in the page cache) runs ahead of it on its own threads;
-//! Parquet encoding runs on the writer thread, off the parsing path. Memory is bounded
-//! by the chunk size (three chunks in flight), the flush thresholds and the set of
-//! event-id hashes of this run (16 bytes per kept event); it does not grow with the
-//! size of the archive.
+//! Parsing runs on a rayon pool of `threads` workers. Fetching (which blocks on the
+//! disk when the archive is not in the page cache) runs ahead of it on its own
+//! threads; a local file is handed over open, with the kernel already reading it
+//! (`posix_fadvise`), and the parser copies it into a buffer it reuses (a buffer filled
+//! on another thread and freed on this one cost more than the copy). Commits run on
+//! their own thread, so parsing goes on while one writes. Memory is bounded by the
+//! chunk size (three chunks in flight), the flush thresholds (two commits' worth at
+//! most) and the set of event-id hashes of this run (16 bytes per kept event); it does
+//! not grow with the size of the archive.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
@@ -159,6 +166,11 @@ const CHUNK_BYTES: u64 = 16 << 20;
 /// holds `CHUNK_BYTES` (the listing could not cut it by size).
 const READ_WINDOW: usize = 32;
 
+/// At most this many objects are fetched into one part of a chunk: a local file is
+/// handed over open, and three parts are in flight (768 descriptors, under the usual
+/// soft limit of 1,024).
+const OPEN_FILES: usize = 256;
+
 /// A chunk of objects and what reading each one gave.
 type Loaded = (Vec<(Object, KeyClass)>, Vec<Result<Fetched, String>>);
 
@@ -173,23 +185,27 @@ struct ObjectResult {
 }
 
 thread_local! {
-    static GUNZIP: RefCell<(Option<Gunzip>, Vec<u8>)> = const { RefCell::new((None, Vec::new())) };
+    /// A worker's decompressor, decompressed buffer and input buffer (local files are
+    /// read into it).
+    static GUNZIP: RefCell<(Option<Gunzip>, Vec<u8>, Vec<u8>)> =
+        const { RefCell::new((None, Vec::new(), Vec::new())) };
 }
 
-fn entry_for(object: &Object, class: &KeyClass, status: Status) -> ObjectEntry {
+/// The ledger entry of an object (its key and the key's parts move into it).
+fn entry_for(object: Object, class: KeyClass, status: Status) -> ObjectEntry {
     let (account, region, day) = match class {
         KeyClass::Log(k) => (
-            Some(k.account.clone()),
-            Some(k.region.clone()),
+            Some(k.account),
+            Some(k.region),
             // `NaiveDate`'s Display is `%Y-%m-%d` without parsing a format string.
             Some(k.date.to_string()),
         ),
         _ => (None, None, None),
     };
     ObjectEntry {
-        key: object.key.clone(),
+        key: object.key,
         size: object.size,
-        version: object.version.clone(),
+        version: object.version,
         status,
         reason: None,
         account,
@@ -206,8 +222,8 @@ fn entry_for(object: &Object, class: &KeyClass, status: Status) -> ObjectEntry {
 
 fn process_object(
     read: Result<Fetched, String>,
-    object: &Object,
-    class: &KeyClass,
+    object: Object,
+    class: KeyClass,
     config: &Config,
     prefilter: &Prefilter,
     options: &IngestOptions,
@@ -235,22 +251,27 @@ fn process_object(
         entry.size = size;
         entry.version = version;
     }
-    // Larger than the limit when compressed: it cannot decompress under it (not read).
-    let Some(bytes) = fetched.bytes else {
-        return reject(
-            entry,
-            ObjectError::TooLarge {
-                limit: options.max_decompressed,
-            },
-        );
-    };
-    if bytes.is_empty() {
-        return reject(entry, ObjectError::Empty);
-    }
     GUNZIP.with(|cell| {
         let mut guard = cell.borrow_mut();
-        let (gz, buf) = &mut *guard;
-        let data: &[u8] = if is_gzip(&bytes) {
+        let (gz, buf, input) = &mut *guard;
+        // A local file is read here, into this thread's buffer.
+        let bytes = match fetched.body.read_into(input) {
+            Ok(Some(b)) => b,
+            // Larger than the limit when compressed: it cannot decompress under it.
+            Ok(None) => {
+                return reject(
+                    entry,
+                    ObjectError::TooLarge {
+                        limit: options.max_decompressed,
+                    },
+                );
+            }
+            Err(e) => return reject(entry, ObjectError::Io(e.to_string())),
+        };
+        if bytes.is_empty() {
+            return reject(entry, ObjectError::Empty);
+        }
+        let data: &[u8] = if is_gzip(bytes) {
             if gz.is_none() {
                 *gz = Gunzip::new();
             }
@@ -260,7 +281,7 @@ fn process_object(
                     ObjectError::Io("cannot allocate a decompressor".into()),
                 );
             };
-            if let Err(e) = g.decompress(&bytes, buf, options.max_decompressed) {
+            if let Err(e) = g.decompress(bytes, buf, options.max_decompressed) {
                 return reject(entry, e);
             }
             buf.as_slice()
@@ -273,7 +294,7 @@ fn process_object(
                     },
                 );
             }
-            &bytes
+            bytes
         };
         let decompressed = data.len() as u64;
         let parse_options = ParseOptions {
@@ -297,9 +318,12 @@ fn process_object(
             }
         });
         let rows = parsed.rows.into_iter().map(EventRow::into_owned).collect();
-        // A decompressed buffer that grew far beyond the usual size is released.
+        // A buffer that grew far beyond the usual size is released.
         if buf.capacity() > 256 << 20 {
             *buf = Vec::new();
+        }
+        if input.capacity() > 64 << 20 {
+            *input = Vec::new();
         }
         ObjectResult {
             entry,
@@ -310,14 +334,16 @@ fn process_object(
     })
 }
 
-/// Reads the head of a chunk on `io_pool` (several reads in flight for a cold disk or
-/// the network). A chunk whose objects were listed with their sizes was already cut
-/// by bytes and is read whole. Otherwise it is read in windows sized so that a window
-/// of objects like those read so far (`seen`: objects and bytes, across chunks) holds
-/// a quarter of `CHUNK_BYTES`, at least `READ_WINDOW` objects, until the chunk ends or
-/// the bytes read reach `CHUNK_BYTES`: small files are read a whole chunk at once
-/// (each window costs a wake-up of the pool), large ones a few at a time. Returns how
-/// many objects were read, and what each gave.
+/// Fetches the head of a chunk on `io_pool` (several fetches in flight for a cold disk
+/// or the network): a remote object is downloaded, a local file is opened and its
+/// read-ahead started (the parser reads it). A chunk whose objects were listed with
+/// their sizes was already cut by bytes and is fetched whole, up to `OPEN_FILES`.
+/// Otherwise it is fetched in windows sized so that a window of objects like those
+/// fetched so far (`seen`: objects and bytes, across chunks) holds a quarter of
+/// `CHUNK_BYTES`, at least `READ_WINDOW` objects, until the chunk ends, the bytes
+/// reach `CHUNK_BYTES` or `OPEN_FILES` objects are fetched: small files are fetched a
+/// whole chunk at once (each window costs a wake-up of the pool), large ones a few at
+/// a time. Returns how many objects were fetched, and what each gave.
 fn read_part(
     source: &dyn Source,
     io_pool: &rayon::ThreadPool,
@@ -328,7 +354,7 @@ fn read_part(
     let deferred = part.iter().any(|(o, _)| o.stat_deferred);
     let mut fetched: Vec<Result<Fetched, String>> = Vec::with_capacity(part.len());
     let mut bytes = 0u64;
-    while fetched.len() < part.len() && bytes < CHUNK_BYTES {
+    while fetched.len() < part.len() && bytes < CHUNK_BYTES && fetched.len() < OPEN_FILES {
         let step = if !deferred {
             part.len()
         } else {
@@ -339,6 +365,7 @@ fn read_part(
                 None => READ_WINDOW,
             }
         };
+        let step = step.min(OPEN_FILES - fetched.len());
         let window = &part[fetched.len()..fetched.len().saturating_add(step).min(part.len())];
         let got: Vec<Result<Fetched, String>> = io_pool.install(|| {
             window
@@ -348,8 +375,7 @@ fn read_part(
         });
         let window_bytes = got
             .iter()
-            .filter_map(|r| r.as_ref().ok()?.bytes.as_ref())
-            .map(|b| b.len() as u64)
+            .filter_map(|r| Some(r.as_ref().ok()?.body.len()))
             .sum::<u64>();
         bytes += window_bytes;
         seen.0 += got.len() as u64;
@@ -404,8 +430,9 @@ fn admit(
     } else {
         match &class {
             KeyClass::NotLog(reason) => {
-                let mut e = entry_for(&object, &class, Status::SkippedNotALog);
-                e.reason = Some((*reason).to_string());
+                let reason = (*reason).to_string();
+                let mut e = entry_for(object, class, Status::SkippedNotALog);
+                e.reason = Some(reason);
                 summary.skipped_not_a_log += 1;
                 immediate.push(e);
                 return None;
@@ -427,13 +454,13 @@ fn admit(
     };
     match rejection {
         Some(reason) => {
-            let mut e = entry_for(&object, &class, Status::Rejected);
-            e.reason = Some(reason.clone());
             summary.rejected += 1;
             summary.rejections.push(Rejection {
                 key: object.key.clone(),
-                reason,
+                reason: reason.clone(),
             });
+            let mut e = entry_for(object, class, Status::Rejected);
+            e.reason = Some(reason);
             immediate.push(e);
             None
         }
@@ -531,7 +558,7 @@ pub fn ingest_at(
         let parser = scope.spawn(move || {
             for (part, bytes) in loaded_rx {
                 let results: Vec<ObjectResult> = pool.install(|| {
-                    part.par_iter()
+                    part.into_par_iter()
                         .zip(bytes.into_par_iter())
                         .map(|((object, class), read)| {
                             let r = process_object(read, object, class, config, prefilter, options);
@@ -668,12 +695,45 @@ struct Flush {
     objects: usize,
 }
 
-/// The writer thread: dedup, split by month, buffer, commit.
+/// What one commit writes: the kept rows by month, and the objects' ledger lines.
+type Commit = (BTreeMap<String, Vec<RecordBatch>>, EntryLines);
+
+/// The writer thread: dedup, split by month, buffer; each commit (sort, Parquet,
+/// ledger segment, publish) runs on a committer thread of its own while the next one
+/// is buffered, so that parsing does not stall while a commit writes (the parsers'
+/// channel holds only two chunks). At most two commits' worth of rows are held: the
+/// hand-over waits until the previous commit is done.
 fn write_loop(
     lake: &mut Lake,
     rx: Receiver<Vec<ObjectResult>>,
     limits: Flush,
     progress: &Progress,
+) -> Result<Written, IngestError> {
+    std::thread::scope(|scope| {
+        let (commit_tx, commit_rx) = sync_channel::<Commit>(0);
+        let committer = scope.spawn(move || -> Result<(), LakeError> {
+            for (mut months, mut pending) in commit_rx {
+                flush(lake, &mut months, &mut pending)?;
+            }
+            Ok(())
+        });
+        let buffered = buffer_loop(rx, limits, progress, &commit_tx);
+        drop(commit_tx);
+        let committed = committer
+            .join()
+            .map_err(|_| IngestError::ThreadGone("committer"))?;
+        // A commit's error first: a failed hand-over only means the committer stopped.
+        committed?;
+        buffered
+    })
+}
+
+/// The writer's loop: dedup, split by month, buffer, hand each commit to `commit`.
+fn buffer_loop(
+    rx: Receiver<Vec<ObjectResult>>,
+    limits: Flush,
+    progress: &Progress,
+    commit: &std::sync::mpsc::SyncSender<Commit>,
 ) -> Result<Written, IngestError> {
     let mut w = Written::default();
     let mut seen: HashSet<u128> = HashSet::new();
@@ -681,6 +741,12 @@ fn write_loop(
     let mut pending = EntryLines::default();
     let mut pending_rows = 0usize;
     let mut pending_bytes = 0usize;
+    // `false` when the committer stopped (its error is the one returned).
+    let hand_over = |months: &mut BTreeMap<String, Vec<RecordBatch>>, pending: &mut EntryLines| {
+        commit
+            .send((std::mem::take(months), std::mem::take(pending)))
+            .is_ok()
+    };
     for results in rx {
         let mut staged = Staged::default();
         for mut r in results {
@@ -715,7 +781,9 @@ fn write_loop(
                 || pending.len() >= limits.objects
             {
                 staged.into_batches(&mut months)?;
-                flush(lake, &mut months, &mut pending)?;
+                if !hand_over(&mut months, &mut pending) {
+                    return Ok(w);
+                }
                 staged = Staged::default();
                 pending_rows = 0;
                 pending_bytes = 0;
@@ -724,8 +792,7 @@ fn write_loop(
         }
         pending_bytes += staged.into_batches(&mut months)?;
     }
-    if !pending.is_empty() {
-        flush(lake, &mut months, &mut pending)?;
+    if !pending.is_empty() && hand_over(&mut months, &mut pending) {
         w.commits += 1;
     }
     Ok(w)

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use crate::error::SourceError;
-use crate::source::{Fetched, Object, Source};
+use crate::source::{Body, Fetched, Object, Source};
 
 /// Objects per batch of a streamed listing.
 const LISTING_BATCH: usize = 256;
@@ -153,24 +153,28 @@ impl Source for LocalSource {
     }
 
     fn fetch(&self, object: &Object, max_bytes: u64) -> Result<Fetched, String> {
-        if !object.stat_deferred {
-            return self.read(object).map(|bytes| Fetched {
-                bytes: Some(bytes),
-                stat: None,
-            });
-        }
-        // Size and version from the open file (no path lookup), before reading it.
+        // Size and version from the open file (no second path lookup); the bytes are
+        // read later by the parser (see `Body::File`).
         let file = std::fs::File::open(self.path_of(&object.key)).map_err(|e| e.to_string())?;
         let meta = file.metadata().map_err(|e| e.to_string())?;
         if !meta.is_file() {
             return Err("not a regular file".into());
         }
-        let stat = Some((meta.len(), version_of(&meta)));
+        let stat = object
+            .stat_deferred
+            .then(|| (meta.len(), version_of(&meta)));
         if meta.len() > max_bytes {
-            return Ok(Fetched { bytes: None, stat });
+            return Ok(Fetched {
+                body: Body::TooLarge,
+                stat,
+            });
         }
+        will_need(&file, meta.len());
         Ok(Fetched {
-            bytes: Some(read_sized(file, meta.len())?),
+            body: Body::File {
+                file,
+                size: meta.len(),
+            },
             stat,
         })
     }
@@ -189,6 +193,18 @@ fn read_sized(mut file: std::fs::File, size: u64) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
     file.read_to_end(&mut out).map_err(|e| e.to_string())?;
     Ok(out)
+}
+
+/// Asks the kernel to start reading a file into the page cache now, so that a cold
+/// archive's reads are in flight before the parser gets to them (a file already cached
+/// costs a lookup). Advisory: a failure changes nothing.
+fn will_need(file: &std::fs::File, size: u64) {
+    #[cfg(target_os = "linux")]
+    if let Some(len) = std::num::NonZeroU64::new(size) {
+        let _ = rustix::fs::fadvise(file, 0, Some(len), rustix::fs::Advice::WillNeed);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, size);
 }
 
 /// An object's version: its modification time in nanoseconds (`mtime:<ns>`).

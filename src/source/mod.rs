@@ -44,7 +44,7 @@ pub trait Source: Sync {
     /// `max_bytes` is not read (`bytes: None`). Default: [`Source::read`].
     fn fetch(&self, object: &Object, _max_bytes: u64) -> Result<Fetched, String> {
         self.read(object).map(|bytes| Fetched {
-            bytes: Some(bytes),
+            body: Body::Bytes(bytes),
             stat: None,
         })
     }
@@ -77,13 +77,61 @@ pub struct Object {
     pub stat_deferred: bool,
 }
 
-/// What [`Source::fetch`] read.
+/// What [`Source::fetch`] got.
 #[derive(Debug)]
 pub struct Fetched {
-    /// `None`: larger than the limit, not read.
-    pub bytes: Option<Vec<u8>>,
+    pub body: Body,
     /// Size and version, for an object listed without them.
     pub stat: Option<(u64, String)>,
+}
+
+/// An object's content as [`Source::fetch`] hands it over.
+#[derive(Debug)]
+pub enum Body {
+    /// The bytes, read (a remote object).
+    Bytes(Vec<u8>),
+    /// A local file, opened and its read-ahead started: the parser reads it into a
+    /// buffer of its own, on its own thread (a copy from the page cache is cheaper
+    /// there than a buffer allocated on a reader thread and handed over).
+    File {
+        file: std::fs::File,
+        /// Its size when opened (the buffer is sized for it).
+        size: u64,
+    },
+    /// Larger than the limit: not read.
+    TooLarge,
+}
+
+impl Body {
+    /// The bytes this body holds or will hold once read (a file's size when opened).
+    pub fn len(&self) -> u64 {
+        match self {
+            Body::Bytes(b) => b.len() as u64,
+            Body::File { size, .. } => *size,
+            Body::TooLarge => 0,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The whole content: the bytes, or the file read to its end into `buf` (cleared
+    /// first). `Ok(None)`: too large, not read.
+    pub fn read_into<'b>(&'b self, buf: &'b mut Vec<u8>) -> std::io::Result<Option<&'b [u8]>> {
+        match self {
+            Body::Bytes(b) => Ok(Some(b)),
+            Body::File { file, size } => {
+                use std::io::Read;
+                buf.clear();
+                buf.reserve(usize::try_from(*size).unwrap_or(0).saturating_add(1));
+                let mut f: &std::fs::File = file;
+                f.read_to_end(buf)?;
+                Ok(Some(buf.as_slice()))
+            }
+            Body::TooLarge => Ok(None),
+        }
+    }
 }
 
 /// What a key says about its object.

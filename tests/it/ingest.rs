@@ -109,6 +109,52 @@ fn generated_archive_round_trip() {
     );
 }
 
+/// With 8 parser threads a chunk holds 1,024 objects, more than the reader fetches
+/// (and holds open) at once: the chunk is fetched in parts, and the lake and the counts
+/// equal a one-thread run's.
+#[test]
+fn chunks_larger_than_the_open_files_limit_give_the_same_lake() {
+    let dir = tempdir();
+    let src = dir.path().join("archive");
+    generate(
+        &src,
+        &[
+            "--days",
+            "1",
+            "--accounts",
+            "1",
+            "--regions",
+            "1",
+            "--events-per-day",
+            "3000",
+            "--file-minutes",
+            "1",
+            "--ce-share",
+            "0.2",
+            "--seed",
+            "5",
+        ],
+    );
+    let logs = count_files(&src, "/CloudTrail/");
+    assert!(logs > 1_024, "{logs} log files");
+    let (code, eight) = ingest(&src, &dir.path().join("eight"), &["--threads", "8"]);
+    assert_eq!(code, 0, "{eight}");
+    let (code, one) = ingest(&src, &dir.path().join("one"), &["--threads", "1"]);
+    assert_eq!(code, 0, "{one}");
+    assert_eq!(n(&eight, "ingested"), logs);
+    for field in [
+        "ingested",
+        "records_read",
+        "kept_total",
+        "duplicates_dropped",
+    ] {
+        assert_eq!(n(&eight, field), n(&one, field), "{field}");
+    }
+    let events = distinct_events(&dir.path().join("eight"));
+    assert!(events.len() > 100, "{}", events.len());
+    assert_eq!(events, distinct_events(&dir.path().join("one")));
+}
+
 #[test]
 fn lake_files_follow_the_contract() {
     let dir = tempdir();
