@@ -375,7 +375,7 @@ fn read_part(
         });
         let window_bytes = got
             .iter()
-            .filter_map(|r| Some(r.as_ref().ok()?.body.len()))
+            .filter_map(|r| Some(r.as_ref().ok()?.body.size()))
             .sum::<u64>();
         bytes += window_bytes;
         seen.0 += got.len() as u64;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use crate::error::SourceError;
-use crate::source::{Body, Fetched, Object, Source};
+use crate::source::{Body, Fetched, Object, Source, read_file_into};
 
 /// Objects per batch of a streamed listing.
 const LISTING_BATCH: usize = 256;
@@ -182,17 +182,10 @@ impl Source for LocalSource {
     fn read(&self, object: &Object) -> Result<Vec<u8>, String> {
         // The listing's size sizes the buffer (no second stat).
         let file = std::fs::File::open(self.path_of(&object.key)).map_err(|e| e.to_string())?;
-        read_sized(file, object.size)
+        let mut out = Vec::new();
+        read_file_into(&file, object.size, &mut out).map_err(|e| e.to_string())?;
+        Ok(out)
     }
-}
-
-/// Reads `file` to its end into a buffer sized for `size` bytes (a file that grew since
-/// its size was taken is still read whole).
-fn read_sized(mut file: std::fs::File, size: u64) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
-    file.read_to_end(&mut out).map_err(|e| e.to_string())?;
-    Ok(out)
 }
 
 /// Asks the kernel to start reading a file into the page cache now, so that a cold

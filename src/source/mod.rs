@@ -104,7 +104,7 @@ pub enum Body {
 
 impl Body {
     /// The bytes this body holds or will hold once read (a file's size when opened).
-    pub fn len(&self) -> u64 {
+    pub fn size(&self) -> u64 {
         match self {
             Body::Bytes(b) => b.len() as u64,
             Body::File { size, .. } => *size,
@@ -112,26 +112,32 @@ impl Body {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The whole content: the bytes, or the file read to its end into `buf` (cleared
-    /// first). `Ok(None)`: too large, not read.
+    /// The whole content: the bytes, or the file read to its end into `buf`.
+    /// `Ok(None)`: too large, not read.
     pub fn read_into<'b>(&'b self, buf: &'b mut Vec<u8>) -> std::io::Result<Option<&'b [u8]>> {
         match self {
             Body::Bytes(b) => Ok(Some(b)),
             Body::File { file, size } => {
-                use std::io::Read;
-                buf.clear();
-                buf.reserve(usize::try_from(*size).unwrap_or(0).saturating_add(1));
-                let mut f: &std::fs::File = file;
-                f.read_to_end(buf)?;
+                read_file_into(file, *size, buf)?;
                 Ok(Some(buf.as_slice()))
             }
             Body::TooLarge => Ok(None),
         }
     }
+}
+
+/// Reads `file` to its end into `buf` (cleared first), reserving room for `size` bytes
+/// (a file that grew since its size was taken is still read whole).
+pub fn read_file_into(
+    mut file: &std::fs::File,
+    size: u64,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    use std::io::Read;
+    buf.clear();
+    buf.reserve(usize::try_from(size).unwrap_or(0).saturating_add(1));
+    file.read_to_end(buf)?;
+    Ok(())
 }
 
 /// What a key says about its object.

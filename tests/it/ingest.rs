@@ -118,22 +118,7 @@ fn chunks_larger_than_the_open_files_limit_give_the_same_lake() {
     let src = dir.path().join("archive");
     generate(
         &src,
-        &[
-            "--days",
-            "1",
-            "--accounts",
-            "1",
-            "--regions",
-            "1",
-            "--events-per-day",
-            "3000",
-            "--file-minutes",
-            "1",
-            "--ce-share",
-            "0.2",
-            "--seed",
-            "5",
-        ],
+        &[MINUTE_FILES, &["--ce-share", "0.2", "--seed", "5"]].concat(),
     );
     let logs = count_files(&src, "/CloudTrail/");
     assert!(logs > 1_024, "{logs} log files");

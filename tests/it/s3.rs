@@ -243,21 +243,7 @@ fn listing_paginates_past_1000_keys() {
     let archive = dir.path().join("archive");
     generate(
         &archive,
-        &[
-            "--days",
-            "1",
-            "--accounts",
-            "1",
-            "--regions",
-            "1",
-            "--events-per-day",
-            "3000",
-            "--file-minutes",
-            "1",
-            "--no-digests",
-            "--seed",
-            "3",
-        ],
+        &[MINUTE_FILES, &["--no-digests", "--seed", "3"]].concat(),
     );
     let logs = walk(&archive)
         .iter()

@@ -287,3 +287,18 @@ pub fn as_ce_session(mut v: Value, role: &str, engineer: &str, key: &str, create
     });
     v
 }
+
+/// `generate` arguments for one day of one account and region in 1-minute files
+/// (~1,000 log files): add a seed and what else a test needs.
+pub const MINUTE_FILES: &[&str] = &[
+    "--days",
+    "1",
+    "--accounts",
+    "1",
+    "--regions",
+    "1",
+    "--events-per-day",
+    "3000",
+    "--file-minutes",
+    "1",
+];
