@@ -5,7 +5,8 @@
 //!  (streamed walk,       main thread                  (key order, ≤ 16 MB compressed)
 //!   key order)                                              │
 //!                          reader: READ_THREADS fetches in flight for the next chunk
-//!                          (S3: download; local: open, fstat, start the read-ahead)
+//!                          (S3: download; local: open, fstat, start the read-ahead,
+//!                          or nothing when the files are page-cached: see ReadMode)
 //!                                                           │
 //!                          parser: rayon pool of `threads` — read (local), gunzip,
 //!                                  prefilter, scan, parse, derive; rows copied out
@@ -23,7 +24,11 @@
 //! disk when the archive is not in the page cache) runs ahead of it on its own
 //! threads; a local file is handed over open, with the kernel already reading it
 //! (`posix_fadvise`), and the parser copies it into a buffer it reuses (a buffer filled
-//! on another thread and freed on this one cost more than the copy). Commits run on
+//! on another thread and freed on this one cost more than the copy). When the files
+//! are in the page cache, fetching ahead only adds work (a second thread, a stat and an
+//! advice call per file): the parsers then open and read them themselves, and the
+//! reader goes back to fetching ahead when their reads find files missing from the
+//! page cache ([`ReadMode`]). Commits run on
 //! their own thread, so parsing goes on while one writes. Memory is bounded by the
 //! chunk size (three chunks in flight), the flush thresholds (two commits' worth at
 //! most) and the set of event-id hashes of this run (16 bytes per kept event); it does
@@ -49,7 +54,7 @@ use crate::lake::{Lake, LakeLocation, schema, writer};
 use crate::record::filter::Prefilter;
 use crate::record::gunzip::{DEFAULT_MAX_DECOMPRESSED, Gunzip, is_gzip};
 use crate::record::{DEFAULT_MAX_RECORD_BYTES, EventRow, Kind, ParseOptions, parse_log};
-use crate::source::{Fetched, KeyClass, Object, Prune, Shard, Source, classify_key};
+use crate::source::{Fetched, KeyClass, Object, ProbeStats, Prune, Shard, Source, classify_key};
 
 /// How an ingest runs.
 #[derive(Debug, Clone)]
@@ -67,6 +72,22 @@ pub struct IngestOptions {
     pub flush_bytes: usize,
     /// …or this many objects are pending.
     pub flush_objects: usize,
+    /// How local files are read (see [`ReadAhead`]).
+    pub read_ahead: ReadAhead,
+}
+
+/// How the files of a local archive are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReadAhead {
+    /// Decided as the ingest goes, from whether the files were in the page cache.
+    #[default]
+    Auto,
+    /// Every file is opened ahead of its parser, with the kernel's read-ahead started
+    /// (a cold disk or a network file system: many reads in flight).
+    Always,
+    /// The parsers open and read every file themselves (a page-cached archive: the
+    /// least work per file).
+    Never,
 }
 
 impl Default for IngestOptions {
@@ -81,6 +102,7 @@ impl Default for IngestOptions {
             flush_rows: 200_000,
             flush_bytes: 96 << 20,
             flush_objects: 20_000,
+            read_ahead: ReadAhead::Auto,
         }
     }
 }
@@ -227,7 +249,9 @@ fn process_object(
     config: &Config,
     prefilter: &Prefilter,
     options: &IngestOptions,
+    probes: &ProbeStats,
 ) -> ObjectResult {
+    let stat_deferred = object.stat_deferred;
     let mut entry = entry_for(object, class, Status::Ingested);
     let reject = |mut entry: ObjectEntry, e: ObjectError| {
         let reason = e.to_string();
@@ -243,11 +267,16 @@ fn process_object(
             decompressed: 0,
         }
     };
-    let fetched = match read {
+    // A deferred local file is opened here, on the parser's thread.
+    let opened = read.and_then(|f| {
+        let (body, stat) = f.body.open(options.max_decompressed)?;
+        Ok((body, f.stat.or(stat.filter(|_| stat_deferred))))
+    });
+    let (body, stat) = match opened {
         Ok(f) => f,
         Err(e) => return reject(entry, ObjectError::Io(e)),
     };
-    if let Some((size, version)) = fetched.stat {
+    if let Some((size, version)) = stat {
         entry.size = size;
         entry.version = version;
     }
@@ -255,7 +284,7 @@ fn process_object(
         let mut guard = cell.borrow_mut();
         let (gz, buf, input) = &mut *guard;
         // A local file is read here, into this thread's buffer.
-        let bytes = match fetched.body.read_into(input) {
+        let bytes = match body.read_into(input, probes) {
             Ok(Some(b)) => b,
             // Larger than the limit when compressed: it cannot decompress under it.
             Ok(None) => {
@@ -383,6 +412,118 @@ fn read_part(
         fetched.extend(got);
     }
     (fetched.len(), fetched)
+}
+
+/// How the reader hands a part's objects to the parsers: fetched ahead (opened, the
+/// kernel's read-ahead started: what a cold archive needs, many reads in flight) or
+/// deferred (the parsers open and read them themselves: what a page-cached archive
+/// needs, nothing done twice and no hand-over between threads).
+///
+/// The parsers count the deferred reads, and those that found part of their file
+/// missing from the page cache ([`ProbeStats`]). The reader starts with trial parts,
+/// whose first `TRIAL_OBJECTS` are deferred and the rest fetched. When more than one in
+/// `COLD_SHARE` of the deferred reads since its last look were cold, it fetches ahead
+/// for a number of parts that doubles each time (4 to 256), then tries again; when a
+/// trial's reads were warm, it defers whole parts. A few cold files in a cached archive
+/// (evicted pages) are simply read by the parser, which waits for them.
+/// `--read-ahead always` and `never` fix the choice.
+#[derive(Debug)]
+struct ReadMode {
+    policy: ReadAhead,
+    /// The counts at the last look.
+    seen: (u64, u64),
+    state: ReadState,
+    backoff: u32,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum ReadState {
+    #[default]
+    Trial,
+    Deferring,
+    Fetching {
+        parts_left: u32,
+    },
+}
+
+/// See [`ReadMode`].
+const COLD_SHARE: u64 = 16;
+/// See [`ReadMode`].
+const TRIAL_OBJECTS: usize = 32;
+
+impl ReadMode {
+    fn new(policy: ReadAhead) -> Self {
+        Self {
+            policy,
+            seen: (0, 0),
+            state: ReadState::Trial,
+            backoff: 0,
+        }
+    }
+
+    /// How many objects at the head of the next part are deferred (the rest are
+    /// fetched ahead).
+    fn deferred_objects(&mut self, stats: &ProbeStats) -> usize {
+        match self.policy {
+            ReadAhead::Always => return 0,
+            ReadAhead::Never => return usize::MAX,
+            ReadAhead::Auto => {}
+        }
+        let now = (
+            stats.probed.load(Ordering::Relaxed),
+            stats.cold.load(Ordering::Relaxed),
+        );
+        let (probed, cold) = (now.0 - self.seen.0, now.1 - self.seen.1);
+        self.seen = now;
+        if cold > 0 && cold.saturating_mul(COLD_SHARE) > probed {
+            self.backoff = (self.backoff * 2).clamp(4, 256);
+            self.state = ReadState::Fetching {
+                parts_left: self.backoff,
+            };
+        } else if self.state == ReadState::Trial && probed > 0 {
+            self.state = ReadState::Deferring;
+        }
+        match self.state {
+            ReadState::Deferring => usize::MAX,
+            ReadState::Trial => TRIAL_OBJECTS,
+            ReadState::Fetching { parts_left } => {
+                self.state = match parts_left {
+                    0 | 1 => ReadState::Trial,
+                    n => ReadState::Fetching { parts_left: n - 1 },
+                };
+                0
+            }
+        }
+    }
+}
+
+/// Reads the head of `part`: its first `deferred` objects as deferred bodies
+/// ([`Source::defer`]; fetched when the source does not defer them), then, when that
+/// was not the whole part, the rest as [`read_part`] fetches it.
+fn load_part(
+    source: &dyn Source,
+    io_pool: &rayon::ThreadPool,
+    part: &[(Object, KeyClass)],
+    deferred: usize,
+    max_bytes: u64,
+    seen: &mut (u64, u64),
+) -> (usize, Vec<Result<Fetched, String>>) {
+    let head = part.len().min(deferred);
+    let mut out: Vec<Result<Fetched, String>> = Vec::with_capacity(part.len());
+    for (o, _) in &part[..head] {
+        match source.defer(o) {
+            Some(body) => out.push(Ok(Fetched { body, stat: None })),
+            // The source does not defer: the whole part is fetched.
+            None => break,
+        }
+    }
+    let taken = out.len();
+    if taken == part.len() {
+        return (taken, out);
+    }
+    let (more, fetched) = read_part(source, io_pool, &part[taken..], max_bytes, seen);
+    out.extend(fetched);
+    (taken + more, out)
 }
 
 /// What becomes of one listed object before it is read: `Some` when it is to be
@@ -518,6 +659,8 @@ pub fn ingest_at(
     let (pool, io_pool) = (&pool, &io_pool);
     let prefilter = Prefilter::new(config);
     let prefilter = &prefilter;
+    let probes = ProbeStats::default();
+    let probes = &probes;
     let (tx, rx) = sync_channel::<Vec<ObjectResult>>(2);
     let flush = Flush {
         rows: options.flush_rows,
@@ -543,10 +686,17 @@ pub fn ingest_at(
         let (loaded_tx, loaded_rx) = sync_channel::<Loaded>(1);
         let reader = scope.spawn(move || {
             let mut seen = (0u64, 0u64);
+            let mut mode = ReadMode::new(options.read_ahead);
             for mut part in chunk_rx {
                 while !part.is_empty() {
-                    let (taken, fetched) =
-                        read_part(source, io_pool, &part, options.max_decompressed, &mut seen);
+                    let (taken, fetched) = load_part(
+                        source,
+                        io_pool,
+                        &part,
+                        mode.deferred_objects(probes),
+                        options.max_decompressed,
+                        &mut seen,
+                    );
                     let rest = part.split_off(taken);
                     if loaded_tx.send((part, fetched)).is_err() {
                         return;
@@ -561,7 +711,9 @@ pub fn ingest_at(
                     part.into_par_iter()
                         .zip(bytes.into_par_iter())
                         .map(|((object, class), read)| {
-                            let r = process_object(read, object, class, config, prefilter, options);
+                            let r = process_object(
+                                read, object, class, config, prefilter, options, probes,
+                            );
                             progress.objects_done.fetch_add(1, Ordering::Relaxed);
                             progress
                                 .bytes_read
@@ -890,4 +1042,61 @@ fn flush(
         sorted.push((month, writer::sort_batches(&batches)?));
     }
     lake.commit(sorted, std::mem::take(pending))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `mode` the parsers' counts and returns how many objects it defers.
+    fn look(mode: &mut ReadMode, stats: &ProbeStats, probed: u64, cold: u64) -> usize {
+        stats.probed.fetch_add(probed, Ordering::Relaxed);
+        stats.cold.fetch_add(cold, Ordering::Relaxed);
+        mode.deferred_objects(stats)
+    }
+
+    #[test]
+    fn read_mode_defers_when_warm_and_fetches_ahead_when_cold() {
+        let stats = ProbeStats::default();
+        let mut mode = ReadMode::new(ReadAhead::Auto);
+        // Trial parts until the parsers have read some of them.
+        assert_eq!(look(&mut mode, &stats, 0, 0), TRIAL_OBJECTS);
+        assert_eq!(look(&mut mode, &stats, 0, 0), TRIAL_OBJECTS);
+        // Warm trial reads (one cold in 32 is under the share): whole parts deferred.
+        assert_eq!(look(&mut mode, &stats, 32, 1), usize::MAX);
+        assert_eq!(look(&mut mode, &stats, 256, 2), usize::MAX);
+        // Cold: 4 parts fetched ahead, then a trial.
+        assert_eq!(look(&mut mode, &stats, 256, 200), 0);
+        for _ in 0..3 {
+            assert_eq!(look(&mut mode, &stats, 0, 0), 0);
+        }
+        assert_eq!(look(&mut mode, &stats, 0, 0), TRIAL_OBJECTS);
+        // A cold trial doubles the fetching stretch (8 parts)…
+        assert_eq!(look(&mut mode, &stats, 32, 30), 0);
+        for _ in 0..7 {
+            assert_eq!(look(&mut mode, &stats, 0, 0), 0);
+        }
+        // …up to 256 parts at most.
+        for _ in 0..10 {
+            assert_eq!(look(&mut mode, &stats, 32, 32), 0);
+        }
+        assert_eq!(mode.backoff, 256);
+        // A warm trial goes back to deferring.
+        for _ in 0..255 {
+            assert_eq!(look(&mut mode, &stats, 0, 0), 0);
+        }
+        assert_eq!(look(&mut mode, &stats, 0, 0), TRIAL_OBJECTS);
+        assert_eq!(look(&mut mode, &stats, 32, 0), usize::MAX);
+    }
+
+    #[test]
+    fn read_ahead_policies_fix_the_choice() {
+        let stats = ProbeStats::default();
+        let mut always = ReadMode::new(ReadAhead::Always);
+        let mut never = ReadMode::new(ReadAhead::Never);
+        for (probed, cold) in [(0, 0), (256, 256), (256, 0)] {
+            assert_eq!(look(&mut always, &stats, probed, cold), 0);
+            assert_eq!(look(&mut never, &stats, probed, cold), usize::MAX);
+        }
+    }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use cetrail::ingest::{IngestOptions, Progress, Summary, ingest_at};
+use cetrail::ingest::{IngestOptions, Progress, ReadAhead, Summary, ingest_at};
 use cetrail::source::Prune;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -42,6 +42,12 @@ pub struct Args {
     /// Parsing threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// How local files are read: opened ahead of the parsers with the kernel's
+    /// read-ahead started (`always`: a cold disk), by the parsers themselves (`never`:
+    /// a page-cached archive), or chosen as the ingest goes from whether files were in
+    /// the page cache (`auto`).
+    #[arg(long, value_enum, default_value_t = ReadAhead::Auto)]
+    read_ahead: ReadAhead,
     /// Configuration file (default ./cetrail.toml, else built-in defaults).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -82,6 +88,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 .transpose()
                 .context("--to")?,
         },
+        read_ahead: args.read_ahead,
         ..IngestOptions::default()
     };
     if let Some(n) = args.commit_every {

@@ -155,28 +155,20 @@ impl Source for LocalSource {
     fn fetch(&self, object: &Object, max_bytes: u64) -> Result<Fetched, String> {
         // Size and version from the open file (no second path lookup); the bytes are
         // read later by the parser (see `Body::File`).
-        let file = std::fs::File::open(self.path_of(&object.key)).map_err(|e| e.to_string())?;
-        let meta = file.metadata().map_err(|e| e.to_string())?;
-        if !meta.is_file() {
-            return Err("not a regular file".into());
+        let (body, stat) = open_file(&self.path_of(&object.key), max_bytes, false)?;
+        if let Body::File { file, size, .. } = &body {
+            will_need(file, *size);
         }
-        let stat = object
-            .stat_deferred
-            .then(|| (meta.len(), version_of(&meta)));
-        if meta.len() > max_bytes {
-            return Ok(Fetched {
-                body: Body::TooLarge,
-                stat,
-            });
-        }
-        will_need(&file, meta.len());
         Ok(Fetched {
-            body: Body::File {
-                file,
-                size: meta.len(),
-            },
-            stat,
+            body,
+            stat: object.stat_deferred.then_some(stat),
         })
+    }
+
+    fn defer(&self, object: &Object) -> Option<Body> {
+        // Only where a read can tell whether the page cache held the file (the
+        // reader goes back to fetching ahead when it did not).
+        cfg!(target_os = "linux").then(|| Body::Path(self.path_of(&object.key)))
     }
 
     fn read(&self, object: &Object) -> Result<Vec<u8>, String> {
@@ -186,6 +178,83 @@ impl Source for LocalSource {
         read_file_into(&file, object.size, &mut out).map_err(|e| e.to_string())?;
         Ok(out)
     }
+}
+
+/// Opens a local file for ingest: `Body::File` (read later, with a probe of the page
+/// cache when `probe`) or `Body::TooLarge` when it holds more than `max_bytes`, with its
+/// size and version.
+pub(crate) fn open_file(
+    path: &Path,
+    max_bytes: u64,
+    probe: bool,
+) -> Result<(Body, (u64, String)), String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    let stat = (meta.len(), version_of(&meta));
+    if meta.len() > max_bytes {
+        return Ok((Body::TooLarge, stat));
+    }
+    let body = Body::File {
+        file,
+        size: meta.len(),
+        probe,
+    };
+    Ok((body, stat))
+}
+
+/// Reads `file` (of `size` bytes when opened) to its end into `buf`, asking first for
+/// only what the page cache holds (`RWF_NOWAIT`). Returns the length read (the content
+/// is `buf[..n]`; `buf` keeps its bytes initialised and may be longer) and whether the
+/// page cache held the whole file (`false` too where the kernel cannot say).
+pub(crate) fn read_probing(
+    file: &std::fs::File,
+    size: u64,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<(usize, bool)> {
+    use std::io::{Read, Seek, SeekFrom};
+    // One byte more than the size: a file that grew since it was opened is read on.
+    let want = usize::try_from(size)
+        .map_err(|_| std::io::Error::other("file too large for this platform"))?
+        .saturating_add(1);
+    if buf.len() < want {
+        // Only the growth is zeroed: the buffer is reused across files.
+        buf.resize(want, 0);
+    }
+    let mut n = nowait_read(file, &mut buf[..want]);
+    if n as u64 == size {
+        // All of it (and not a byte more: the file did not grow) from the page cache.
+        return Ok((n, true));
+    }
+    // The rest (all of it when nothing was cached) with reads that wait, to the end.
+    let mut file = file;
+    file.seek(SeekFrom::Start(n as u64))?;
+    loop {
+        if n == buf.len() {
+            buf.resize(buf.len().saturating_mul(2).max(4096), 0);
+        }
+        match file.read(&mut buf[n..]) {
+            Ok(0) => return Ok((n, false)),
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Reads from offset 0 what the page cache holds of `file`, without waiting for the
+/// disk; 0 when nothing is cached or the kernel cannot read that way.
+#[cfg(target_os = "linux")]
+fn nowait_read(file: &std::fs::File, buf: &mut [u8]) -> usize {
+    let mut slices = [std::io::IoSliceMut::new(buf)];
+    rustix::io::preadv2(file, &mut slices, 0, rustix::io::ReadWriteFlags::NOWAIT).unwrap_or(0)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn nowait_read(_file: &std::fs::File, _buf: &mut [u8]) -> usize {
+    0
 }
 
 /// Asks the kernel to start reading a file into the page cache now, so that a cold
@@ -244,6 +313,41 @@ mod tests {
             false
         })?;
         assert_eq!(batches, 1);
+        std::fs::remove_dir_all(&root)?;
+        Ok(())
+    }
+
+    /// A probed read gives the file's bytes whatever the buffer held before (it is
+    /// reused, longer than the content), and a file just written is wholly in the page
+    /// cache.
+    #[test]
+    fn probed_reads_give_the_content_and_see_the_page_cache()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let root = std::env::temp_dir().join(format!("cetrail-probe-{}", std::process::id()));
+        std::fs::create_dir_all(&root)?;
+        let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let mut buf = Vec::new();
+        for (name, content) in [
+            ("big", &big[..]),
+            ("small", b"{\"Records\":[]}"),
+            ("empty", b""),
+        ] {
+            let path = root.join(name);
+            std::fs::write(&path, content)?;
+            let (body, (size, version)) = open_file(&path, u64::MAX, true)?;
+            assert_eq!(size, content.len() as u64);
+            assert!(version.starts_with("mtime:"), "{version}");
+            let Body::File { file, .. } = body else {
+                return Err(format!("{name}: not opened as a file").into());
+            };
+            let (n, cached) = read_probing(&file, size, &mut buf)?;
+            assert_eq!(&buf[..n], content, "{name}");
+            assert!(cached, "{name}: just written, yet not in the page cache");
+        }
+        // Over the limit: not read.
+        let (body, (size, _)) = open_file(&root.join("big"), 1_000, true)?;
+        assert!(matches!(body, Body::TooLarge));
+        assert_eq!(size, big.len() as u64);
         std::fs::remove_dir_all(&root)?;
         Ok(())
     }

@@ -8,6 +8,8 @@
 pub mod local;
 pub mod s3;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use chrono::NaiveDate;
 
 use crate::error::SourceError;
@@ -56,6 +58,12 @@ pub trait Source: Sync {
     /// Announces the objects that will be read, in this order: a remote source starts
     /// downloading ahead (bounded), so network and parsing overlap. Local: nothing.
     fn prefetch(&self, _objects: &mut dyn Iterator<Item = &Object>) {}
+    /// A body for `object` that its parser opens and reads itself, on its own thread,
+    /// with nothing done ahead ([`Body::Path`]): the cheapest way to read a local file
+    /// that is in the page cache. `None` (the default): the object must be fetched.
+    fn defer(&self, _object: &Object) -> Option<Body> {
+        None
+    }
     /// One user metadata value of an object (S3 `x-amz-meta-<name>`); a folder has none.
     fn metadata(&self, _object: &Object, _name: &str) -> Result<Option<String>, String> {
         Ok(None)
@@ -97,7 +105,14 @@ pub enum Body {
         file: std::fs::File,
         /// Its size when opened (the buffer is sized for it).
         size: u64,
+        /// Read what the page cache holds first, without waiting for the disk, and
+        /// count the read as cold when that was not the whole file (see
+        /// [`Body::read_into`]).
+        probe: bool,
     },
+    /// A local file not opened yet ([`Source::defer`]): [`Body::open`] opens it on the
+    /// parser's thread.
+    Path(std::path::PathBuf),
     /// Larger than the limit: not read.
     TooLarge,
 }
@@ -108,22 +123,69 @@ impl Body {
         match self {
             Body::Bytes(b) => b.len() as u64,
             Body::File { size, .. } => *size,
-            Body::TooLarge => 0,
+            Body::Path(_) | Body::TooLarge => 0,
         }
     }
 
-    /// The whole content: the bytes, or the file read to its end into `buf`.
-    /// `Ok(None)`: too large, not read.
-    pub fn read_into<'b>(&'b self, buf: &'b mut Vec<u8>) -> std::io::Result<Option<&'b [u8]>> {
+    /// Opens a [`Body::Path`]: the file, ready to be read with a probe of the page
+    /// cache, or `TooLarge`, with its size and version. Other bodies are returned as
+    /// they are, without them.
+    pub fn open(self, max_bytes: u64) -> Result<(Body, Option<(u64, String)>), String> {
+        match self {
+            Body::Path(path) => {
+                let (body, stat) = local::open_file(&path, max_bytes, true)?;
+                Ok((body, Some(stat)))
+            }
+            other => Ok((other, None)),
+        }
+    }
+
+    /// The whole content: the bytes, or the file read to its end into `buf` (whose
+    /// length may end up larger than the content: the slice returned is the content).
+    /// A file opened with `probe` is counted in `stats`. `Ok(None)`: too large, not
+    /// read. A `Path` must be opened first.
+    pub fn read_into<'b>(
+        &'b self,
+        buf: &'b mut Vec<u8>,
+        stats: &ProbeStats,
+    ) -> std::io::Result<Option<&'b [u8]>> {
         match self {
             Body::Bytes(b) => Ok(Some(b)),
-            Body::File { file, size } => {
+            Body::File {
+                file,
+                size,
+                probe: false,
+            } => {
                 read_file_into(file, *size, buf)?;
                 Ok(Some(buf.as_slice()))
             }
+            Body::File {
+                file,
+                size,
+                probe: true,
+            } => {
+                let (n, cached) = local::read_probing(file, *size, buf)?;
+                stats.probed.fetch_add(1, Ordering::Relaxed);
+                if !cached {
+                    stats.cold.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(Some(&buf[..n]))
+            }
+            Body::Path(path) => Err(std::io::Error::other(format!(
+                "{} was not opened before it was read",
+                path.display()
+            ))),
             Body::TooLarge => Ok(None),
         }
     }
+}
+
+/// Reads of files opened with `probe`: how many, and how many found some of the file
+/// missing from the page cache (they waited for the disk).
+#[derive(Debug, Default)]
+pub struct ProbeStats {
+    pub probed: AtomicU64,
+    pub cold: AtomicU64,
 }
 
 /// Reads `file` to its end into `buf` (cleared first), reserving room for `size` bytes
