@@ -58,7 +58,9 @@ def duck_once():
     w = {}
     for f in sorted(q.glob("*.sql")):
         t = time.perf_counter()
-        con.execute(render(f.read_text())).fetchall()
+        # Fetched as an Arrow table: a columnar result like cetrail's frames (a
+        # fetchall() would time Python building millions of tuples for the feed).
+        con.sql(render(f.read_text())).to_arrow_table()
         w[f.stem] = (time.perf_counter() - t) * 1e3
     return {"view_ms": view_ms, "widgets_ms": w, "total_ms": (time.perf_counter() - t0) * 1e3}
 
@@ -94,5 +96,12 @@ month = lo.strftime("%Y-%m")
 audit = med([wall([a.bin, "audit", "--lake", lake, "--format", "json"]) for _ in range(a.runs)])
 report = med([wall([a.bin, "report", "--lake", lake, "--month", month, "--out", os.path.join(a.work, "report.html")])
               for _ in range(a.runs)])
+# The whole `cetrail dashboard` command as a user runs it (process start, lake read,
+# terminal tables written), and with every row of every widget as JSON (the feed alone
+# is one row per event).
+dash_table = med([wall([a.bin, "dashboard", "--lake", lake]) for _ in range(a.runs)])
+dash_json = med([wall([a.bin, "dashboard", "--lake", lake, "--format", "json"]) for _ in range(a.runs)])
+print(f"{'dashboard command':22} {dash_table:9.1f}   (process wall time, tables to the terminal)")
+print(f"{'  --format json':22} {dash_json:9.1f}   (every row of every widget, {events} feed rows)")
 print(f"{'audit (whole command)':22} {audit:9.1f}")
 print(f"{'report ' + month + ' (html)':22} {report:9.1f}")

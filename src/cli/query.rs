@@ -153,9 +153,10 @@ pub fn query(args: QueryArgs) -> Result<ExitCode> {
         Some(n) => df.head(Some(n)),
         None => df,
     };
-    let t = Table::from_frame(&df)?;
-    let mut out = std::io::stdout().lock();
-    render::write(&mut out, &t, args.format, style)?;
+    // Buffered: stdout alone flushes at every line.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    render::write_frame(&mut out, &df, args.format, style)?;
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -238,16 +239,15 @@ pub fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
             })
         );
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let range = |t: Option<DateTime<Utc>>| {
         t.map(|t| render::format_time(t.timestamp_micros(), style))
             .unwrap_or_default()
     };
     match args.format {
         DashFormat::Json => {
-            // Written widget by widget and rows in slices, so that a feed of millions
-            // of events is never held as JSON values all at once.
-            const SLICE: usize = 20_000;
+            // Written widget by widget, rows straight from the frames, so that a feed
+            // of millions of events is never held as cells or JSON values.
             writeln!(out, "{{")?;
             writeln!(
                 out,
@@ -269,16 +269,10 @@ pub fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
                 let sep = if i > 0 { "," } else { "" };
                 write!(out, "{sep}\n    {}: [", serde_json::to_string(w.name)?)?;
                 let mut first = true;
-                let mut offset = 0;
-                while offset < df.height() {
-                    let t = Table::from_frame(&df.slice(offset as i64, SLICE))?;
-                    for row in t.json_rows(style) {
-                        write!(out, "{}\n      ", if first { "" } else { "," })?;
-                        serde_json::to_writer(&mut out, &row)?;
-                        first = false;
-                    }
-                    offset += SLICE;
+                if df.height() > 0 {
+                    write!(out, "\n      ")?;
                 }
+                render::write_frame_json_rows(&mut out, df, style, ",\n      ", &mut first)?;
                 write!(out, "{}]", if first { "" } else { "\n    " })?;
             }
             writeln!(out, "\n  }}\n}}")?;
@@ -339,5 +333,6 @@ pub fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
             }
         }
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

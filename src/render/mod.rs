@@ -105,6 +105,23 @@ impl Cell {
         }
     }
 
+    /// Writes the cell as a JSON value (what [`Cell::json`] would serialise to).
+    fn write_json(&self, out: &mut dyn Write, style: TimeStyle) -> std::io::Result<()> {
+        match self {
+            Cell::Null => out.write_all(b"null"),
+            Cell::Text(s) => serde_json::to_writer(&mut *out, s).map_err(std::io::Error::from),
+            Cell::Int(i) => write!(out, "{i}"),
+            Cell::Float(f) => match serde_json::Number::from_f64(*f) {
+                Some(n) => serde_json::to_writer(&mut *out, &n).map_err(std::io::Error::from),
+                None => out.write_all(b"null"),
+            },
+            Cell::Bool(b) => write!(out, "{b}"),
+            Cell::Time(_) | Cell::Date(_) => {
+                serde_json::to_writer(&mut *out, &self.text(style)).map_err(std::io::Error::from)
+            }
+        }
+    }
+
     fn json(&self, style: TimeStyle) -> Value {
         match self {
             Cell::Null => Value::Null,
@@ -136,8 +153,33 @@ pub fn format_time(micros: i64, style: TimeStyle) -> String {
             .with_timezone(&tz)
             .format("%Y-%m-%dT%H:%M:%S%:z")
             .to_string(),
-        None => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        None => utc_text(&t),
     }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` written digit by digit (a feed renders millions of times;
+/// a strftime pattern is parsed again at every call). Years outside 0..=9999 take
+/// chrono's formatter, which signs and widens them.
+fn utc_text(t: &DateTime<Utc>) -> String {
+    use chrono::{Datelike, Timelike};
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        return t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    }
+    let mut b = *b"0000-00-00T00:00:00Z";
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, year.unsigned_abs());
+    put(5, 2, t.month());
+    put(8, 2, t.day());
+    put(11, 2, t.hour());
+    put(14, 2, t.minute());
+    put(17, 2, t.second());
+    b.iter().map(|&c| char::from(c)).collect()
 }
 
 impl Table {
@@ -165,6 +207,27 @@ impl Table {
         self.rows.truncate(n);
     }
 
+    /// Writes each row as one compact JSON object (the columns as keys, in column
+    /// order), `separator` before every row but the first of the whole output (`first`
+    /// says whether one was written yet). Rows are written straight from the cells: a
+    /// feed of millions of rows builds no JSON values.
+    pub fn write_json_rows(
+        &self,
+        out: &mut dyn Write,
+        style: TimeStyle,
+        separator: &str,
+        first: &mut bool,
+    ) -> std::io::Result<()> {
+        let keys = json_keys(self.columns.iter().map(String::as_str))?;
+        for row in &self.rows {
+            write_json_object(out, &keys, separator, first, |out, j| match row.get(j) {
+                Some(v) => v.write_json(out, style),
+                None => out.write_all(b"null"),
+            })?;
+        }
+        Ok(())
+    }
+
     /// Rows as JSON objects with exactly the columns as keys.
     pub fn json_rows(&self, style: TimeStyle) -> Vec<Value> {
         self.rows
@@ -177,6 +240,122 @@ impl Table {
                 Value::Object(m)
             })
             .collect()
+    }
+}
+
+/// Writes the rows of `df` as [`Table::write_json_rows`] does, straight from the
+/// frame: strings are borrowed, not copied into cells, and the frame is walked in
+/// slices of one chunk each, so that a feed of millions of events costs no more memory
+/// than one slice.
+pub fn write_frame_json_rows(
+    out: &mut dyn Write,
+    df: &DataFrame,
+    style: TimeStyle,
+    separator: &str,
+    first: &mut bool,
+) -> std::io::Result<()> {
+    let keys = json_keys(df.get_column_names().iter().map(|c| c.as_str()))?;
+    let mut offset = 0usize;
+    while offset < df.height() {
+        let mut part = df.slice(i64::try_from(offset).unwrap_or(i64::MAX), FRAME_SLICE);
+        part.rechunk_mut();
+        let cols = part.columns();
+        for i in 0..part.height() {
+            write_json_object(out, &keys, separator, first, |out, j| {
+                let Some(c) = cols.get(j) else {
+                    return out.write_all(b"null");
+                };
+                let v = c.get(i).map_err(std::io::Error::other)?;
+                match v.get_str() {
+                    Some(s) => serde_json::to_writer(&mut *out, s).map_err(std::io::Error::from),
+                    None => Cell::from_any(v).write_json(out, style),
+                }
+            })?;
+        }
+        offset += FRAME_SLICE;
+    }
+    Ok(())
+}
+
+/// Each column name as a JSON key followed by `:`.
+fn json_keys<'a>(names: impl Iterator<Item = &'a str>) -> std::io::Result<Vec<String>> {
+    names
+        .map(|c| serde_json::to_string(c).map(|k| format!("{k}:")))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(std::io::Error::from)
+}
+
+/// Writes one compact JSON object of `keys`, the value of key `j` by `value`, with
+/// `separator` before it unless it is the `first` of the output.
+fn write_json_object(
+    out: &mut dyn Write,
+    keys: &[String],
+    separator: &str,
+    first: &mut bool,
+    mut value: impl FnMut(&mut dyn Write, usize) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    if !*first {
+        out.write_all(separator.as_bytes())?;
+    }
+    *first = false;
+    out.write_all(b"{")?;
+    for (j, k) in keys.iter().enumerate() {
+        if j > 0 {
+            out.write_all(b",")?;
+        }
+        out.write_all(k.as_bytes())?;
+        value(out, j)?;
+    }
+    out.write_all(b"}")
+}
+
+/// Rows of a frame converted at a time when it is written as a stream.
+const FRAME_SLICE: usize = 20_000;
+
+/// Writes `df` in `format`: JSON and JSON Lines straight from the frame
+/// ([`write_frame_json_rows`]), CSV through a [`Table`] per slice of rows, a terminal
+/// table and Markdown (whose column widths need every row) through one [`Table`].
+pub fn write_frame(
+    out: &mut dyn Write,
+    df: &DataFrame,
+    format: Format,
+    style: TimeStyle,
+) -> std::io::Result<()> {
+    let mut first = true;
+    match format {
+        Format::Json if df.height() == 0 => out.write_all(b"[]\n"),
+        Format::Json => {
+            out.write_all(b"[\n")?;
+            write_frame_json_rows(out, df, style, ",\n", &mut first)?;
+            out.write_all(b"\n]\n")
+        }
+        Format::Jsonl => {
+            write_frame_json_rows(out, df, style, "\n", &mut first)?;
+            if !first {
+                out.write_all(b"\n")?;
+            }
+            Ok(())
+        }
+        Format::Csv => {
+            let columns: Vec<String> = df
+                .get_column_names()
+                .iter()
+                .map(|c| c.to_string())
+                .collect();
+            write_csv_header(out, &columns)?;
+            let mut offset = 0usize;
+            while offset < df.height() {
+                let part = df.slice(i64::try_from(offset).unwrap_or(i64::MAX), FRAME_SLICE);
+                let t = Table::from_frame(&part).map_err(std::io::Error::other)?;
+                write_csv_rows(out, &t, style)?;
+                offset += FRAME_SLICE;
+            }
+            Ok(())
+        }
+        Format::Table | Format::Md => {
+            let t = Table::from_frame(df).map_err(std::io::Error::other)?;
+            write(out, &t, format, style)
+        }
     }
 }
 
@@ -197,6 +376,25 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+fn write_csv_header(out: &mut dyn Write, columns: &[String]) -> std::io::Result<()> {
+    let header: Vec<String> = columns.iter().map(|c| csv_field(c)).collect();
+    writeln!(out, "{}", header.join(","))
+}
+
+fn write_csv_rows(out: &mut dyn Write, t: &Table, style: TimeStyle) -> std::io::Result<()> {
+    for r in &t.rows {
+        let cells: Vec<String> = r
+            .iter()
+            .map(|c| match c {
+                Cell::Text(s) => csv_field(&csv_safe(s)),
+                other => csv_field(&other.text(style)),
+            })
+            .collect();
+        writeln!(out, "{}", cells.join(","))?;
+    }
+    Ok(())
+}
+
 /// Writes `t` in `format`.
 pub fn write(
     out: &mut dyn Write,
@@ -208,30 +406,26 @@ pub fn write(
         Format::Table => writeln!(out, "{}", table(t, style)),
         Format::Md => writeln!(out, "{}", markdown(t, style)),
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &t.json_rows(style))?;
-            writeln!(out)
+            // One object per line.
+            if t.rows.is_empty() {
+                return out.write_all(b"[]\n");
+            }
+            let mut first = true;
+            out.write_all(b"[\n")?;
+            t.write_json_rows(out, style, ",\n", &mut first)?;
+            out.write_all(b"\n]\n")
         }
         Format::Jsonl => {
-            for row in t.json_rows(style) {
-                serde_json::to_writer(&mut *out, &row)?;
-                writeln!(out)?;
+            let mut first = true;
+            t.write_json_rows(out, style, "\n", &mut first)?;
+            if !first {
+                out.write_all(b"\n")?;
             }
             Ok(())
         }
         Format::Csv => {
-            let header: Vec<String> = t.columns.iter().map(|c| csv_field(c)).collect();
-            writeln!(out, "{}", header.join(","))?;
-            for r in &t.rows {
-                let cells: Vec<String> = r
-                    .iter()
-                    .map(|c| match c {
-                        Cell::Text(s) => csv_field(&csv_safe(s)),
-                        other => csv_field(&other.text(style)),
-                    })
-                    .collect();
-                writeln!(out, "{}", cells.join(","))?;
-            }
-            Ok(())
+            write_csv_header(out, &t.columns)?;
+            write_csv_rows(out, t, style)
         }
     }
 }
@@ -277,6 +471,94 @@ mod tests {
         assert_eq!(v[0]["a"], "\"</script>\u{0}\n\u{202e}");
         assert_eq!(v[0]["b"], -12.5);
         assert_eq!(v[0]["c"], "2026-09-21T14:13:20Z");
+    }
+
+    #[test]
+    fn utc_times_are_written_as_chrono_writes_them() {
+        // Around the epoch, leap days, the end of 9999 and beyond (signed, widened).
+        for micros in [
+            0i64,
+            -1,
+            951_782_400_000_000,
+            1_790_000_000_123_456,
+            253_402_300_799_000_000,
+            253_402_300_800_000_000,
+            -62_167_219_200_000_001,
+        ] {
+            let t = DateTime::<Utc>::from_timestamp_micros(micros).unwrap_or_default();
+            assert_eq!(
+                format_time(micros, UTC),
+                t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                "{micros}"
+            );
+        }
+    }
+
+    /// A frame of more rows than one slice, with every kind of cell.
+    fn frame(rows: usize) -> DataFrame {
+        let n = i64::try_from(rows).unwrap_or(0);
+        let text: Vec<Option<String>> = (0..n)
+            .map(|i| (i % 7 != 0).then(|| format!("=x\"{i}\n,é")))
+            .collect();
+        let cat = Series::new(
+            "cat".into(),
+            (0..n).map(|i| format!("c{}", i % 3)).collect::<Vec<_>>(),
+        )
+        .cast(&DataType::from_categories(Categories::global()))
+        .unwrap_or_default();
+        let mut df = DataFrame::new_infer_height(vec![
+            Column::new("text".into(), text),
+            cat.into(),
+            Column::new("int".into(), (0..n).collect::<Vec<_>>()),
+            Column::new(
+                "float".into(),
+                (0..n).map(|i| i as f64 / 4.0).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "flag".into(),
+                (0..n).map(|i| i % 2 == 0).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "time".into(),
+                (0..n).map(|i| i * 1_000_000_007).collect::<Vec<_>>(),
+            )
+            .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
+            .unwrap_or_else(|_| Column::new_empty("time".into(), &DataType::Null)),
+        ])
+        .unwrap_or_default();
+        // Several chunks, as a frame read from several files has.
+        df = df.vstack(&df.clone()).unwrap_or_default();
+        df
+    }
+
+    #[test]
+    fn frames_stream_as_their_tables_render() {
+        let df = frame(12_345);
+        assert_eq!(df.height(), 24_690);
+        assert!(df.height() > FRAME_SLICE);
+        let table = Table::from_frame(&df).unwrap_or_default();
+        for format in [Format::Json, Format::Jsonl, Format::Csv] {
+            let (mut streamed, mut whole) = (Vec::new(), Vec::new());
+            write_frame(&mut streamed, &df, format, UTC).unwrap_or_default();
+            write(&mut whole, &table, format, UTC).unwrap_or_default();
+            assert_eq!(
+                String::from_utf8_lossy(&streamed),
+                String::from_utf8_lossy(&whole),
+                "{format:?}"
+            );
+        }
+        let mut json = Vec::new();
+        write_frame(&mut json, &df, Format::Json, UTC).unwrap_or_default();
+        let v: Value = serde_json::from_slice(&json).unwrap_or(Value::Null);
+        assert_eq!(v, Value::Array(table.json_rows(UTC)));
+        assert_eq!(v[1]["text"], "=x\"1\n,é");
+        assert_eq!(v[0]["text"], Value::Null);
+        assert_eq!(v[5]["cat"], "c2");
+        assert_eq!(v[2]["float"], 0.5);
+        assert_eq!(v[1]["time"], "1970-01-01T00:16:40Z");
+        let mut empty = Vec::new();
+        write_frame(&mut empty, &df.head(Some(0)), Format::Json, UTC).unwrap_or_default();
+        assert_eq!(empty, b"[]\n");
     }
 
     #[test]
