@@ -92,7 +92,8 @@ pub fn coverage(
     // Latest entry per key.
     let mut latest: HashMap<String, ObjectEntry> = HashMap::new();
     for segment in read_segments(root)? {
-        for o in segment.objects {
+        for mut o in segment.objects {
+            o.fill_from_key();
             latest.insert(o.key.clone(), o);
         }
     }

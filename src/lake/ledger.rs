@@ -49,26 +49,47 @@ pub struct ObjectEntry {
     pub status: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Account, region and delivery day (`YYYY-MM-DD`) of a log in the CloudTrail key
+    /// layout. Not written: they follow from the key; a reader that needs them calls
+    /// [`ObjectEntry::fill_from_key`] (segments of earlier versions hold them).
+    #[serde(default, skip_serializing)]
     pub account: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing)]
     pub region: Option<String>,
-    /// Delivery day from the key, `YYYY-MM-DD`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing)]
     pub day: Option<String>,
     #[serde(default)]
     pub records: u64,
     /// Events written to the lake (after in-run deduplication).
     #[serde(default)]
     pub kept: u64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub bad_records: u64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub duplicates: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_event: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_event: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl ObjectEntry {
+    /// Sets account, region and day from the key when they are missing (a log in the
+    /// CloudTrail key layout; other objects have none).
+    pub fn fill_from_key(&mut self) {
+        if self.account.is_some() {
+            return;
+        }
+        if let crate::source::KeyClass::Log(k) = crate::source::classify_key(&self.key) {
+            self.account = Some(k.account);
+            self.region = Some(k.region);
+            self.day = Some(k.date.to_string());
+        }
+    }
 }
 
 /// A Parquet file added by a commit.
@@ -276,5 +297,63 @@ impl LedgerIndex {
         self.seen
             .get(key)
             .is_some_and(|(s, v)| *s == size && v == version)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str) -> ObjectEntry {
+        ObjectEntry {
+            key: key.into(),
+            size: 10,
+            version: "mtime:1".into(),
+            status: Status::Ingested,
+            reason: None,
+            account: None,
+            region: None,
+            day: None,
+            records: 3,
+            kept: 1,
+            bad_records: 0,
+            duplicates: 2,
+            first_event: None,
+            last_event: None,
+        }
+    }
+
+    #[test]
+    fn lines_leave_out_what_the_key_says_and_reading_restores_it() {
+        let log = "o/AWSLogs/123456789012/CloudTrail/eu-west-1/2026/09/07/123456789012_CloudTrail_eu-west-1_20260907T0010Z_ab.json.gz";
+        let mut a = entry(log);
+        a.fill_from_key();
+        let b = entry("o/AWSLogs/123456789012/CloudTrail-Digest/eu-west-1/2026/09/07/x.json.gz");
+        let lines = EntryLines::of(&[a.clone(), b.clone()]).unwrap_or_default();
+        let text = String::from_utf8_lossy(&lines.bytes).into_owned();
+        assert!(
+            !text.contains("\"account\"") && !text.contains("\"day\""),
+            "{text}"
+        );
+        assert!(
+            !text.contains("bad_records") && text.contains("\"duplicates\":2"),
+            "{text}"
+        );
+        let header = r#"{"format":1,"run":"r","seq":1,"committed_at":"t","files":[]}"#;
+        let seg = parse_segment(&format!("{header}\n{text}"), Path::new("s.jsonl"));
+        let mut objects = seg.map(|s| s.objects).unwrap_or_default();
+        assert_eq!(objects[0].account, None);
+        objects.iter_mut().for_each(ObjectEntry::fill_from_key);
+        assert_eq!(objects, vec![a.clone(), b]);
+        assert_eq!(objects[0].account.as_deref(), Some("123456789012"));
+        assert_eq!(objects[0].region.as_deref(), Some("eu-west-1"));
+        assert_eq!(objects[0].day.as_deref(), Some("2026-09-07"));
+        assert_eq!(objects[1].account, None);
+        // A line of an earlier version, with the fields written out, reads the same.
+        let old = format!(
+            r#"{{"key":"{log}","size":10,"version":"mtime:1","status":"ingested","account":"123456789012","region":"eu-west-1","day":"2026-09-07","records":3,"kept":1,"bad_records":0,"duplicates":2}}"#
+        );
+        let seg = parse_segment(&format!("{header}\n{old}\n"), Path::new("s.jsonl"));
+        assert_eq!(seg.map(|s| s.objects).unwrap_or_default(), vec![a]);
     }
 }
