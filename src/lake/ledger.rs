@@ -235,14 +235,28 @@ pub(crate) fn write_segment(
     let name = segment_name(header);
     let tmp = dir.join(format!(".tmp-{name}"));
     let fin = dir.join(&name);
-    let buf = segment_bytes(header, objects, &fin)?;
+    // The header line, then the entries' lines as they are (not copied into one
+    // buffer first: a segment of a large ingest holds megabytes of them).
+    let head = header_line(header, &fin)?;
     let mut f = std::fs::File::create(&tmp).map_err(LakeError::io(&tmp))?;
-    f.write_all(&buf).map_err(LakeError::io(&tmp))?;
+    f.write_all(&head)
+        .and_then(|()| f.write_all(&objects.bytes))
+        .map_err(LakeError::io(&tmp))?;
     f.sync_all().map_err(LakeError::io(&tmp))?;
     drop(f);
     std::fs::rename(&tmp, &fin).map_err(LakeError::io(&fin))?;
     sync_dir(&dir)?;
     Ok(fin)
+}
+
+/// The first line of a segment (with its line break); `name` names it in errors.
+fn header_line(header: &SegmentHeader, name: &Path) -> Result<Vec<u8>, LakeError> {
+    let mut buf = serde_json::to_vec(header).map_err(|e| LakeError::Ledger {
+        path: name.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    buf.push(b'\n');
+    Ok(buf)
 }
 
 /// A segment as JSON lines: the header, then one object per line.
@@ -251,12 +265,7 @@ pub(crate) fn segment_bytes(
     objects: &EntryLines,
     name: &Path,
 ) -> Result<Vec<u8>, LakeError> {
-    let mut buf = serde_json::to_vec(header).map_err(|e| LakeError::Ledger {
-        path: name.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    buf.reserve(objects.bytes.len() + 1);
-    buf.push(b'\n');
+    let mut buf = header_line(header, name)?;
     buf.extend_from_slice(&objects.bytes);
     Ok(buf)
 }
