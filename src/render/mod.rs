@@ -259,9 +259,31 @@ pub fn write_frame_json_rows(
     while offset < df.height() {
         let mut part = df.slice(i64::try_from(offset).unwrap_or(i64::MAX), FRAME_SLICE);
         part.rechunk_mut();
-        let cols = part.columns();
+        // Categorical columns (the view's grouping columns) as plain strings, once per
+        // slice: a string cell is then read from its array, not through an `AnyValue`.
+        let cols = part
+            .columns()
+            .iter()
+            .map(|c| {
+                if c.dtype().is_categorical() || c.dtype().is_enum() {
+                    c.cast(&DataType::String)
+                } else {
+                    Ok(c.clone())
+                }
+            })
+            .collect::<PolarsResult<Vec<Column>>>()
+            .map_err(std::io::Error::other)?;
+        let strings: Vec<Option<&StringChunked>> = cols.iter().map(|c| c.str().ok()).collect();
         for i in 0..part.height() {
             write_json_object(out, &keys, separator, first, |out, j| {
+                if let Some(Some(ca)) = strings.get(j) {
+                    return match ca.get(i) {
+                        Some(s) => {
+                            serde_json::to_writer(&mut *out, s).map_err(std::io::Error::from)
+                        }
+                        None => out.write_all(b"null"),
+                    };
+                }
                 let Some(c) = cols.get(j) else {
                     return out.write_all(b"null");
                 };
