@@ -255,9 +255,7 @@ pub fn write_frame_json_rows(
     first: &mut bool,
 ) -> std::io::Result<()> {
     let keys = json_keys(df.get_column_names().iter().map(|c| c.as_str()))?;
-    let mut offset = 0usize;
-    while offset < df.height() {
-        let mut part = df.slice(i64::try_from(offset).unwrap_or(i64::MAX), FRAME_SLICE);
+    for_each_slice(df, |mut part| {
         part.rechunk_mut();
         // Categorical columns (the view's grouping columns) as plain strings, once per
         // slice: a string cell is then read from its array, not through an `AnyValue`.
@@ -284,19 +282,50 @@ pub fn write_frame_json_rows(
                         None => out.write_all(b"null"),
                     };
                 }
-                let Some(c) = cols.get(j) else {
-                    return out.write_all(b"null");
-                };
-                let v = c.get(i).map_err(std::io::Error::other)?;
-                match v.get_str() {
-                    Some(s) => serde_json::to_writer(&mut *out, s).map_err(std::io::Error::from),
-                    None => Cell::from_any(v).write_json(out, style),
+                match cols.get(j) {
+                    Some(c) => Cell::from_any(c.get(i).map_err(std::io::Error::other)?)
+                        .write_json(out, style),
+                    None => out.write_all(b"null"),
                 }
             })?;
         }
+        Ok(())
+    })
+}
+
+/// Calls `f` on each slice of `FRAME_SLICE` rows of `df`, in order.
+fn for_each_slice(
+    df: &DataFrame,
+    mut f: impl FnMut(DataFrame) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut offset = 0usize;
+    while offset < df.height() {
+        f(df.slice(i64::try_from(offset).unwrap_or(i64::MAX), FRAME_SLICE))?;
         offset += FRAME_SLICE;
     }
     Ok(())
+}
+
+/// Frames the JSON objects that `rows` writes (it is given the separator between rows
+/// and the flag [`write_json_object`] keeps): a JSON array of one object per line
+/// (`[]` when `empty`), or JSON Lines.
+fn write_json_framed(
+    out: &mut dyn Write,
+    lines: bool,
+    empty: bool,
+    rows: impl FnOnce(&mut dyn Write, &str, &mut bool) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut first = true;
+    if lines {
+        rows(out, "\n", &mut first)?;
+        return if first { Ok(()) } else { out.write_all(b"\n") };
+    }
+    if empty {
+        return out.write_all(b"[]\n");
+    }
+    out.write_all(b"[\n")?;
+    rows(out, ",\n", &mut first)?;
+    out.write_all(b"\n]\n")
 }
 
 /// Each column name as a JSON key followed by `:`.
@@ -343,21 +372,13 @@ pub fn write_frame(
     format: Format,
     style: TimeStyle,
 ) -> std::io::Result<()> {
-    let mut first = true;
     match format {
-        Format::Json if df.height() == 0 => out.write_all(b"[]\n"),
-        Format::Json => {
-            out.write_all(b"[\n")?;
-            write_frame_json_rows(out, df, style, ",\n", &mut first)?;
-            out.write_all(b"\n]\n")
-        }
-        Format::Jsonl => {
-            write_frame_json_rows(out, df, style, "\n", &mut first)?;
-            if !first {
-                out.write_all(b"\n")?;
-            }
-            Ok(())
-        }
+        Format::Json | Format::Jsonl => write_json_framed(
+            out,
+            format == Format::Jsonl,
+            df.height() == 0,
+            |out, separator, first| write_frame_json_rows(out, df, style, separator, first),
+        ),
         Format::Csv => {
             let columns: Vec<String> = df
                 .get_column_names()
@@ -365,14 +386,10 @@ pub fn write_frame(
                 .map(|c| c.to_string())
                 .collect();
             write_csv_header(out, &columns)?;
-            let mut offset = 0usize;
-            while offset < df.height() {
-                let part = df.slice(i64::try_from(offset).unwrap_or(i64::MAX), FRAME_SLICE);
+            for_each_slice(df, |part| {
                 let t = Table::from_frame(&part).map_err(std::io::Error::other)?;
-                write_csv_rows(out, &t, style)?;
-                offset += FRAME_SLICE;
-            }
-            Ok(())
+                write_csv_rows(out, &t, style)
+            })
         }
         Format::Table | Format::Md => {
             let t = Table::from_frame(df).map_err(std::io::Error::other)?;
@@ -427,24 +444,12 @@ pub fn write(
     match format {
         Format::Table => writeln!(out, "{}", table(t, style)),
         Format::Md => writeln!(out, "{}", markdown(t, style)),
-        Format::Json => {
-            // One object per line.
-            if t.rows.is_empty() {
-                return out.write_all(b"[]\n");
-            }
-            let mut first = true;
-            out.write_all(b"[\n")?;
-            t.write_json_rows(out, style, ",\n", &mut first)?;
-            out.write_all(b"\n]\n")
-        }
-        Format::Jsonl => {
-            let mut first = true;
-            t.write_json_rows(out, style, "\n", &mut first)?;
-            if !first {
-                out.write_all(b"\n")?;
-            }
-            Ok(())
-        }
+        Format::Json | Format::Jsonl => write_json_framed(
+            out,
+            format == Format::Jsonl,
+            t.rows.is_empty(),
+            |out, separator, first| t.write_json_rows(out, style, separator, first),
+        ),
         Format::Csv => {
             write_csv_header(out, &t.columns)?;
             write_csv_rows(out, t, style)
