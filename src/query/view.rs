@@ -261,28 +261,30 @@ pub fn materialise(
     let mut stages = Stages::default();
     let mut names: Vec<&str> = VIEW_COLUMNS.to_vec();
     names.extend(extra.iter().filter(|c| !VIEW_COLUMNS.contains(c)));
-    let mut df = scan_view_any(lake, p, &names)?;
-    df.rechunk_mut_par();
-    stages.lap("scan");
-    let (duplicates, mut order) = check_and_order(&df, true)?;
-    stages.lap("dedup + order");
+    // The scan computes the order (and whether any id occurs twice) from the plain
+    // columns it reads first, and then writes the other columns in that order.
+    let mut duplicates = false;
+    let mut df = scan_view_arranged(lake, p, &names, |plain| {
+        let (twice, order) = check_and_order(plain, true)?;
+        duplicates = twice;
+        Ok(if twice { None } else { order })
+    })?;
+    stages.lap("scan and order");
     if duplicates {
         let carried = names.contains(&"source_object");
         if !carried {
             names.push("source_object");
         }
-        df = dedup_duplicates(scan_view_any(lake, p, &names)?)?;
+        df = dedup_duplicates(scan_view_arranged(lake, p, &names, |_| Ok(None))?)?;
         if !carried {
             df = df.drop("source_object")?;
         }
         df.rechunk_mut_par();
-        order = check_and_order(&df, false)?.1;
+        if let Some(order) = check_and_order(&df, false)?.1 {
+            df = df.take(&IdxCa::from_vec("order".into(), order))?;
+        }
         stages.lap("exact dedup");
     }
-    if let Some(order) = order {
-        df = df.take(&IdxCa::from_vec("order".into(), order))?;
-    }
-    stages.lap("reorder");
     let df = with_core(df, p)?;
     stages.lap("calendar");
     Ok((df, stages))
@@ -338,38 +340,55 @@ pub fn scan_view(
         Scanner::Direct => {
             let files = crate::lake::data_files(lake)
                 .map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
-            scan_view_direct(&files, p, names)
+            scan_view_direct(&files, p, names, |_| Ok(None))
         }
         Scanner::Polars => scan_view_polars(lake, p, names),
     }
 }
 
-/// [`scan_view`] with the direct reader, else polars'.
-fn scan_view_any(lake: &Path, p: &ViewParams, names: &[&str]) -> PolarsResult<DataFrame> {
-    scan_view(lake, p, names, Scanner::Direct)
-        .or_else(|_| scan_view(lake, p, names, Scanner::Polars))
+/// [`scan_view`] in the order `arrange` gives (see [`super::view_scan::scan_arranged`]):
+/// with the direct reader, else polars' (whose frame is then taken in that order).
+fn scan_view_arranged<F>(
+    lake: &Path,
+    p: &ViewParams,
+    names: &[&str],
+    mut arrange: F,
+) -> PolarsResult<DataFrame>
+where
+    F: FnMut(&DataFrame) -> PolarsResult<Option<Vec<IdxSize>>>,
+{
+    let direct = crate::lake::data_files(lake)
+        .map_err(|e| PolarsError::ComputeError(e.to_string().into()))
+        .and_then(|files| scan_view_direct(&files, p, names, &mut arrange));
+    if direct.is_ok() {
+        return direct;
+    }
+    let mut df = scan_view_polars(lake, p, names)?;
+    df.rechunk_mut_par();
+    if let Some(order) = arrange(&df)? {
+        df = df.take(&IdxCa::from_vec("order".into(), order))?;
+    }
+    Ok(df)
 }
 
-fn scan_view_direct(files: &[PathBuf], p: &ViewParams, names: &[&str]) -> PolarsResult<DataFrame> {
-    let keep_resources = names.contains(&"resources");
-    let mut read: Vec<&str> = names.to_vec();
-    if !keep_resources {
-        read.push("resources");
-    }
+fn scan_view_direct<F>(
+    files: &[PathBuf],
+    p: &ViewParams,
+    names: &[&str],
+    arrange: F,
+) -> PolarsResult<DataFrame>
+where
+    F: FnOnce(&DataFrame) -> PolarsResult<Option<Vec<IdxSize>>>,
+{
     let spec = super::view_scan::ScanSpec {
-        names: &read,
+        names,
         categorical: CATEGORICAL_COLUMNS,
         kinds: CE_KINDS,
         account: p.account.as_deref(),
         role: p.role.as_deref(),
         resource: true,
-        arn_only: !keep_resources,
     };
-    let df = super::view_scan::scan(files, &spec)?;
-    if keep_resources {
-        return Ok(df);
-    }
-    df.drop("resources")
+    super::view_scan::scan_arranged(files, &spec, arrange)
 }
 
 fn scan_view_polars(lake: &Path, p: &ViewParams, names: &[&str]) -> PolarsResult<DataFrame> {

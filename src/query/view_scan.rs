@@ -1,5 +1,6 @@
 //! The view's scan of the lake: Parquet column chunks decoded straight into the frame
-//! the view holds, text columns as categoricals without ever building their strings.
+//! the view holds, text columns as categoricals without ever building their strings,
+//! rows written once, in the order the view wants.
 //!
 //! Every text column of the lake is dictionary-encoded by the writer (a row group of
 //! 128 k rows has a few hundred distinct accounts, roles, actions, IPs or sessions), so
@@ -9,6 +10,15 @@
 //! decoder), each dictionary entry is looked up in the global categories once, and the
 //! keys are mapped through that table. Rows that are not CE events, or not of the
 //! requested account or role, are masked out while the other columns are decoded.
+//!
+//! The scan runs in two phases. The first decodes the masks and the plain columns
+//! (times, ids, flags), from which the caller computes the row order it wants
+//! ([`scan_arranged`]). The second decodes the categorical columns one at a time, each
+//! row group into its own stretch of one buffer, and gathers that buffer into the
+//! column in the wanted order. So each categorical column is allocated once (plus one
+//! buffer shared by all of them), never concatenated or reordered afterwards: on a VM
+//! every fresh page costs a fault and a clear, and a two-million-event view used to
+//! touch five times the memory it holds.
 //!
 //! A column chunk the categorical decoder cannot take (a writer that fell back to plain
 //! pages for a huge dictionary, or no dictionary at all) is decoded as strings and
@@ -21,7 +31,7 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
-use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray};
+use polars_arrow::array::{Array, DictionaryArray, Utf8ViewArray};
 use polars_arrow::bitmap::{Bitmap, BitmapBuilder};
 use polars_arrow::datatypes::{
     ArrowDataType, DTYPE_CATEGORICAL_NEW, Field as ArrowField, IntegerType, Metadata,
@@ -43,28 +53,22 @@ pub struct ScanSpec<'a> {
     pub account: Option<&'a str>,
     pub role: Option<&'a str>,
     /// Adds the view's `resource` column (a categorical; see [`resource_codes`]),
-    /// which needs `target_instance`, `bucket`, `object_key`, `db` (categorical) and
-    /// `resources` among `names`.
+    /// which needs `target_instance`, `bucket`, `object_key` and `db` (categorical)
+    /// among `names`. It reads the lake's `resources` too: only its `arn` leaf,
+    /// unless `resources` is among `names`.
     pub resource: bool,
-    /// `resources` is read only for `resource`: only its `arn` leaf is decoded (the
-    /// column comes out as a list of structs holding `arn` alone).
-    pub arn_only: bool,
 }
 
-/// One decoded column of one row group.
-enum Part {
-    /// Global category codes (and which rows are null).
-    Codes(Vec<u32>, Option<Bitmap>),
-    /// Any other column, as polars-parquet decoded it.
-    Arrays(Vec<Box<dyn Array>>),
-}
+/// Category codes while a column is built: the global category code plus one, `0`
+/// for null (so a zeroed buffer is a column of nulls).
+type Code = u32;
 
-/// One lake file: its footer, read once; each column chunk is read when it is decoded
+/// One lake file: its footer, read once. Each column chunk is read when it is decoded
 /// (so a scan holds the chunks being decoded, never a whole file, and never reads the
-/// columns it does not need).
+/// columns it does not need); the file is opened for each read, so a lake of
+/// thousands of files never has more than a few open.
 struct LakeFile {
     path: PathBuf,
-    file: std::fs::File,
     meta: FileMetadata,
     schema: polars_arrow::datatypes::ArrowSchema,
 }
@@ -80,7 +84,6 @@ impl LakeFile {
         let schema = pq::infer_schema(&meta).map_err(|e| err(path, e))?;
         Ok(Self {
             path: path.to_path_buf(),
-            file,
             meta,
             schema,
         })
@@ -126,6 +129,7 @@ impl LakeFile {
                     .is_some_and(|p| p.as_str() == leaf)
             });
         }
+        let file = std::fs::File::open(&self.path).map_err(|e| err(&self.path, e))?;
         let mut columns = Vec::with_capacity(chunks.len());
         let mut types = Vec::with_capacity(chunks.len());
         for meta in chunks {
@@ -133,7 +137,7 @@ impl LakeFile {
             let len = usize::try_from(range.end.saturating_sub(range.start))
                 .map_err(|e| err(&self.path, e))?;
             let mut bytes = vec![0u8; len];
-            std::os::unix::fs::FileExt::read_exact_at(&self.file, &mut bytes, range.start)
+            std::os::unix::fs::FileExt::read_exact_at(&file, &mut bytes, range.start)
                 .map_err(|e| err(&self.path, format!("column {name}: {e}")))?;
             let bytes = Buffer::from(bytes);
             let pages = PageReader::new(Cursor::new(bytes), meta, vec![], usize::MAX);
@@ -183,14 +187,14 @@ impl LakeFile {
             .ok_or_else(|| err(&self.path, format!("no column {name}")))
     }
 
-    /// Column `name` of `rg` as dictionary keys and values, if every page of it is
-    /// dictionary-encoded (else `None`: the caller decodes strings).
+    /// Column `name` of `rg` as dictionary keys into string values, if every page of
+    /// it is dictionary-encoded (else `None`: the caller decodes strings).
     fn decode_dictionary(
         &self,
         rg: &RowGroupMetadata,
         name: &str,
         filter: Option<Filter>,
-    ) -> PolarsResult<Option<(PrimitiveArray<u32>, Utf8ViewArray)>> {
+    ) -> PolarsResult<Option<DictionaryArray<u32>>> {
         let chunks = self.chunks(rg, name)?;
         if chunks.len() != 1 || chunks[0].dictionary_page_offset().is_none() {
             return Ok(None);
@@ -215,88 +219,91 @@ impl LakeFile {
         let Ok(arrays) = self.decode(rg, name, field, filter) else {
             return Ok(None);
         };
-        let mut keys: Vec<u32> = Vec::new();
-        let mut validity = BitmapBuilder::new();
-        let mut values: Option<Utf8ViewArray> = None;
-        let mut any_null = false;
-        for a in arrays {
-            let Some(d) = a.as_any().downcast_ref::<DictionaryArray<u32>>() else {
-                return Ok(None);
-            };
-            let Some(v) = d.values().as_any().downcast_ref::<Utf8ViewArray>() else {
-                return Ok(None);
-            };
-            if values.is_some() {
-                // One dictionary per column chunk: several arrays would each carry it.
-                return Ok(None);
-            }
-            values = Some(v.clone());
-            keys.extend_from_slice(d.keys().values());
-            match d.keys().validity() {
-                Some(b) => {
-                    any_null |= b.unset_bits() > 0;
-                    validity.extend_from_bitmap(b);
-                }
-                None => validity.extend_constant(d.len(), true),
-            }
-        }
-        let Some(values) = values else {
+        // One dictionary per column chunk: several arrays would each carry it.
+        let [array] = arrays.as_slice() else {
             return Ok(None);
         };
-        let validity = any_null.then(|| validity.freeze());
-        Ok(Some((
-            PrimitiveArray::new(ArrowDataType::UInt32, keys.into(), validity),
-            values,
-        )))
+        let Some(d) = array.as_any().downcast_ref::<DictionaryArray<u32>>() else {
+            return Ok(None);
+        };
+        if d.values()
+            .as_any()
+            .downcast_ref::<Utf8ViewArray>()
+            .is_none()
+        {
+            return Ok(None);
+        }
+        Ok(Some(d.clone()))
     }
 
-    /// Column `name` of `rg` as global category codes.
+    /// Column `name` of `rg` as [`Code`]s, written into `out` (one per kept row).
     fn decode_codes(
         &self,
         rg: &RowGroupMetadata,
         name: &str,
         filter: Option<Filter>,
         mapping: &CategoricalMapping,
-    ) -> PolarsResult<Part> {
-        if let Some((keys, values)) = self.decode_dictionary(rg, name, filter.clone())? {
-            let mut table = Vec::with_capacity(values.len());
+        out: &mut [Code],
+    ) -> PolarsResult<()> {
+        let kept = out.len();
+        let wrong_length = |got: usize| {
+            err(
+                &self.path,
+                format!("column {name}: {got} rows decoded for {kept} kept"),
+            )
+        };
+        if let Some(d) = self.decode_dictionary(rg, name, filter.clone())? {
+            let values = d
+                .values()
+                .as_any()
+                .downcast_ref::<Utf8ViewArray>()
+                .ok_or_else(|| err(&self.path, format!("column {name} is not text")))?;
+            let mut table: Vec<Code> = Vec::with_capacity(values.len());
             for v in values.iter() {
                 table.push(match v {
-                    Some(s) => mapping.insert_cat(s)?,
+                    Some(s) => mapping.insert_cat(s)? + 1,
                     None => 0,
                 });
             }
-            let codes = keys
-                .values()
-                .iter()
-                .map(|k| table.get(*k as usize).copied().unwrap_or(0))
-                .collect();
-            return Ok(Part::Codes(codes, keys.validity().cloned()));
+            if d.len() != out.len() {
+                return Err(wrong_length(d.len()));
+            }
+            let code = |k: &u32| table.get(*k as usize).copied().unwrap_or(0);
+            let keys = d.keys();
+            match keys.validity() {
+                None => {
+                    for (o, k) in out.iter_mut().zip(keys.values().iter()) {
+                        *o = code(k);
+                    }
+                }
+                Some(valid) => {
+                    for ((o, k), ok) in out.iter_mut().zip(keys.values().iter()).zip(valid) {
+                        *o = if ok { code(k) } else { 0 };
+                    }
+                }
+            }
+            return Ok(());
         }
         // Strings, converted one by one.
         let arrays = self.decode(rg, name, self.field(name)?, filter)?;
-        let mut codes = Vec::new();
-        let mut validity = BitmapBuilder::new();
-        let mut any_null = false;
+        let mut at = 0;
         for a in &arrays {
             let Some(s) = a.as_any().downcast_ref::<Utf8ViewArray>() else {
                 return Err(err(&self.path, format!("column {name} is not text")));
             };
             for v in s.iter() {
-                match v {
-                    Some(v) => {
-                        codes.push(mapping.insert_cat(v)?);
-                        validity.push(true);
-                    }
-                    None => {
-                        codes.push(0);
-                        validity.push(false);
-                        any_null = true;
-                    }
-                }
+                let slot = out.get_mut(at).ok_or_else(|| wrong_length(at + 1))?;
+                *slot = match v {
+                    Some(v) => mapping.insert_cat(v)? + 1,
+                    None => 0,
+                };
+                at += 1;
             }
         }
-        Ok(Part::Codes(codes, any_null.then(|| validity.freeze())))
+        if at != out.len() {
+            return Err(wrong_length(at));
+        }
+        Ok(())
     }
 
     /// Which rows of `rg` hold a kept event: `kind` in `kinds`, `account` and `role`
@@ -329,9 +336,15 @@ impl LakeFile {
         allowed: &[&str],
     ) -> PolarsResult<Bitmap> {
         let keep = |v: Option<&str>| v.is_some_and(|v| allowed.contains(&v));
-        if let Some((keys, values)) = self.decode_dictionary(rg, name, None)? {
+        if let Some(d) = self.decode_dictionary(rg, name, None)? {
+            let values = d
+                .values()
+                .as_any()
+                .downcast_ref::<Utf8ViewArray>()
+                .ok_or_else(|| err(&self.path, format!("column {name} is not text")))?;
             let ok: Vec<bool> = values.iter().map(keep).collect();
-            let bits: Bitmap = keys
+            let bits: Bitmap = d
+                .keys()
                 .iter()
                 .map(|k| k.is_some_and(|k| ok.get(*k as usize).copied().unwrap_or(false)))
                 .collect();
@@ -351,187 +364,294 @@ impl LakeFile {
     }
 }
 
-/// Lake files open at once during a scan.
-const FILES_AT_ONCE: usize = 64;
-
-/// The decoded parts of each row group of `files`, in order: one task per (file, row
-/// group), each decoding its columns in turn.
-fn scan_files(
-    files: &[PathBuf],
-    spec: &ScanSpec,
-    mapping: &CategoricalMapping,
-) -> PolarsResult<Vec<Vec<Part>>> {
-    let lake_files: Vec<LakeFile> = files
-        .par_iter()
-        .map(|f| LakeFile::open(f))
-        .collect::<PolarsResult<_>>()?;
-    let tasks: Vec<(usize, usize)> = lake_files
-        .iter()
-        .enumerate()
-        .flat_map(|(i, f)| (0..f.meta.row_groups.len()).map(move |r| (i, r)))
-        .collect();
-    tasks
-        .par_iter()
-        .map(|&(i, r)| {
-            let file = &lake_files[i];
-            let rg = &file.meta.row_groups[r];
-            let mask = file.mask(rg, spec)?;
-            if mask.as_ref().is_some_and(|m| m.set_bits() == 0) {
-                return Ok(Vec::new());
-            }
-            let filter = mask.map(Filter::new_masked);
-            let mut parts = spec
-                .names
-                .iter()
-                .map(|name| {
-                    if spec.categorical.contains(name) {
-                        file.decode_codes(rg, name, filter.clone(), mapping)
-                    } else if spec.arn_only && *name == "resources" {
-                        Ok(Part::Arrays(file.decode_arns(rg, filter.clone())?))
-                    } else {
-                        let field = file.field(name)?;
-                        Ok(Part::Arrays(file.decode(
-                            rg,
-                            name,
-                            field,
-                            filter.clone(),
-                        )?))
-                    }
-                })
-                .collect::<PolarsResult<Vec<Part>>>()?;
-            if spec.resource {
-                let codes = resource_codes(&parts, spec.names, mapping)?;
-                parts.push(codes);
-            }
-            Ok(parts)
-        })
-        .collect()
+/// A row group with kept rows, and which of its rows those are.
+struct Group<'a> {
+    file: &'a LakeFile,
+    rg: &'a RowGroupMetadata,
+    filter: Option<Filter>,
+    rows: usize,
 }
 
-/// The kept rows of every lake file, `spec.names` in order.
+/// What the first phase decodes of one row group: the plain columns, and the code of
+/// the first resource ARN of each row (if the spec derives `resource`).
+struct FirstPhase<'a> {
+    group: Group<'a>,
+    plain: Vec<Vec<Box<dyn Array>>>,
+    first_arn: Vec<Code>,
+}
+
+/// The kept rows of every lake file, `spec.names` in order (then `resource`), in lake
+/// order.
 pub fn scan(files: &[PathBuf], spec: &ScanSpec) -> PolarsResult<DataFrame> {
+    scan_arranged(files, spec, |_| Ok(None))
+}
+
+/// [`scan`], its rows in the order `arrange` gives: `arrange` sees the plain (not
+/// categorical) columns of the kept rows in lake order and returns, for each row of
+/// the result, the lake-order row it takes (`None`: lake order).
+pub fn scan_arranged<F>(files: &[PathBuf], spec: &ScanSpec, arrange: F) -> PolarsResult<DataFrame>
+where
+    F: FnOnce(&DataFrame) -> PolarsResult<Option<Vec<IdxSize>>>,
+{
     let cat_dtype = DataType::from_categories(Categories::global());
     let DataType::Categorical(_, mapping) = &cat_dtype else {
         return Err(PolarsError::ComputeError(
             "global categories are not categorical".into(),
         ));
     };
-    // Files are taken a window at a time, so a lake of thousands of files never has
-    // more than `FILES_AT_ONCE` of them open.
-    let mut parts: Vec<Vec<Part>> = Vec::new();
-    for window in files.chunks(FILES_AT_ONCE) {
-        parts.extend(scan_files(window, spec, mapping)?);
+    let lake_files: Vec<LakeFile> = files
+        .par_iter()
+        .map(|f| LakeFile::open(f))
+        .collect::<PolarsResult<_>>()?;
+    let plain_names: Vec<&str> = spec
+        .names
+        .iter()
+        .copied()
+        .filter(|n| !spec.categorical.contains(n))
+        .collect();
+    let first = first_phase(&lake_files, spec, &plain_names, mapping)?;
+    let rows: Vec<usize> = first.iter().map(|f| f.group.rows).collect();
+    let n: usize = rows.iter().sum();
+    if n == 0 {
+        // polars' scan knows the types of an empty result.
+        return Err(PolarsError::ComputeError("no rows in the lake".into()));
     }
-    let mut names: Vec<&str> = spec.names.to_vec();
-    if spec.resource {
-        names.push("resource");
-    }
-    let columns: Vec<Column> = names
+
+    // The plain columns, and the order of the result.
+    let plain_columns = plain_names
         .iter()
         .enumerate()
-        .map(|(c, name)| assemble(name, &parts, c, &cat_dtype))
-        .collect::<PolarsResult<_>>()?;
-    DataFrame::new_infer_height(columns)
+        .map(|(c, name)| {
+            let arrays: Vec<ArrayRef> = first
+                .iter()
+                .flat_map(|f| f.plain.get(c).into_iter().flatten().cloned())
+                .collect();
+            let name: PlSmallStr = (*name).into();
+            let s = Series::try_from((name, arrays))?;
+            Ok(s.rechunk().into_column())
+        })
+        .collect::<PolarsResult<Vec<Column>>>()?;
+    let mut plain = DataFrame::new(n, plain_columns)?;
+    let order = arrange(&plain)?
+        .map(|o| IdxCa::from_vec("order".into(), o))
+        .filter(|o| !is_identity(o));
+    if let Some(o) = &order {
+        if o.len() != n {
+            return Err(PolarsError::ShapeMismatch(
+                format!("an order of {} rows for {n} rows", o.len()).into(),
+            ));
+        }
+        plain = plain.take(o)?;
+    }
+    let order: Option<&[IdxSize]> = order.as_ref().and_then(|o| o.cont_slice().ok());
+
+    // The categorical columns, one at a time.
+    let groups: Vec<&Group> = first.iter().map(|f| &f.group).collect();
+    let mut scratch: Vec<Code> = Vec::new();
+    let mut coded: Vec<(&str, Vec<Code>)> = Vec::new();
+    for name in spec.names.iter().filter(|n| spec.categorical.contains(n)) {
+        let codes = build_codes(n, &rows, order, &mut scratch, |slices| {
+            groups
+                .par_iter()
+                .zip(slices.into_par_iter())
+                .try_for_each(|(g, out)| {
+                    g.file
+                        .decode_codes(g.rg, name, g.filter.clone(), mapping, out)
+                })
+        })?;
+        coded.push((name, codes));
+    }
+    if spec.resource {
+        let arns = build_codes(n, &rows, order, &mut scratch, |slices| {
+            first
+                .par_iter()
+                .zip(slices.into_par_iter())
+                .try_for_each(|(f, out)| {
+                    if f.first_arn.len() != out.len() {
+                        return Err(err(&f.group.file.path, "resources: rows differ"));
+                    }
+                    out.copy_from_slice(&f.first_arn);
+                    Ok(())
+                })
+        })?;
+        drop(scratch);
+        let find = |name: &str| -> PolarsResult<&[Code]> {
+            coded
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, c)| c.as_slice())
+                .ok_or_else(|| PolarsError::ColumnNotFound(format!("{name} (for resource)").into()))
+        };
+        let resource = resource_codes(
+            [
+                find("target_instance")?,
+                find("bucket")?,
+                find("object_key")?,
+                find("db")?,
+                &arns,
+            ],
+            mapping,
+        )?;
+        coded.push(("resource", resource));
+    }
+
+    let mut columns: Vec<Column> = Vec::with_capacity(spec.names.len() + 1);
+    let mut plain_columns = plain.into_columns().into_iter();
+    let mut coded = coded.into_iter();
+    for name in spec.names {
+        let column = if spec.categorical.contains(name) {
+            coded.next().map(|(n, c)| categorical(n, c, &cat_dtype))
+        } else {
+            plain_columns.next().map(Ok)
+        };
+        columns.push(column.ok_or_else(|| {
+            PolarsError::ComputeError(format!("column {name} was not built").into())
+        })??);
+    }
+    if let Some((n, c)) = coded.next() {
+        columns.push(categorical(n, c, &cat_dtype)?);
+    }
+    DataFrame::new(n, columns)
 }
 
-/// Column `c` of every row group, joined into one column.
-fn assemble(
-    name: &str,
-    parts: &[Vec<Part>],
-    c: usize,
-    cat_dtype: &DataType,
-) -> PolarsResult<Column> {
-    let name: PlSmallStr = name.into();
-    let categorical = parts
+/// The first phase over every row group of `files`, in order: the kept rows, their
+/// plain columns and the code of their first resource ARN (row groups without kept
+/// rows are left out).
+fn first_phase<'a>(
+    files: &'a [LakeFile],
+    spec: &ScanSpec,
+    plain_names: &[&str],
+    mapping: &CategoricalMapping,
+) -> PolarsResult<Vec<FirstPhase<'a>>> {
+    let tasks: Vec<(&LakeFile, &RowGroupMetadata)> = files
         .iter()
-        .find_map(|p| p.get(c))
-        .is_some_and(|p| matches!(p, Part::Codes(..)));
-    if categorical {
-        let len: usize = parts
-            .iter()
-            .filter_map(|p| match p.get(c) {
-                Some(Part::Codes(codes, _)) => Some(codes.len()),
-                _ => None,
-            })
-            .sum();
-        let mut codes = Vec::with_capacity(len);
-        let mut validity = BitmapBuilder::with_capacity(len);
-        let mut any_null = false;
-        for p in parts {
-            if let Some(Part::Codes(part, v)) = p.get(c) {
-                codes.extend_from_slice(part);
-                match v {
-                    Some(v) => {
-                        any_null |= v.unset_bits() > 0;
-                        validity.extend_from_bitmap(v);
-                    }
-                    None => validity.extend_constant(part.len(), true),
+        .flat_map(|f| f.meta.row_groups.iter().map(move |rg| (f, rg)))
+        .collect();
+    let phases: Vec<Option<FirstPhase>> = tasks
+        .par_iter()
+        .map(|&(file, rg)| {
+            let mask = file.mask(rg, spec)?;
+            let rows = mask.as_ref().map_or(rg.num_rows(), |m| m.set_bits());
+            if rows == 0 {
+                return Ok(None);
+            }
+            let filter = mask.map(Filter::new_masked);
+            let plain = plain_names
+                .iter()
+                .map(|name| file.decode(rg, name, file.field(name)?, filter.clone()))
+                .collect::<PolarsResult<Vec<_>>>()?;
+            let mut first_arn = Vec::new();
+            if spec.resource {
+                let decoded;
+                let resources: &[Box<dyn Array>] =
+                    match plain_names.iter().position(|n| *n == "resources") {
+                        Some(i) => plain.get(i).map_or(&[], Vec::as_slice),
+                        None => {
+                            decoded = file.decode_arns(rg, filter.clone())?;
+                            &decoded
+                        }
+                    };
+                first_arns(resources, mapping, &mut first_arn)?;
+                if first_arn.len() != rows {
+                    return Err(err(&file.path, "resources: rows differ from the mask"));
                 }
             }
-        }
-        let validity = any_null.then(|| validity.freeze());
-        let codes = UInt32Chunked::from_vec_validity(name, codes, validity);
-        // SAFETY: every code came from `insert_cat` on the dtype's own mapping.
-        let cats = unsafe {
-            Categorical32Chunked::from_cats_and_dtype_unchecked(codes, cat_dtype.clone())
-        };
-        return Ok(cats.into_series().into_column());
-    }
-    let mut arrays: Vec<ArrayRef> = Vec::new();
-    for p in parts {
-        if let Some(Part::Arrays(a)) = p.get(c) {
-            arrays.extend(a.iter().cloned());
-        }
-    }
-    if arrays.is_empty() {
-        return Err(PolarsError::ComputeError(
-            format!("no rows for column {name}").into(),
-        ));
-    }
-    let s = Series::try_from((name, arrays))?;
-    Ok(s.rechunk().into_column())
+            Ok(Some(FirstPhase {
+                group: Group {
+                    file,
+                    rg,
+                    filter,
+                    rows,
+                },
+                plain,
+                first_arn,
+            }))
+        })
+        .collect::<PolarsResult<_>>()?;
+    Ok(phases.into_iter().flatten().collect())
 }
 
-/// The view's `resource` of each row of a row group (`view::resource` is the same rule
-/// as a polars expression): the target instance, else `bucket/object_key`, else the
-/// bucket, else the db, else the ARN of the first entry of `resources`; null if none.
-/// Computed on category codes: only `bucket/object_key` pairs and ARNs are looked up
-/// as strings, each distinct one once.
-fn resource_codes(
-    parts: &[Part],
-    names: &[&str],
-    mapping: &CategoricalMapping,
-) -> PolarsResult<Part> {
-    let find = |name: &str| -> PolarsResult<&Part> {
-        names
-            .iter()
-            .position(|n| *n == name)
-            .and_then(|i| parts.get(i))
-            .ok_or_else(|| PolarsError::ColumnNotFound(format!("{name} (for resource)").into()))
-    };
-    let codes = |name: &str| -> PolarsResult<(&[u32], Option<&Bitmap>)> {
-        match find(name)? {
-            Part::Codes(c, v) => Ok((c.as_slice(), v.as_ref())),
-            Part::Arrays(_) => Err(PolarsError::SchemaMismatch(
-                format!("{name} is not categorical").into(),
-            )),
+/// Whether `order` takes every row where it is.
+fn is_identity(order: &IdxCa) -> bool {
+    order
+        .cont_slice()
+        .is_ok_and(|o| o.iter().enumerate().all(|(i, v)| *v as usize == i))
+}
+
+/// One column of [`Code`]s for `n` rows: `fill` writes each row group's codes into its
+/// own slice (`rows[i]` long, in lake order) of a buffer, which is the column itself
+/// when there is no `order`, else `scratch`, gathered into the column in `order`.
+fn build_codes<F>(
+    n: usize,
+    rows: &[usize],
+    order: Option<&[IdxSize]>,
+    scratch: &mut Vec<Code>,
+    fill: F,
+) -> PolarsResult<Vec<Code>>
+where
+    F: FnOnce(Vec<&mut [Code]>) -> PolarsResult<()>,
+{
+    let split = |buf: &mut [Code]| -> PolarsResult<()> {
+        let mut rest = buf;
+        let mut slices = Vec::with_capacity(rows.len());
+        for &r in rows {
+            let (slice, tail) = std::mem::take(&mut rest)
+                .split_at_mut_checked(r)
+                .ok_or_else(|| PolarsError::ShapeMismatch("row groups exceed the rows".into()))?;
+            slices.push(slice);
+            rest = tail;
         }
+        fill(slices)
     };
-    let valid = |v: Option<&Bitmap>, i: usize| v.is_none_or(|v| v.get_bit(i));
-    let (instance, instance_ok) = codes("target_instance")?;
-    let (bucket, bucket_ok) = codes("bucket")?;
-    let (key, key_ok) = codes("object_key")?;
-    let (db, db_ok) = codes("db")?;
-    let Part::Arrays(resources) = find("resources")? else {
-        return Err(PolarsError::SchemaMismatch(
-            "resources is not a list".into(),
-        ));
+    let Some(order) = order else {
+        let mut column = vec![0; n];
+        split(&mut column)?;
+        return Ok(column);
     };
-    // The category of the first ARN of each row's list (None: null, empty or no ARN).
-    // Equal views of one array are equal strings (the decoder points every copy of a
-    // dictionary entry at the same bytes), so each distinct view is looked up once.
-    let mut first_arn: Vec<Option<u32>> = Vec::with_capacity(instance.len());
-    let mut memo: std::collections::HashMap<u128, u32, foldhash::fast::FixedState> =
+    if scratch.len() != n {
+        *scratch = vec![0; n];
+    }
+    split(scratch)?;
+    let mut column = vec![0; n];
+    let source = scratch.as_slice();
+    const CHUNK: usize = 1 << 16;
+    column
+        .par_chunks_mut(CHUNK)
+        .zip(order.par_chunks(CHUNK))
+        .for_each(|(out, idx)| {
+            for (o, i) in out.iter_mut().zip(idx) {
+                *o = source.get(*i as usize).copied().unwrap_or(0);
+            }
+        });
+    Ok(column)
+}
+
+/// A column of [`Code`]s as a categorical of the global categories.
+fn categorical(name: &str, mut codes: Vec<Code>, cat_dtype: &DataType) -> PolarsResult<Column> {
+    const CHUNK: usize = 1 << 16;
+    let any_null = codes.par_iter().any(|c| *c == 0);
+    let validity = any_null.then(|| codes.iter().map(|c| *c != 0).collect::<Bitmap>());
+    codes
+        .par_chunks_mut(CHUNK)
+        .for_each(|chunk| chunk.iter_mut().for_each(|c| *c = c.saturating_sub(1)));
+    let codes = UInt32Chunked::from_vec_validity(name.into(), codes, validity);
+    // SAFETY: every code came from `insert_cat` on the dtype's own mapping (or is the
+    // 0 of a null).
+    let cats =
+        unsafe { Categorical32Chunked::from_cats_and_dtype_unchecked(codes, cat_dtype.clone()) };
+    Ok(cats.into_series().into_column())
+}
+
+/// Appends the [`Code`] of the first ARN of each row of `resources` (a list of
+/// structs with an `arn`) to `out`: null for a null or empty list or a missing ARN.
+/// Equal views of one array are equal strings (the decoder points every copy of a
+/// dictionary entry at the same bytes), so each distinct view is looked up once.
+fn first_arns(
+    resources: &[Box<dyn Array>],
+    mapping: &CategoricalMapping,
+    out: &mut Vec<Code>,
+) -> PolarsResult<()> {
+    let mut memo: std::collections::HashMap<u128, Code, foldhash::fast::FixedState> =
         Default::default();
     for a in resources {
         let Some(list) = a
@@ -567,7 +687,7 @@ fn resource_codes(
                 && entries.validity().is_none_or(|v| v.get_bit(start))
                 && arn.is_valid(start);
             if !present {
-                first_arn.push(None);
+                out.push(0);
                 continue;
             }
             let view = arn.views()[start].as_u128();
@@ -575,53 +695,70 @@ fn resource_codes(
                 Some(c) => *c,
                 None => {
                     // SAFETY: `start < arn.len()` was checked above.
-                    let c = mapping.insert_cat(unsafe { arn.value_unchecked(start) })?;
+                    let c = mapping.insert_cat(unsafe { arn.value_unchecked(start) })? + 1;
                     memo.insert(view, c);
                     c
                 }
             };
-            first_arn.push(Some(code));
+            out.push(code);
         }
     }
+    Ok(())
+}
+
+/// The view's `resource` of each row (`view::resource` is the same rule as a polars
+/// expression): the target instance, else `bucket/object_key`, else the bucket, else
+/// the db, else the first resource ARN; null if none. `columns` are these five as
+/// [`Code`]s, in that order. Only `bucket/object_key` pairs are looked up as strings,
+/// each distinct pair once per stretch of rows.
+fn resource_codes(columns: [&[Code]; 5], mapping: &CategoricalMapping) -> PolarsResult<Vec<Code>> {
+    let [instance, bucket, key, db, arn] = columns;
     let n = instance.len();
-    if [first_arn.len(), bucket.len(), key.len(), db.len()] != [n; 4] {
+    if [bucket.len(), key.len(), db.len(), arn.len()] != [n; 4] {
         return Err(PolarsError::ShapeMismatch(
             "the resource columns differ in length".into(),
         ));
     }
-    let mut out = Vec::with_capacity(n);
-    let mut out_ok = BitmapBuilder::with_capacity(n);
-    let mut pairs: std::collections::HashMap<(u32, u32), u32, foldhash::fast::FixedState> =
-        Default::default();
-    for i in 0..n {
-        let code = if valid(instance_ok, i) {
-            Some(instance[i])
-        } else if valid(bucket_ok, i) && valid(key_ok, i) {
-            let pair = (bucket[i], key[i]);
-            Some(match pairs.get(&pair) {
-                Some(c) => *c,
-                None => {
-                    let text = format!(
-                        "{}/{}",
-                        mapping.cat_to_str(pair.0).unwrap_or_default(),
-                        mapping.cat_to_str(pair.1).unwrap_or_default()
-                    );
-                    let c = mapping.insert_cat(&text)?;
-                    pairs.insert(pair, c);
-                    c
-                }
-            })
-        } else if valid(bucket_ok, i) {
-            Some(bucket[i])
-        } else if valid(db_ok, i) {
-            Some(db[i])
-        } else {
-            first_arn[i]
-        };
-        out.push(code.unwrap_or(0));
-        out_ok.push(code.is_some());
-    }
-    let validity = out_ok.freeze();
-    let validity = (validity.unset_bits() > 0).then_some(validity);
-    Ok(Part::Codes(out, validity))
+    const CHUNK: usize = 1 << 16;
+    let mut out: Vec<Code> = vec![0; n];
+    out.par_chunks_mut(CHUNK)
+        .enumerate()
+        .try_for_each(|(c, out)| -> PolarsResult<()> {
+            let mut pairs: std::collections::HashMap<
+                (Code, Code),
+                Code,
+                foldhash::fast::FixedState,
+            > = Default::default();
+            let base = c * CHUNK;
+            for (j, o) in out.iter_mut().enumerate() {
+                let i = base + j;
+                let at = |col: &[Code]| col.get(i).copied().unwrap_or(0);
+                let (instance, bucket, key) = (at(instance), at(bucket), at(key));
+                *o = if instance != 0 {
+                    instance
+                } else if bucket != 0 && key != 0 {
+                    match pairs.get(&(bucket, key)) {
+                        Some(c) => *c,
+                        None => {
+                            let text = format!(
+                                "{}/{}",
+                                mapping.cat_to_str(bucket - 1).unwrap_or_default(),
+                                mapping.cat_to_str(key - 1).unwrap_or_default()
+                            );
+                            let c = mapping.insert_cat(&text)? + 1;
+                            pairs.insert((bucket, key), c);
+                            c
+                        }
+                    }
+                } else if bucket != 0 {
+                    bucket
+                } else if at(db) != 0 {
+                    at(db)
+                } else {
+                    at(arn)
+                };
+            }
+            Ok(())
+        })?;
+    Ok(out)
 }
