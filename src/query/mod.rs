@@ -5,6 +5,7 @@ pub mod anomalies;
 pub mod audit;
 pub mod calendar;
 pub mod dialect;
+pub mod order;
 pub mod report;
 pub mod timeline;
 pub mod view;

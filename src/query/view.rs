@@ -120,7 +120,7 @@ pub fn dedup(lf: LazyFrame) -> PolarsResult<LazyFrame> {
 /// state: ingest drops them within a run, compaction across runs): one pass over the
 /// ids with a hash set proves there are none; otherwise [`dedup_duplicates`].
 pub fn dedup_frame(df: DataFrame) -> PolarsResult<DataFrame> {
-    if !has_duplicate_ids(df.column("event_id")?.str()?) {
+    if !super::order::has_duplicate_ids(df.column("event_id")?.str()?) {
         return Ok(df);
     }
     dedup_duplicates(df)
@@ -138,22 +138,6 @@ fn dedup_duplicates(df: DataFrame) -> PolarsResult<DataFrame> {
     concat([unique_rows, dup_rows], UnionArgs::default())?
         .drop(cols(["_dup"]))
         .collect()
-}
-
-/// Whether any (non-null) id may occur twice: 64-bit hashes of the ids, sorted, with
-/// two equal neighbours (equal ids have equal hashes; a false alarm, ~1e-7 for two
-/// million ids, only costs the exact path). Sorting a flat vector beats a hash set here:
-/// sequential memory, both cores, a quarter of the memory.
-fn has_duplicate_ids(ids: &StringChunked) -> bool {
-    use rayon::slice::ParallelSliceMut;
-    use std::hash::BuildHasher;
-    let state = foldhash::fast::FixedState::default();
-    let mut hashes: Vec<u64> = Vec::with_capacity(ids.len());
-    for arr in ids.downcast_iter() {
-        hashes.extend(arr.iter().flatten().map(|id| state.hash_one(id)));
-    }
-    hashes.par_sort_unstable();
-    hashes.windows(2).any(|w| w[0] == w[1])
 }
 
 /// Events in time order, with `event_time` and `session_created` as µs since the epoch
@@ -467,54 +451,8 @@ fn to_categorical(c: Column) -> PolarsResult<Column> {
     Ok(cats.into_series().into_column())
 }
 
-/// The row order that sorts `times` and, among equal times, `ids` (nulls last in both,
-/// as `ORDER BY … ASC` on DuckDB); `None` when the rows are in that order already (a
-/// compacted lake). Lake files are each sorted by time, so a scan is a few sorted runs,
-/// which the (stable, run-adaptive) merge sort joins.
-fn event_order(times: &Int64Chunked, ids: &StringChunked) -> Option<Vec<IdxSize>> {
-    use rayon::slice::ParallelSliceMut;
-    let null_time = |i: IdxSize| times.get(i as usize).is_none();
-    let id = |i: IdxSize| ids.get(i as usize);
-    // Each key carries the first 8 bytes of its id (big-endian, zero-padded; a null id
-    // as all ones), so equal times are mostly ordered without reading the ids again;
-    // equal prefixes fall back to the whole comparison. (A null time sorts as i64::MAX,
-    // which no real event time reaches.)
-    let prefix = |s: Option<&str>| {
-        s.map_or(u64::MAX, |s| {
-            let mut b = [0u8; 8];
-            let n = s.len().min(8);
-            b[..n].copy_from_slice(&s.as_bytes()[..n]);
-            u64::from_be_bytes(b)
-        })
-    };
-    let mut keys: Vec<(i64, u64, IdxSize)> = times
-        .iter()
-        .zip(ids.iter())
-        .enumerate()
-        .map(|(i, (t, s))| (t.unwrap_or(i64::MAX), prefix(s), i as IdxSize))
-        .collect();
-    let full = |a: IdxSize, b: IdxSize| {
-        null_time(a)
-            .cmp(&null_time(b))
-            .then_with(|| match (id(a), id(b)) {
-                (Some(x), Some(y)) => x.cmp(y),
-                (x, y) => y.is_some().cmp(&x.is_some()),
-            })
-    };
-    let cmp = |a: &(i64, u64, IdxSize), b: &(i64, u64, IdxSize)| {
-        a.0.cmp(&b.0)
-            .then(a.1.cmp(&b.1))
-            .then_with(|| full(a.2, b.2))
-    };
-    if keys.windows(2).all(|w| cmp(&w[0], &w[1]).is_le()) {
-        return None;
-    }
-    keys.par_sort_by(cmp);
-    Some(keys.into_iter().map(|(_, _, i)| i).collect())
-}
-
 /// Whether `df` has two rows with one id (if `check`, else `false`), and the order of
-/// [`event_order`], computed side by side.
+/// [`super::order::event_order`], computed side by side.
 fn check_and_order(df: &DataFrame, check: bool) -> PolarsResult<(bool, Option<Vec<IdxSize>>)> {
     let times = df
         .column("event_time")?
@@ -523,11 +461,11 @@ fn check_and_order(df: &DataFrame, check: bool) -> PolarsResult<(bool, Option<Ve
     let times = times.i64()?;
     let ids = df.column("event_id")?.str()?;
     if !check {
-        return Ok((false, event_order(times, ids)));
+        return Ok((false, super::order::event_order(times, ids)));
     }
     Ok(rayon::join(
-        || has_duplicate_ids(ids),
-        || event_order(times, ids),
+        || super::order::has_duplicate_ids(ids),
+        || super::order::event_order(times, ids),
     ))
 }
 
