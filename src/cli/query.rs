@@ -121,6 +121,12 @@ pub struct QueryArgs {
     /// At most this many rows.
     #[arg(long)]
     limit: Option<usize>,
+    /// Print the time of the view and of the query (JSON, on stderr).
+    #[arg(long)]
+    timings: bool,
+    /// Run the query this many times over the one view (with --timings: each time).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
 }
 
 pub fn query(args: QueryArgs) -> Result<ExitCode> {
@@ -138,16 +144,35 @@ pub fn query(args: QueryArgs) -> Result<ExitCode> {
         .as_deref()
         .map(cetrail::query::view::named_lake_columns)
         .unwrap_or_default();
+    let started = std::time::Instant::now();
     let (mut d, style) = args.lake.open_with(&extra)?;
-    let df = match (&sql, widgets::find(&args.widget)) {
-        (Some(text), _) => d
-            .sql(text)
-            .with_context(|| format!("running {}", args.widget))?,
-        (None, Some(w)) => d
-            .widget(w)
-            .with_context(|| format!("running widget {}", w.name))?,
-        (None, None) => bail!("unknown widget `{}`", args.widget),
-    };
+    let view_ms = started.elapsed().as_secs_f64() * 1e3;
+    let mut query_ms = Vec::new();
+    let mut df = polars::prelude::DataFrame::empty();
+    for _ in 0..args.repeat {
+        let t = std::time::Instant::now();
+        df = match (&sql, widgets::find(&args.widget)) {
+            (Some(text), _) => d
+                .sql(text)
+                .with_context(|| format!("running {}", args.widget))?,
+            (None, Some(w)) => d
+                .widget(w)
+                .with_context(|| format!("running widget {}", w.name))?,
+            (None, None) => bail!("unknown widget `{}`", args.widget),
+        };
+        query_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    if args.timings {
+        eprintln!(
+            "{}",
+            serde_json::json!({
+                "view_ms": view_ms,
+                "view_stages_ms": d.stages.laps.iter().map(|(k, v)| ((*k).to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
+                "query_ms": query_ms,
+                "rows": df.height(),
+            })
+        );
+    }
     // Only the rows printed are converted.
     let df = match args.limit {
         Some(n) => df.head(Some(n)),

@@ -959,6 +959,32 @@ fn query_formats_and_user_sql() {
         v,
         json!([{"engineer": "alice", "n": 4}, {"engineer": "henrik", "n": 1}, {"engineer": null, "n": 1}])
     );
+    // --repeat runs the query again over the one view; --timings reports each run.
+    let repeated = cetrail(
+        &[
+            "query",
+            sql.to_str().expect("p"),
+            "--lake",
+            l,
+            "--format",
+            "json",
+            "--repeat",
+            "3",
+            "--timings",
+        ],
+        dir.path(),
+    );
+    assert_eq!(stdout(&repeated), out, "the same result, printed once");
+    let timings: Value = serde_json::from_str(
+        String::from_utf8_lossy(&repeated.stderr)
+            .lines()
+            .last()
+            .unwrap_or(""),
+    )
+    .expect("timings json");
+    assert_eq!(timings["query_ms"].as_array().map(Vec::len), Some(3));
+    assert_eq!(timings["rows"], 3);
+    assert!(timings["view_ms"].as_f64().is_some_and(|ms| ms > 0.0));
     let md = stdout(&cetrail(
         &[
             "query", "accounts", "--lake", l, "--format", "md", "--limit", "1",
