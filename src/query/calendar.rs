@@ -112,11 +112,10 @@ fn add_calendar_columns_in(
     };
     let int = |name: &str, v: Vec<i32>| Int32Chunked::from_vec(name.into(), v).into_series();
     let long = |name: &str, v: Vec<i64>| Int64Chunked::from_vec(name.into(), v).into_series();
-    let boolean =
-        |name: &str, v: Vec<bool>| BooleanChunked::from_slice(name.into(), &v).into_series();
+    let boolean = |name: &str, v: Vec<bool>| packed(name, &v);
     let columns = [
         // The view holds CE events only (its scan filters them).
-        boolean("is_ce", vec![true; n]),
+        BooleanChunked::full("is_ce".into(), true, n).into_series(),
         boolean("in_range", c.in_range),
         date("day", c.day)?,
         date("week", c.week)?,
@@ -133,6 +132,27 @@ fn add_calendar_columns_in(
         df.with_column(finish(s)?)?;
     }
     Ok(())
+}
+
+/// A boolean column of `v`, its bits packed eight rows at a time (polars' collect
+/// from a slice pushes them one by one).
+fn packed(name: &str, v: &[bool]) -> Series {
+    let bytes: Vec<u8> = v
+        .chunks(8)
+        .map(|eight| {
+            eight
+                .iter()
+                .enumerate()
+                .fold(0u8, |byte, (i, b)| byte | (u8::from(*b) << i))
+        })
+        .collect();
+    let bits = polars_arrow::bitmap::Bitmap::from_u8_vec(bytes, v.len());
+    let array = polars_arrow::array::BooleanArray::new(
+        polars_arrow::datatypes::ArrowDataType::Boolean,
+        bits,
+        None,
+    );
+    BooleanChunked::with_chunk(name.into(), array).into_series()
 }
 
 /// `s` as chunks of `lengths` (zero-copy slices).
