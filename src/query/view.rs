@@ -264,9 +264,8 @@ pub fn materialise(
             df = df.drop("source_object")?;
         }
         df.rechunk_mut_par();
-        if let Some(order) = check_and_order(&df, false)?.1 {
-            df = df.take(&IdxCa::from_vec("order".into(), order))?;
-        }
+        let order = check_and_order(&df, false)?.1;
+        df = in_order(df, order)?;
         stages.lap("exact dedup");
     }
     let df = with_core(df, p)?;
@@ -349,10 +348,16 @@ where
     }
     let mut df = scan_view_polars(lake, p, names)?;
     df.rechunk_mut_par();
-    if let Some(order) = arrange(&df)? {
-        df = df.take(&IdxCa::from_vec("order".into(), order))?;
+    let order = arrange(&df)?;
+    in_order(df, order)
+}
+
+/// `df`'s rows taken in `order` (`None`: as they are).
+fn in_order(df: DataFrame, order: Option<Vec<IdxSize>>) -> PolarsResult<DataFrame> {
+    match order {
+        Some(order) => df.take(&IdxCa::from_vec("order".into(), order)),
+        None => Ok(df),
     }
-    Ok(df)
 }
 
 fn scan_view_direct<F>(

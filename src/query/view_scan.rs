@@ -380,13 +380,8 @@ struct FirstPhase<'a> {
     first_arn: Vec<Code>,
 }
 
-/// The kept rows of every lake file, `spec.names` in order (then `resource`), in lake
-/// order.
-pub fn scan(files: &[PathBuf], spec: &ScanSpec) -> PolarsResult<DataFrame> {
-    scan_arranged(files, spec, |_| Ok(None))
-}
-
-/// [`scan`], its rows in the order `arrange` gives: `arrange` sees the plain (not
+/// The kept rows of every lake file, `spec.names` in order (then `resource`), in the
+/// order `arrange` gives: `arrange` sees the plain (not
 /// categorical) columns of the kept rows in lake order and returns, for each row of
 /// the result, the lake-order row it takes (`None`: lake order).
 pub fn scan_arranged<F>(files: &[PathBuf], spec: &ScanSpec, arrange: F) -> PolarsResult<DataFrame>
