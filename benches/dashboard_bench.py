@@ -25,8 +25,8 @@ if not os.path.isdir(compacted):
     subprocess.run(["cp", "-r", lake, compacted], check=True)
     subprocess.run([a.bin, "lake", "compact", "--lake", compacted], check=True, stdout=subprocess.DEVNULL)
 
-def ours_once(at):
-    out = subprocess.run([a.bin, "dashboard", "--lake", at, "--format", "json", "--timings"],
+def ours_once(at, *extra):
+    out = subprocess.run([a.bin, "dashboard", "--lake", at, "--format", "json", "--timings", *extra],
                          check=True, capture_output=True, text=True)
     return json.loads(out.stderr.strip().splitlines()[-1])
 
@@ -64,13 +64,16 @@ def duck_once():
         w[f.stem] = (time.perf_counter() - t) * 1e3
     return {"view_ms": view_ms, "widgets_ms": w, "total_ms": (time.perf_counter() - t0) * 1e3}
 
-# Interleaved (cetrail, DuckDB, cetrail on the compacted lake) so that a slow spell of
-# the machine weighs on all of them alike.
-ours, duck, ours_compacted = [], [], []
+# Interleaved (cetrail, DuckDB, cetrail on the compacted lake, cetrail one widget at a
+# time) so that a slow spell of the machine weighs on all of them alike. The dashboard
+# computes two widgets at a time by default, so a widget's own time there includes
+# waiting for the other: each widget is compared with DuckDB from the `--jobs 1` run.
+ours, duck, ours_compacted, ours_serial = [], [], [], []
 for _ in range(a.runs):
     ours.append(ours_once(lake))
     duck.append(duck_once())
     ours_compacted.append(ours_once(compacted))
+    ours_serial.append(ours_once(lake, "--jobs", "1"))
 events = ours[0]["events"]
 
 med = statistics.median
@@ -79,10 +82,11 @@ print(f"{'':22} {'cetrail':>9} {'duckdb':>9} {'ratio':>7}")
 def row(name, x, y):
     print(f"{name:22} {x:9.1f} {y:9.1f} {y / x if x else float('nan'):6.1f}x")
 row("view (shared scan)", med([r["view_ms"] for r in ours]), med([r["view_ms"] for r in duck]))
-for name in sorted(ours[0]["widgets_ms"]):
-    row(name, med([r["widgets_ms"][name] for r in ours]), med([r["widgets_ms"][name] for r in duck]))
+for name in sorted(ours_serial[0]["widgets_ms"]):
+    row(name, med([r["widgets_ms"][name] for r in ours_serial]), med([r["widgets_ms"][name] for r in duck]))
 row("whole dashboard", med([r["total_ms"] for r in ours]), med([r["total_ms"] for r in duck]))
 row("  after lake compact", med([r["total_ms"] for r in ours_compacted]), med([r["total_ms"] for r in duck]))
+row("  one widget at a time", med([r["total_ms"] for r in ours_serial]), med([r["total_ms"] for r in duck]))
 stages = {k: med([r["view_stages_ms"][k] for r in ours]) for k in ours[0]["view_stages_ms"]}
 print("cetrail view stages (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in stages.items()))
 

@@ -18,6 +18,9 @@ use crate::render::{Cell, Table};
 /// Rows of a widget shown in the report (the rest is counted, not shown).
 pub const MAX_ROWS: usize = 200;
 
+/// Widgets computed at a time (see [`Dashboard::run_widgets`]).
+const WIDGET_JOBS: usize = 2;
+
 /// One widget's result.
 #[derive(Debug, Clone)]
 pub struct WidgetResult {
@@ -91,13 +94,12 @@ pub fn build(
     view.account = account.clone();
     let mut d = Dashboard::open(lake, config, view)?;
     let mut widgets = Vec::with_capacity(WIDGETS.len());
-    let all: &'static [Widget; 17] = &WIDGETS;
-    for w in all {
-        let df = d.widget(w)?;
-        let total = df.height();
+    let all: Vec<&'static Widget> = WIDGETS.iter().collect();
+    for run in d.run_widgets(&all, WIDGET_JOBS)? {
+        let total = run.frame.height();
         widgets.push(WidgetResult {
-            widget: w,
-            table: Table::from_frame(&df.head(Some(MAX_ROWS)))?,
+            widget: run.widget,
+            table: Table::from_frame(&run.frame.head(Some(MAX_ROWS)))?,
             total,
         });
     }

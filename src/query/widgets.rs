@@ -102,6 +102,29 @@ pub const WIDGETS: [Widget; 17] = [
     widget!(17, "accounts", "Client accounts", false),
 ];
 
+/// One widget's frame and how long it took to compute (ms).
+pub struct WidgetRun {
+    pub widget: &'static Widget,
+    pub frame: DataFrame,
+    pub ms: f64,
+}
+
+impl Widget {
+    /// How long this widget takes relative to the others (measured on the bench lake of
+    /// `benches/dashboard.sh`): [`Dashboard::run_widgets`] starts the longest first, so
+    /// that no worker is left with a long one at the end. Only the schedule depends on it.
+    fn expected_cost(&self) -> u8 {
+        match self.name {
+            "top-actions" => 100,
+            "anomalies" => 40,
+            "access-denied-alarm" | "write-actions" => 30,
+            "after-hours" | "denied-actions" | "week-over-week" | "accounts" | "admin-alarm" => 20,
+            "data-s3" | "source-ips" | "data-rds" | "engineers" | "sessions-by-role" => 10,
+            _ => 5,
+        }
+    }
+}
+
 /// Finds a widget by name or number.
 pub fn find(name: &str) -> Option<&'static Widget> {
     WIDGETS
@@ -310,6 +333,83 @@ impl Dashboard {
             lake_start: bounds.map(|b| b.0),
             stages,
         })
+    }
+
+    /// A second session over the same view and tables (shared, not copied), for
+    /// running widgets side by side on another thread.
+    fn fork(&self) -> Self {
+        Self {
+            ctx: self.ctx.clone(),
+            params: self.params.clone(),
+            view: self.view.clone(),
+            config: self.config.clone(),
+            events: self.events.clone(),
+            lake_start: self.lake_start,
+            stages: view::Stages::default(),
+        }
+    }
+
+    /// Runs `widgets`, up to `jobs` at a time, and returns their frames in the order
+    /// given. Each job is a thread with its own fork of this session (the view and
+    /// `session_facts`, computed first if a widget needs it, are shared); the work
+    /// itself runs on polars' thread pool, which the jobs keep busy between one query's
+    /// parallel parts. The longest widgets start first. A widget's time includes
+    /// waiting for the pool when `jobs` > 1: time widgets one at a time to compare them.
+    pub fn run_widgets(
+        &mut self,
+        widgets: &[&'static Widget],
+        jobs: usize,
+    ) -> PolarsResult<Vec<WidgetRun>> {
+        if widgets.iter().any(|w| w.sql.contains("session_facts")) {
+            self.session_facts()?;
+        }
+        let mut schedule: Vec<usize> = (0..widgets.len()).collect();
+        schedule.sort_by_key(|&i| std::cmp::Reverse(widgets[i].expected_cost()));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let run_one = |d: &mut Dashboard| -> PolarsResult<Vec<(usize, DataFrame, f64)>> {
+            let mut done = Vec::new();
+            loop {
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&i) = schedule.get(k) else {
+                    return Ok(done);
+                };
+                let w = widgets[i];
+                let t = std::time::Instant::now();
+                let df = d
+                    .widget(w)
+                    .map_err(|e| e.context(format!("widget {}", w.name).into()))?;
+                done.push((i, df, t.elapsed().as_secs_f64() * 1e3));
+            }
+        };
+        let jobs = jobs.clamp(1, widgets.len().max(1));
+        let mut done = Vec::with_capacity(widgets.len());
+        if jobs == 1 {
+            done = run_one(self)?;
+        } else {
+            let forks: Vec<Dashboard> = (0..jobs).map(|_| self.fork()).collect();
+            std::thread::scope(|s| -> PolarsResult<()> {
+                let handles: Vec<_> = forks
+                    .into_iter()
+                    .map(|mut d| s.spawn(move || run_one(&mut d)))
+                    .collect();
+                for h in handles {
+                    let part = h.join().map_err(|_| {
+                        PolarsError::ComputeError("a widget's thread panicked".into())
+                    })??;
+                    done.extend(part);
+                }
+                Ok(())
+            })?;
+        }
+        done.sort_by_key(|(i, _, _)| *i);
+        Ok(done
+            .into_iter()
+            .map(|(i, frame, ms)| WidgetRun {
+                widget: widgets[i],
+                frame,
+                ms,
+            })
+            .collect())
     }
 
     /// The materialised part of the view (CE events, one per id, core derived columns).

@@ -866,6 +866,34 @@ fn dashboard_on_the_sample_data_shows_every_widget() {
         dir.path(),
     );
     assert!(out.status.success(), "{}", stderr(&out));
+    // One widget at a time gives the same bytes as the default two; `--timings` reports
+    // the jobs and every widget.
+    let serial = cetrail(
+        &[
+            "dashboard",
+            "--lake",
+            lake.to_str().expect("p"),
+            "--format",
+            "json",
+            "--jobs",
+            "1",
+            "--timings",
+        ],
+        dir.path(),
+    );
+    assert!(serial.status.success(), "{}", stderr(&serial));
+    assert_eq!(serial.stdout, out.stdout, "--jobs 1 changes the output");
+    let timings: Value = serde_json::from_str(stderr(&serial).trim()).expect("timings json");
+    assert_eq!(timings["jobs"], 1);
+    assert_eq!(
+        timings["widgets_ms"].as_object().map_or(0, |m| m.len()),
+        WIDGETS.len()
+    );
+    assert!(
+        timings["widgets_wall_ms"]
+            .as_f64()
+            .is_some_and(|ms| ms > 0.0)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     for w in WIDGETS {
         let rows = v["widgets"][w.name].as_array().map_or(0, Vec::len);
@@ -1144,6 +1172,44 @@ fn both_polars_engines_give_every_widget_the_same_frame() {
             "{label}: only {non_empty} widgets have rows"
         );
     }
+}
+
+/// Widgets run side by side (`Dashboard::run_widgets`, the dashboard's `--jobs`) give
+/// the frames they give one at a time, in the order asked for, whatever order they are
+/// scheduled in; the widgets reading `session_facts` find it computed once up front.
+#[test]
+fn widgets_run_side_by_side_give_the_frames_of_one_at_a_time() {
+    let (_dir, lake) = sample_lake();
+    let config = Config::default();
+    let mut d = Dashboard::open(&lake, &config, utc_view()).expect("open");
+    // Reversed, so the order asked for differs from the display and the schedule.
+    let asked: Vec<&'static cetrail::query::widgets::Widget> = WIDGETS.iter().rev().collect();
+    let alone: Vec<_> = asked.iter().map(|w| d.widget(w).expect("widget")).collect();
+    for jobs in [1, 3, 64] {
+        let runs = d.run_widgets(&asked, jobs).expect("run_widgets");
+        assert_eq!(runs.len(), asked.len(), "jobs {jobs}");
+        for ((run, w), frame) in runs.iter().zip(&asked).zip(&alone) {
+            assert_eq!(run.widget.name, w.name, "jobs {jobs}: order");
+            assert!(run.ms >= 0.0);
+            assert!(
+                run.frame.equals_missing(frame),
+                "jobs {jobs} {}:\n{}\n{frame}",
+                w.name,
+                run.frame
+            );
+        }
+    }
+    assert!(alone.iter().filter(|f| f.height() > 0).count() >= 15);
+    // A fresh session whose only widget reads session_facts computes it first.
+    let mut fresh = Dashboard::open(&lake, &config, utc_view()).expect("open");
+    let facts_widget = WIDGETS
+        .iter()
+        .find(|w| w.sql.contains("session_facts"))
+        .expect("a session_facts widget");
+    let runs = fresh.run_widgets(&[facts_widget], 2).expect("run");
+    let expected = d.widget(facts_widget).expect("widget");
+    assert!(runs[0].frame.equals_missing(&expected));
+    assert!(expected.height() > 0);
 }
 
 #[test]
