@@ -8,6 +8,7 @@ pub mod dialect;
 pub mod order;
 pub mod report;
 pub mod timeline;
+pub mod top_actions;
 pub mod view;
 pub mod view_scan;
 pub mod widgets;

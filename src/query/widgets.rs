@@ -1,7 +1,8 @@
 //! The 17 widgets of SPEC §5: each one a `queries/<name>.sql` file run through polars'
 //! SQLContext over the `events` view, six of them over `session_facts` (the events
-//! counted per session, day, region and IP; computed from `events` once) (anomalies:
-//! Rust, see `anomalies.rs`, with the DuckDB reference SQL beside the others).
+//! counted per session, day, region and IP; computed from `events` once). Two are
+//! computed in Rust, their SQL kept beside the others as the definition DuckDB runs and
+//! tests compare with: anomalies (`anomalies.rs`) and top-actions (`top_actions.rs`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -485,6 +486,10 @@ impl Dashboard {
         match w.name {
             "anomalies" => return super::anomalies::anomalies(self, engine),
             "activity-feed" => return self.activity_feed(),
+            "top-actions" => {
+                let sql = render_template(w.sql, &self.params);
+                return super::top_actions::top_actions(&self.events, &mut self.ctx, &sql, engine);
+            }
             _ => {}
         }
         self.sql_on(w.sql, engine)

@@ -1212,6 +1212,39 @@ fn widgets_run_side_by_side_give_the_frames_of_one_at_a_time() {
     assert!(expected.height() > 0);
 }
 
+/// top-actions is counted in Rust (`top_actions.rs`); it gives the frame of its SQL
+/// run by polars (rows, order, types, nulls), in several ranges and zones, an empty
+/// one included, on the sample lake and the hand-made one.
+#[test]
+fn native_top_actions_equals_its_sql() {
+    let (_dir, lake) = sample_lake();
+    let (_d, tiny_lake) = lake_of(tiny());
+    let config = Config::default();
+    let top = cetrail::query::widgets::find("top-actions").expect("widget");
+    let mut berlin = range("2026-10-05", "2026-10-19");
+    berlin.zone = "Europe/Berlin".parse().expect("zone");
+    let mut rows = 0;
+    for (label, lake, view) in [
+        ("sample, whole lake", &lake, utc_view()),
+        ("sample, October", &lake, range("2026-10-01", "2026-10-26")),
+        ("sample, two weeks in Berlin", &lake, berlin),
+        (
+            "sample, empty range",
+            &lake,
+            range("2030-01-01", "2030-01-02"),
+        ),
+        ("tiny", &tiny_lake, utc_view()),
+    ] {
+        let mut d = Dashboard::open(lake, &config, view).expect("open");
+        let native = d.widget(top).expect("native");
+        let sql = d.sql(top.sql).expect("sql");
+        assert_eq!(native.schema(), sql.schema(), "{label}: schema");
+        assert!(native.equals_missing(&sql), "{label}:\n{native}\n{sql}");
+        rows += native.height();
+    }
+    assert!(rows > 50, "only {rows} rows compared");
+}
+
 #[test]
 fn session_facts_widgets_equal_their_per_event_definitions() {
     let (_dir, lake) = sample_lake();
