@@ -116,9 +116,9 @@ impl Widget {
     /// that no worker is left with a long one at the end. Only the schedule depends on it.
     fn expected_cost(&self) -> u8 {
         match self.name {
-            "top-actions" => 100,
-            "anomalies" => 40,
-            "access-denied-alarm" | "write-actions" => 30,
+            "top-actions" => 60,
+            "anomalies" | "write-actions" => 40,
+            "access-denied-alarm" => 30,
             "after-hours" | "denied-actions" | "week-over-week" | "accounts" | "admin-alarm" => 20,
             "data-s3" | "source-ips" | "data-rds" | "engineers" | "sessions-by-role" => 10,
             _ => 5,
