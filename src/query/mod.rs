@@ -5,6 +5,7 @@ pub mod anomalies;
 pub mod audit;
 pub mod calendar;
 pub mod dialect;
+pub mod in_place;
 pub mod order;
 pub mod report;
 pub mod timeline;
@@ -12,6 +13,7 @@ pub mod top_actions;
 pub mod view;
 pub mod view_scan;
 pub mod widgets;
+pub mod write_actions;
 
 use std::path::Path;
 

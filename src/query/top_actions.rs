@@ -16,11 +16,9 @@
 use std::collections::{HashMap, HashSet};
 
 use polars::prelude::*;
-use polars::sql::SQLContext;
-use polars_arrow::bitmap::Bitmap;
 use rayon::prelude::*;
 
-use super::CollectOn as _;
+use super::in_place::{Codes, Flags, codes, flags, in_sql_order, no_chunk, one_chunk, one_chunks};
 
 /// A group's key: role, event_source and event_name codes (0 for null, else the
 /// category code + 1).
@@ -33,78 +31,6 @@ struct Counts {
     events: i64,
     errors: i64,
     sessions: i64,
-}
-
-/// One column's codes, in place: 0 for null, else the code + 1.
-struct Codes<'a> {
-    values: &'a [u32],
-    validity: Option<&'a Bitmap>,
-}
-
-impl Codes<'_> {
-    fn get(&self, i: usize) -> u32 {
-        if let Some(valid) = self.validity
-            && valid.get(i) != Some(true)
-        {
-            return 0;
-        }
-        self.values.get(i).map_or(0, |c| c.saturating_add(1))
-    }
-}
-
-/// One boolean column, in place: `Some(value)`, or `None` for null.
-struct Flags<'a> {
-    values: &'a Bitmap,
-    validity: Option<&'a Bitmap>,
-}
-
-impl Flags<'_> {
-    fn get(&self, i: usize) -> Option<bool> {
-        if let Some(valid) = self.validity
-            && valid.get(i) != Some(true)
-        {
-            return None;
-        }
-        self.values.get(i)
-    }
-}
-
-/// `name` of `events` as one chunk of `physical` values.
-fn one_chunk(events: &DataFrame, name: &str, physical: &DataType) -> PolarsResult<Series> {
-    let s = events
-        .column(name)?
-        .as_materialized_series()
-        .to_physical_repr()
-        .cast(physical)?;
-    Ok(if s.n_chunks() == 1 { s } else { s.rechunk() })
-}
-
-fn no_chunk(name: &str) -> PolarsError {
-    PolarsError::NoData(format!("top-actions: column {name} has no chunk").into())
-}
-
-fn codes<'a>(s: &'a Series, name: &str) -> PolarsResult<Codes<'a>> {
-    let arr = s
-        .u32()?
-        .downcast_iter()
-        .next()
-        .ok_or_else(|| no_chunk(name))?;
-    Ok(Codes {
-        values: arr.values().as_slice(),
-        validity: arr.validity(),
-    })
-}
-
-fn flags<'a>(s: &'a Series, name: &str) -> PolarsResult<Flags<'a>> {
-    let arr = s
-        .bool()?
-        .downcast_iter()
-        .next()
-        .ok_or_else(|| no_chunk(name))?;
-    Ok(Flags {
-        values: arr.values(),
-        validity: arr.validity(),
-    })
 }
 
 /// The groups of the rows whose session code falls to `part` of `parts`.
@@ -162,22 +88,16 @@ fn count_part(
 /// SQL context (for the SQL's output types).
 pub fn top_actions(
     events: &DataFrame,
-    ctx: &mut SQLContext,
+    ctx: &mut polars::sql::SQLContext,
     sql: &str,
     engine: Engine,
 ) -> PolarsResult<DataFrame> {
     let schema = ctx.execute(sql)?.collect_schema()?;
     let key_names = ["role", "event_source", "event_name"];
-    let key_series = key_names
-        .iter()
-        .map(|c| one_chunk(events, c, &DataType::UInt32))
-        .collect::<PolarsResult<Vec<_>>>()?;
+    let key_series = one_chunks(events, &key_names, &DataType::UInt32)?;
     let session_series = one_chunk(events, "session_key", &DataType::UInt32)?;
     let flag_names = ["in_range", "is_ce", "is_error"];
-    let flag_series = flag_names
-        .iter()
-        .map(|c| one_chunk(events, c, &DataType::Boolean))
-        .collect::<PolarsResult<Vec<_>>>()?;
+    let flag_series = one_chunks(events, &flag_names, &DataType::Boolean)?;
     let [role, source, name] = key_series.as_slice() else {
         return Err(no_chunk("role"));
     };
@@ -227,24 +147,5 @@ pub fn top_actions(
     frame.with_column(count("events", |c| c.events))?;
     frame.with_column(count("errors", |c| c.errors))?;
     frame.with_column(count("sessions", |c| c.sessions))?;
-    // The SQL's types, then its order (the widget's ORDER BY, run on these rows).
-    let columns = schema
-        .iter()
-        .map(|(name, dtype)| {
-            frame
-                .column(name)
-                .and_then(|c| c.cast(dtype))
-                .map(|c| c.with_name(name.clone()))
-        })
-        .collect::<PolarsResult<Vec<_>>>()?;
-    let frame = DataFrame::new(frame.height(), columns)?;
-    let order_by = sql
-        .rfind("ORDER BY")
-        .map(|at| &sql[at..])
-        .ok_or_else(|| PolarsError::ComputeError("top-actions: the SQL has no ORDER BY".into()))?;
-    let mut local = SQLContext::new();
-    local.register("top_actions", frame.lazy());
-    local
-        .execute(&format!("SELECT * FROM top_actions {order_by}"))?
-        .collect_on(engine)
+    in_sql_order(frame, &schema, sql, engine)
 }

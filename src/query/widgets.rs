@@ -1,8 +1,9 @@
 //! The 17 widgets of SPEC §5: each one a `queries/<name>.sql` file run through polars'
 //! SQLContext over the `events` view, six of them over `session_facts` (the events
-//! counted per session, day, region and IP; computed from `events` once). Two are
+//! counted per session, day, region and IP; computed from `events` once). Three are
 //! computed in Rust, their SQL kept beside the others as the definition DuckDB runs and
-//! tests compare with: anomalies (`anomalies.rs`) and top-actions (`top_actions.rs`).
+//! tests compare with: anomalies (`anomalies.rs`), top-actions (`top_actions.rs`) and
+//! write-actions (`write_actions.rs`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -489,6 +490,15 @@ impl Dashboard {
             "top-actions" => {
                 let sql = render_template(w.sql, &self.params);
                 return super::top_actions::top_actions(&self.events, &mut self.ctx, &sql, engine);
+            }
+            "write-actions" => {
+                let sql = render_template(w.sql, &self.params);
+                return super::write_actions::write_actions(
+                    &self.events,
+                    &mut self.ctx,
+                    &sql,
+                    engine,
+                );
             }
             _ => {}
         }

@@ -1,0 +1,205 @@
+//! Widget 16, write-actions (`queries/write-actions.sql`), counted in Rust over the
+//! view's category codes.
+//!
+//! The CE write events in range are grouped by the codes of role, source and action:
+//! each group counts its events and keeps its first and last time, and each distinct
+//! (group, engineer) pair is remembered with one row of it. The rows are cut into one
+//! range per thread and the tables merged. The engineers' names are then gathered from
+//! the view by those rows, sorted and joined per group (`STRING_AGG(DISTINCT …
+//! ORDER BY …)`; no engineer: null), the key columns are gathered from each group's
+//! first row (the view's own types) and the SQL's `ORDER BY` sorts the result. A test
+//! compares it with the SQL's on every row.
+
+use std::collections::HashMap;
+
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use super::in_place::{
+    Codes, Flags, Ints, codes, flags, in_sql_order, ints, no_chunk, one_chunk, one_chunks,
+};
+
+type GroupKey = [u32; 3];
+type Table<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
+#[derive(Clone, Copy)]
+struct Group {
+    row: usize,
+    events: i64,
+    lo: i64,
+    hi: i64,
+}
+
+/// The view's columns the widget reads.
+struct Inputs<'a> {
+    keys: [Codes<'a>; 3],
+    engineer: Codes<'a>,
+    kept: [Flags<'a>; 3],
+    time: Ints<'a>,
+}
+
+/// Groups and (group, engineer) pairs with a row of each.
+#[derive(Default)]
+struct Part {
+    groups: Table<GroupKey, Group>,
+    engineers: Table<(GroupKey, u32), usize>,
+}
+
+impl Inputs<'_> {
+    fn count(&self, range: std::ops::Range<usize>) -> Part {
+        let mut part = Part::default();
+        for i in range {
+            if self.kept.iter().any(|f| f.get(i) != Some(true)) {
+                continue;
+            }
+            let key = [
+                self.keys[0].get(i),
+                self.keys[1].get(i),
+                self.keys[2].get(i),
+            ];
+            let g = part.groups.entry(key).or_insert(Group {
+                row: i,
+                events: 0,
+                lo: i64::MAX,
+                hi: i64::MIN,
+            });
+            g.events += 1;
+            if let Some(t) = self.time.get(i) {
+                g.lo = g.lo.min(t);
+                g.hi = g.hi.max(t);
+            }
+            let engineer = self.engineer.get(i);
+            if engineer != 0 {
+                part.engineers.entry((key, engineer)).or_insert(i);
+            }
+        }
+        part
+    }
+}
+
+/// The write-actions widget over the dashboard's view: the frame `sql` (the widget's
+/// SQL, placeholders filled) gives, computed from `events`; `ctx` gives the SQL's
+/// output types.
+pub fn write_actions(
+    events: &DataFrame,
+    ctx: &mut polars::sql::SQLContext,
+    sql: &str,
+    engine: Engine,
+) -> PolarsResult<DataFrame> {
+    let schema = ctx.execute(sql)?.collect_schema()?;
+    let key_names = ["role", "event_source", "event_name"];
+    let key_series = one_chunks(events, &key_names, &DataType::UInt32)?;
+    let engineer_series = one_chunk(events, "engineer", &DataType::UInt32)?;
+    let flag_series = one_chunks(
+        events,
+        &["in_range", "is_ce", "is_write"],
+        &DataType::Boolean,
+    )?;
+    let time_series = one_chunk(events, "event_time", &DataType::Int64)?;
+    let ([role, source, name], [in_range, is_ce, is_write]) =
+        (key_series.as_slice(), flag_series.as_slice())
+    else {
+        return Err(no_chunk("role"));
+    };
+    let inputs = Inputs {
+        keys: [
+            codes(role, "role")?,
+            codes(source, "event_source")?,
+            codes(name, "event_name")?,
+        ],
+        engineer: codes(&engineer_series, "engineer")?,
+        kept: [
+            flags(in_range, "in_range")?,
+            flags(is_ce, "is_ce")?,
+            flags(is_write, "is_write")?,
+        ],
+        time: ints(&time_series, "event_time")?,
+    };
+    let rows = events.height();
+    let step = rows
+        .div_ceil(rayon::current_num_threads().clamp(1, 64))
+        .max(1);
+    let parts: Vec<Part> = (0..rows)
+        .step_by(step)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|start| inputs.count(start..(start + step).min(rows)))
+        .collect();
+    let mut merged = Part::default();
+    for part in parts {
+        for (key, g) in part.groups {
+            merged
+                .groups
+                .entry(key)
+                .and_modify(|m| {
+                    m.row = m.row.min(g.row);
+                    m.events += g.events;
+                    m.lo = m.lo.min(g.lo);
+                    m.hi = m.hi.max(g.hi);
+                })
+                .or_insert(g);
+        }
+        for (pair, row) in part.engineers {
+            merged.engineers.entry(pair).or_insert(row);
+        }
+    }
+    let mut groups: Vec<(GroupKey, Group)> = merged.groups.into_iter().collect();
+    groups.sort_unstable_by_key(|(_, g)| g.row);
+
+    // The engineers' names, by one row of each pair.
+    let pairs: Vec<((GroupKey, u32), usize)> = merged.engineers.into_iter().collect();
+    let idx = |rows: Vec<IdxSize>| IdxCa::from_vec("rows".into(), rows);
+    let names = events
+        .column("engineer")?
+        .as_materialized_series()
+        .take(&idx(pairs
+            .iter()
+            .map(|(_, r)| IdxSize::try_from(*r).unwrap_or(IdxSize::MAX))
+            .collect()))?
+        .cast(&DataType::String)?;
+    let names = names.str()?;
+    let mut by_group: Table<GroupKey, Vec<&str>> = Table::default();
+    for (((key, _), _), name) in pairs.iter().zip(names.iter()) {
+        if let Some(name) = name {
+            by_group.entry(*key).or_default().push(name);
+        }
+    }
+    let engineers: StringChunked = groups
+        .iter()
+        .map(|(key, _)| {
+            by_group.get_mut(key).map(|names| {
+                names.sort_unstable();
+                names.dedup();
+                names.join(",")
+            })
+        })
+        .collect();
+
+    let mut frame = events.select(key_names)?.take(&idx(groups
+        .iter()
+        .map(|(_, g)| IdxSize::try_from(g.row).unwrap_or(IdxSize::MAX))
+        .collect()))?;
+    let time_dtype = events.column("event_time")?.dtype().clone();
+    let time_column = |name: &str, pick: fn(&Group) -> Option<i64>| -> PolarsResult<Column> {
+        let ca: Int64Chunked = groups.iter().map(|(_, g)| pick(g)).collect();
+        ca.into_series()
+            .with_name(name.into())
+            .cast(&time_dtype)
+            .map(Column::from)
+    };
+    frame.with_column(
+        Int64Chunked::from_vec(
+            "events".into(),
+            groups.iter().map(|(_, g)| g.events).collect(),
+        )
+        .into_column(),
+    )?;
+    frame.with_column(engineers.with_name("engineers".into()).into_column())?;
+    frame.with_column(time_column("first_seen", |g| {
+        (g.lo != i64::MAX).then_some(g.lo)
+    })?)?;
+    frame.with_column(time_column("last_seen", |g| {
+        (g.hi != i64::MIN).then_some(g.hi)
+    })?)?;
+    in_sql_order(frame, &schema, sql, engine)
+}
