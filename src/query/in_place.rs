@@ -9,20 +9,31 @@ use polars_arrow::bitmap::Bitmap;
 
 use super::CollectOn as _;
 
-/// One column's codes, in place: 0 for null, else the code + 1.
-pub struct Codes<'a> {
-    pub values: &'a [u32],
+/// One numeric column's values and validity, in place.
+pub struct Values<'a, T> {
+    pub values: &'a [T],
     validity: Option<&'a Bitmap>,
 }
 
-impl Codes<'_> {
-    pub fn get(&self, i: usize) -> u32 {
+impl<T: Copy> Values<'_, T> {
+    /// The value of row `i`; `None` for null.
+    pub fn get(&self, i: usize) -> Option<T> {
         if let Some(valid) = self.validity
             && valid.get(i) != Some(true)
         {
-            return 0;
+            return None;
         }
-        self.values.get(i).map_or(0, |c| c.saturating_add(1))
+        self.values.get(i).copied()
+    }
+}
+
+/// A categorical column's physical codes.
+pub type Codes<'a> = Values<'a, u32>;
+
+impl Codes<'_> {
+    /// Row `i` as a group key part: 0 for null, else the code + 1.
+    pub fn code(&self, i: usize) -> u32 {
+        self.get(i).map_or(0, |c| c.saturating_add(1))
     }
 }
 
@@ -69,16 +80,44 @@ pub fn no_chunk(name: &str) -> PolarsError {
     PolarsError::NoData(format!("column {name} has no chunk").into())
 }
 
-pub fn codes<'a>(s: &'a Series, name: &str) -> PolarsResult<Codes<'a>> {
+/// The values of `s` (one chunk of `T`, see [`one_chunk`]).
+pub fn values<'a, T: PolarsNumericType>(
+    s: &'a Series,
+    name: &str,
+) -> PolarsResult<Values<'a, T::Native>> {
     let arr = s
-        .u32()?
+        .unpack::<T>()?
         .downcast_iter()
         .next()
         .ok_or_else(|| no_chunk(name))?;
-    Ok(Codes {
+    Ok(Values {
         values: arr.values().as_slice(),
         validity: arr.validity(),
     })
+}
+
+/// The category codes of `s` (a categorical column's physical `u32`s).
+pub fn codes<'a>(s: &'a Series, name: &str) -> PolarsResult<Codes<'a>> {
+    values::<UInt32Type>(s, name)
+}
+
+/// The columns both native widgets group by (role, source, action), as one chunk of
+/// codes each, and those codes.
+pub const ACTION_KEY: [&str; 3] = ["role", "event_source", "event_name"];
+
+pub fn action_key_series(events: &DataFrame) -> PolarsResult<Vec<Series>> {
+    one_chunks(events, &ACTION_KEY, &DataType::UInt32)
+}
+
+pub fn action_key_codes(series: &[Series]) -> PolarsResult<[Codes<'_>; 3]> {
+    let [role, source, name] = series else {
+        return Err(no_chunk("role"));
+    };
+    Ok([
+        codes(role, "role")?,
+        codes(source, "event_source")?,
+        codes(name, "event_name")?,
+    ])
 }
 
 pub fn flags<'a>(s: &'a Series, name: &str) -> PolarsResult<Flags<'a>> {
@@ -89,35 +128,6 @@ pub fn flags<'a>(s: &'a Series, name: &str) -> PolarsResult<Flags<'a>> {
         .ok_or_else(|| no_chunk(name))?;
     Ok(Flags {
         values: arr.values(),
-        validity: arr.validity(),
-    })
-}
-
-/// One integer column (times as µs), in place: `None` for null.
-pub struct Ints<'a> {
-    values: &'a [i64],
-    validity: Option<&'a Bitmap>,
-}
-
-impl Ints<'_> {
-    pub fn get(&self, i: usize) -> Option<i64> {
-        if let Some(valid) = self.validity
-            && valid.get(i) != Some(true)
-        {
-            return None;
-        }
-        self.values.get(i).copied()
-    }
-}
-
-pub fn ints<'a>(s: &'a Series, name: &str) -> PolarsResult<Ints<'a>> {
-    let arr = s
-        .i64()?
-        .downcast_iter()
-        .next()
-        .ok_or_else(|| no_chunk(name))?;
-    Ok(Ints {
-        values: arr.values().as_slice(),
         validity: arr.validity(),
     })
 }

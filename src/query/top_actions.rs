@@ -18,7 +18,10 @@ use std::collections::{HashMap, HashSet};
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use super::in_place::{Codes, Flags, codes, flags, in_sql_order, no_chunk, one_chunk, one_chunks};
+use super::in_place::{
+    ACTION_KEY, Codes, Flags, action_key_codes, action_key_series, codes, flags, in_sql_order,
+    no_chunk, one_chunk, one_chunks,
+};
 
 /// A group's key: role, event_source and event_name codes (0 for null, else the
 /// category code + 1).
@@ -48,11 +51,11 @@ fn count_part(
     let mut pairs: HashSet<u64, foldhash::fast::FixedState> = HashSet::default();
     let mut last = u64::MAX;
     for i in 0..session.values.len() {
-        let s = session.get(i);
+        let s = session.code(i);
         if s % parts != part || kept.iter().any(|f| f.get(i) != Some(true)) {
             continue;
         }
-        let key = [keys[0].get(i), keys[1].get(i), keys[2].get(i)];
+        let key = [keys[0].code(i), keys[1].code(i), keys[2].code(i)];
         let next = u32::try_from(groups.len()).unwrap_or(u32::MAX);
         let g = *index.entry(key).or_insert(next);
         if g == next {
@@ -93,19 +96,11 @@ pub fn top_actions(
     engine: Engine,
 ) -> PolarsResult<DataFrame> {
     let schema = ctx.execute(sql)?.collect_schema()?;
-    let key_names = ["role", "event_source", "event_name"];
-    let key_series = one_chunks(events, &key_names, &DataType::UInt32)?;
+    let key_series = action_key_series(events)?;
     let session_series = one_chunk(events, "session_key", &DataType::UInt32)?;
     let flag_names = ["in_range", "is_ce", "is_error"];
     let flag_series = one_chunks(events, &flag_names, &DataType::Boolean)?;
-    let [role, source, name] = key_series.as_slice() else {
-        return Err(no_chunk("role"));
-    };
-    let keys = [
-        codes(role, "role")?,
-        codes(source, "event_source")?,
-        codes(name, "event_name")?,
-    ];
+    let keys = action_key_codes(&key_series)?;
     let session = codes(&session_series, "session_key")?;
     let [in_range, is_ce, is_error] = flag_series.as_slice() else {
         return Err(no_chunk("in_range"));
@@ -139,7 +134,7 @@ pub fn top_actions(
         .map(|c| IdxSize::try_from(c.row).unwrap_or(IdxSize::MAX))
         .collect();
     let mut frame = events
-        .select(key_names)?
+        .select(ACTION_KEY)?
         .take(&IdxCa::from_vec("rows".into(), rows))?;
     let count = |name: &str, pick: fn(&Counts) -> i64| -> Column {
         Int64Chunked::from_vec(name.into(), groups.iter().map(pick).collect()).into_column()

@@ -16,7 +16,8 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use super::in_place::{
-    Codes, Flags, Ints, codes, flags, in_sql_order, ints, no_chunk, one_chunk, one_chunks,
+    ACTION_KEY, Codes, Flags, Values, action_key_codes, action_key_series, codes, flags,
+    in_sql_order, no_chunk, one_chunk, one_chunks, values,
 };
 
 type GroupKey = [u32; 3];
@@ -35,7 +36,7 @@ struct Inputs<'a> {
     keys: [Codes<'a>; 3],
     engineer: Codes<'a>,
     kept: [Flags<'a>; 3],
-    time: Ints<'a>,
+    time: Values<'a, i64>,
 }
 
 /// Groups and (group, engineer) pairs with a row of each.
@@ -53,9 +54,9 @@ impl Inputs<'_> {
                 continue;
             }
             let key = [
-                self.keys[0].get(i),
-                self.keys[1].get(i),
-                self.keys[2].get(i),
+                self.keys[0].code(i),
+                self.keys[1].code(i),
+                self.keys[2].code(i),
             ];
             let g = part.groups.entry(key).or_insert(Group {
                 row: i,
@@ -68,7 +69,7 @@ impl Inputs<'_> {
                 g.lo = g.lo.min(t);
                 g.hi = g.hi.max(t);
             }
-            let engineer = self.engineer.get(i);
+            let engineer = self.engineer.code(i);
             if engineer != 0 {
                 part.engineers.entry((key, engineer)).or_insert(i);
             }
@@ -87,8 +88,7 @@ pub fn write_actions(
     engine: Engine,
 ) -> PolarsResult<DataFrame> {
     let schema = ctx.execute(sql)?.collect_schema()?;
-    let key_names = ["role", "event_source", "event_name"];
-    let key_series = one_chunks(events, &key_names, &DataType::UInt32)?;
+    let key_series = action_key_series(events)?;
     let engineer_series = one_chunk(events, "engineer", &DataType::UInt32)?;
     let flag_series = one_chunks(
         events,
@@ -96,24 +96,18 @@ pub fn write_actions(
         &DataType::Boolean,
     )?;
     let time_series = one_chunk(events, "event_time", &DataType::Int64)?;
-    let ([role, source, name], [in_range, is_ce, is_write]) =
-        (key_series.as_slice(), flag_series.as_slice())
-    else {
-        return Err(no_chunk("role"));
+    let [in_range, is_ce, is_write] = flag_series.as_slice() else {
+        return Err(no_chunk("in_range"));
     };
     let inputs = Inputs {
-        keys: [
-            codes(role, "role")?,
-            codes(source, "event_source")?,
-            codes(name, "event_name")?,
-        ],
+        keys: action_key_codes(&key_series)?,
         engineer: codes(&engineer_series, "engineer")?,
         kept: [
             flags(in_range, "in_range")?,
             flags(is_ce, "is_ce")?,
             flags(is_write, "is_write")?,
         ],
-        time: ints(&time_series, "event_time")?,
+        time: values::<Int64Type>(&time_series, "event_time")?,
     };
     let rows = events.height();
     let step = rows
@@ -175,7 +169,7 @@ pub fn write_actions(
         })
         .collect();
 
-    let mut frame = events.select(key_names)?.take(&idx(groups
+    let mut frame = events.select(ACTION_KEY)?.take(&idx(groups
         .iter()
         .map(|(_, g)| IdxSize::try_from(g.row).unwrap_or(IdxSize::MAX))
         .collect()))?;
