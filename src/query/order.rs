@@ -2,30 +2,24 @@
 //! first (`event_time`, `event_id`).
 //!
 //! The order is (`event_time`, `event_id`), nulls last in both, as `ORDER BY … ASC` on
-//! DuckDB, ties kept in lake order. The lake writer sorts every file that way, so a
-//! scan of the lake is a few long sorted runs (one per file, less where files follow
-//! each other in time): they are merged, each thread merging the rows between two
-//! pivot keys, with nothing held but the output. A scan of many short runs (a lake
-//! some other writer made) is sorted instead.
+//! DuckDB, ties kept in lake order. It is a counting sort on time: the rows are spread
+//! over about `n / 4` buckets of equal time span, in row order (so ties stay in lake
+//! order), and each bucket (a few rows, mostly of distinct times) is then sorted by the
+//! whole key. Nothing is compared but within a bucket, and nothing is held but the
+//! bucket counts and the output. A lake whose times cluster in one bucket (a single
+//! outlier stretching the span) only makes that bucket's sort larger.
 //!
-//! The duplicate check hashes every id, spreads the hashes over buckets by their top
-//! bits and sorts each bucket (small enough to stay in cache); two equal neighbours are
-//! a possible duplicate (a false alarm, ~1e-7 for two million ids, only costs the
-//! exact path).
-
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-use std::collections::binary_heap::PeekMut;
+//! The duplicate check hashes every id into a bitmap of 2^25 bits (or more for a
+//! larger view), marks the bits hit twice, and sorts the hashes of the rows on those
+//! bits (a few percent of them): two equal neighbours are a possible duplicate (a
+//! false alarm, ~1e-7 for two million ids, only costs the exact path).
 
 use polars::prelude::*;
-use polars_arrow::array::{PrimitiveArray, Utf8ViewArray};
+use polars_arrow::array::{Array, PrimitiveArray, Utf8ViewArray};
 use rayon::prelude::*;
 
 /// A row's sort key: time (a null as `i64::MAX`), time is null, id is null, id.
 type Key<'a> = (i64, bool, bool, &'a str);
-
-/// Runs shorter than this on average are sorted rather than merged.
-const MIN_AVERAGE_RUN: usize = 16;
 
 /// The rows of one flat time column and one flat id column, by key.
 struct Rows<'a> {
@@ -44,20 +38,6 @@ impl<'a> Rows<'a> {
             id.unwrap_or(""),
         )
     }
-
-    /// The first row of `start..end` (sorted) whose key is not below `pivot`.
-    fn lower_bound(&self, start: usize, end: usize, pivot: Key) -> usize {
-        let (mut lo, mut hi) = (start, end);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if self.key(mid) < pivot {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        lo
-    }
 }
 
 /// The row order that sorts `times` and, among equal times, `ids` (nulls last in
@@ -71,120 +51,126 @@ pub fn event_order(times: &Int64Chunked, ids: &StringChunked) -> Option<Vec<IdxS
     };
     let n = times.len().min(ids.len());
     let rows = Rows { times, ids };
-    let mut starts = vec![0usize];
-    for i in 1..n {
-        if rows.key(i - 1) > rows.key(i) {
-            starts.push(i);
-        }
-    }
-    if starts.len() == 1 {
+    if (1..n).all(|i| rows.key(i - 1) <= rows.key(i)) {
         return None;
     }
-    if starts.len() > n / MIN_AVERAGE_RUN {
-        return Some(sorted_order(&rows, n));
-    }
-    let ends = starts.iter().skip(1).copied().chain([n]);
-    let runs: Vec<(usize, usize)> = starts.iter().copied().zip(ends).collect();
-    Some(merged_order(&rows, &runs, n))
+    Some(bucketed_order(&rows, n))
 }
 
-/// The merge of sorted `runs` (row ranges covering `0..n`), split between the threads
-/// at pivot keys sampled from the rows.
-fn merged_order(rows: &Rows, runs: &[(usize, usize)], n: usize) -> Vec<IdxSize> {
-    let parts = if n < 1 << 16 {
-        1
-    } else {
-        rayon::current_num_threads().clamp(1, 64)
-    };
-    let mut sample: Vec<Key> = (0..n)
-        .step_by((n / (parts * 256)).max(1))
-        .map(|i| rows.key(i))
-        .collect();
-    sample.sort_unstable();
-    let pivots: Vec<Key> = (1..parts)
-        .filter_map(|p| sample.get(sample.len() * p / parts).copied())
-        .collect();
-    // bounds[p][r]: where part p starts in run r.
-    let mut bounds: Vec<Vec<usize>> = Vec::with_capacity(pivots.len() + 2);
-    bounds.push(runs.iter().map(|r| r.0).collect());
-    for pivot in &pivots {
-        bounds.push(
-            runs.iter()
-                .map(|&(s, e)| rows.lower_bound(s, e, *pivot))
-                .collect(),
-        );
+/// The order by a counting sort on time (see the module's notes).
+fn bucketed_order(rows: &Rows, n: usize) -> Vec<IdxSize> {
+    let times = rows.times;
+    let valid = |i: usize| times.validity().is_none_or(|v| v.get_bit(i));
+    let values = times.values().as_slice();
+    let (lo, hi) = (0..n)
+        .filter(|&i| valid(i))
+        .filter_map(|i| values.get(i).copied())
+        .fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
+    // Buckets of 2^shift microseconds, about n / 4 of them for the whole span, then
+    // one for the null times (last, as in the key).
+    let span = if lo <= hi { hi.abs_diff(lo) } else { 0 };
+    let wanted = (n / 4).max(1) as u64;
+    let mut shift = 0u32;
+    while shift < 64 && (span >> shift) >= wanted {
+        shift += 1;
     }
-    bounds.push(runs.iter().map(|r| r.1).collect());
-    let pieces: Vec<Vec<(usize, usize)>> = bounds
-        .windows(2)
-        .map(|w| w[0].iter().copied().zip(w[1].iter().copied()).collect())
-        .collect();
+    let null_bucket = usize::try_from(span.checked_shr(shift).unwrap_or(0))
+        .unwrap_or(0)
+        .saturating_add(1);
+    let bucket = |i: usize| -> usize {
+        match values.get(i) {
+            Some(&t) if valid(i) => {
+                usize::try_from(t.abs_diff(lo).checked_shr(shift).unwrap_or(0)).unwrap_or(0)
+            }
+            _ => null_bucket,
+        }
+    };
+    // ends[b + 1] counts bucket b; after the prefix sum ends[b] is where b starts; the
+    // spread moves ends[b] to b's end, which is where b + 1 starts.
+    let mut ends = vec![0u32; null_bucket + 2];
+    for i in 0..n {
+        if let Some(c) = ends.get_mut(bucket(i) + 1) {
+            *c += 1;
+        }
+    }
+    for b in 1..ends.len() {
+        ends[b] += ends[b - 1];
+    }
     let mut order: Vec<IdxSize> = vec![0; n];
+    for i in 0..n {
+        if let Some(at) = ends.get_mut(bucket(i)) {
+            if let Some(slot) = order.get_mut(*at as usize) {
+                *slot = i as IdxSize;
+            }
+            *at += 1;
+        }
+    }
+    // Each bucket sorted by the whole key (stable: equal keys stay in row order),
+    // the buckets shared between the threads in pieces of about equal rows.
+    let ends = &ends[..=null_bucket];
+    let start = |b: usize| if b == 0 { 0 } else { ends[b - 1] as usize };
+    let per = n.div_ceil((rayon::current_num_threads() * 4).max(1)).max(1);
+    let mut cuts = vec![0usize];
+    let mut next_cut = per;
+    for (b, &end) in ends.iter().enumerate() {
+        if end as usize >= next_cut {
+            cuts.push(b + 1);
+            next_cut = end as usize + per;
+        }
+    }
+    if cuts.last() != Some(&ends.len()) {
+        cuts.push(ends.len());
+    }
+    let mut pieces = Vec::with_capacity(cuts.len());
     let mut rest = order.as_mut_slice();
-    let mut outs = Vec::with_capacity(pieces.len());
-    for piece in &pieces {
-        let len: usize = piece.iter().map(|(s, e)| e - s).sum();
-        let taken = std::mem::take(&mut rest);
-        let at = len.min(taken.len());
-        let (out, tail) = taken.split_at_mut(at);
-        outs.push(out);
+    for w in cuts.windows(2) {
+        let len = (start(w[1]) - start(w[0])).min(rest.len());
+        let (piece, tail) = std::mem::take(&mut rest).split_at_mut(len);
+        pieces.push((piece, w[0], w[1]));
         rest = tail;
     }
-    pieces
-        .par_iter()
-        .zip(outs.into_par_iter())
-        .for_each(|(piece, out)| merge(rows, piece, out));
-    order
-}
-
-/// Merges the sorted row ranges `runs` into `out`, ties in row order.
-fn merge(rows: &Rows, runs: &[(usize, usize)], out: &mut [IdxSize]) {
-    let mut heap: BinaryHeap<Reverse<(Key, usize, usize)>> = runs
-        .iter()
-        .filter(|(s, e)| s < e)
-        .map(|&(s, e)| Reverse((rows.key(s), s, e)))
-        .collect();
-    let mut slots = out.iter_mut();
-    while let Some(mut top) = heap.peek_mut() {
-        let Reverse((_, i, end)) = *top;
-        if let Some(slot) = slots.next() {
-            *slot = i as IdxSize;
-        }
-        if i + 1 < end {
-            *top = Reverse((rows.key(i + 1), i + 1, end));
-        } else {
-            PeekMut::pop(top);
-        }
-    }
-}
-
-/// The order by sorting: keys carry the first 8 bytes of their id (big-endian,
-/// zero-padded; a null id as all ones), so equal times are mostly ordered without
-/// reading the ids again; equal prefixes fall back to the whole key.
-fn sorted_order(rows: &Rows, n: usize) -> Vec<IdxSize> {
-    let prefix = |s: Option<&str>| {
-        s.map_or(u64::MAX, |s| {
-            let mut b = [0u8; 8];
-            let k = s.len().min(8);
-            b[..k].copy_from_slice(&s.as_bytes()[..k]);
-            u64::from_be_bytes(b)
-        })
+    // A bucket is sorted on a short key read once per row: the time (as an unsigned
+    // number, nulls last) and the id's first four bytes (big-endian, zero-padded,
+    // from the id's view). Equal short keys fall back to the whole key.
+    let ids_valid = |i: usize| Array::validity(rows.ids).is_none_or(|v| v.get_bit(i));
+    let short_key = |i: usize| -> (u64, u32) {
+        let time = match values.get(i) {
+            Some(&t) if valid(i) => (t as u64) ^ (1 << 63),
+            _ => u64::MAX,
+        };
+        let id = match rows.ids.views().get(i) {
+            Some(v) if ids_valid(i) => u32::from_be_bytes(v.prefix.to_le_bytes()),
+            _ => u32::MAX,
+        };
+        (time, id)
     };
-    let mut keys: Vec<(i64, u64, IdxSize)> = (0..n)
-        .map(|i| {
-            (
-                rows.times.get(i).unwrap_or(i64::MAX),
-                prefix(rows.ids.get(i)),
-                i as IdxSize,
-            )
-        })
-        .collect();
-    keys.par_sort_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then(a.1.cmp(&b.1))
-            .then_with(|| rows.key(a.2 as usize).cmp(&rows.key(b.2 as usize)))
+    pieces.into_par_iter().for_each(|(piece, first, last)| {
+        let base = start(first);
+        let mut keyed: Vec<(u64, u32, IdxSize)> = Vec::new();
+        for (b, &end) in ends.iter().enumerate().take(last).skip(first) {
+            let (s, e) = (start(b) - base, end as usize - base);
+            let Some(bucket) = piece.get_mut(s..e) else {
+                continue;
+            };
+            if bucket.len() < 2 {
+                continue;
+            }
+            keyed.clear();
+            keyed.extend(bucket.iter().map(|&i| {
+                let (t, id) = short_key(i as usize);
+                (t, id, i)
+            }));
+            keyed.sort_by(|a, b| {
+                (a.0, a.1)
+                    .cmp(&(b.0, b.1))
+                    .then_with(|| rows.key(a.2 as usize).cmp(&rows.key(b.2 as usize)))
+            });
+            for (slot, k) in bucket.iter_mut().zip(&keyed) {
+                *slot = k.2;
+            }
+        }
     });
-    keys.into_iter().map(|(_, _, i)| i).collect()
+    order
 }
 
 /// Whether any (non-null) id may occur twice (see the module's notes).
@@ -312,10 +298,10 @@ mod tests {
     }
 
     #[test]
-    fn merged_and_sorted_orders_equal_a_stable_sort() {
+    fn bucketed_order_equals_a_stable_sort() {
         let mut g = Gen(0x9e37_79b9_7f4a_7c15);
-        // Few long runs (merged, split between threads), many short ones (sorted).
-        for (runs, per_run) in [(7, 20_000), (3, 30_000), (5_000, 4), (2, 3)] {
+        // Few long runs, many short ones, a single row or two.
+        for (runs, per_run) in [(7, 20_000), (3, 30_000), (5_000, 4), (2, 3), (2, 1)] {
             let (times, ids) = columns(&mut g, runs, per_run);
             let want = naive(&times, &ids);
             let got =
@@ -323,6 +309,38 @@ mod tests {
             assert_eq!(got.len(), want.len(), "{runs} runs");
             assert_eq!(got, want, "{runs} runs of {per_run}");
         }
+    }
+
+    #[test]
+    fn skewed_times_are_ordered_too() {
+        let mut g = Gen(11);
+        // One outlier stretches the span so that every other row shares a bucket;
+        // extreme times (both ends of i64) and ids that share their first four bytes.
+        let mut t: Vec<Option<i64>> = Vec::new();
+        let mut s: Vec<Option<String>> = Vec::new();
+        for i in 0..30_000u64 {
+            t.push(Some(1_700_000_000_000_000 + (g.next() % 1_000) as i64));
+            s.push((i % 97 != 0).then(|| format!("abcd-{:05}", g.next() % 20_000)));
+        }
+        t.extend([Some(i64::MIN), Some(i64::MAX), None, Some(-5), None]);
+        s.extend([
+            Some("z".into()),
+            None,
+            Some("a".into()),
+            Some("abc".into()),
+            None,
+        ]);
+        let times = Int64Chunked::from_iter_options("t".into(), t.into_iter());
+        let ids = StringChunked::from_iter_options("id".into(), s.into_iter());
+        let want = naive(&times, &ids);
+        assert_eq!(event_order(&times, &ids), Some(want));
+        // All rows at one time: the order is the ids'.
+        let same = Int64Chunked::from_vec("t".into(), vec![42; 1_000]);
+        let ids = StringChunked::from_iter_values(
+            "id".into(),
+            (0..1_000u64).map(|_| format!("{:x}", g.next() % 5_000)),
+        );
+        assert_eq!(event_order(&same, &ids), Some(naive(&same, &ids)));
     }
 
     #[test]
