@@ -4,6 +4,7 @@
 pub mod anomalies;
 pub mod audit;
 pub mod calendar;
+pub mod denied_alarm;
 pub mod dialect;
 pub mod in_place;
 pub mod order;

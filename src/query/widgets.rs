@@ -1,9 +1,9 @@
 //! The 17 widgets of SPEC §5: each one a `queries/<name>.sql` file run through polars'
 //! SQLContext over the `events` view, six of them over `session_facts` (the events
-//! counted per session, day, region and IP; computed from `events` once). Three are
+//! counted per session, day, region and IP; computed from `events` once). Four are
 //! computed in Rust, their SQL kept beside the others as the definition DuckDB runs and
-//! tests compare with: anomalies (`anomalies.rs`), top-actions (`top_actions.rs`) and
-//! write-actions (`write_actions.rs`).
+//! tests compare with: anomalies (`anomalies.rs`), top-actions (`top_actions.rs`),
+//! write-actions (`write_actions.rs`) and access-denied-alarm (`denied_alarm.rs`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -118,9 +118,14 @@ impl Widget {
     fn expected_cost(&self) -> u8 {
         match self.name {
             "top-actions" => 60,
-            "anomalies" | "write-actions" => 40,
-            "access-denied-alarm" => 30,
-            "after-hours" | "denied-actions" | "week-over-week" | "accounts" | "admin-alarm" => 20,
+            "anomalies" => 40,
+            "after-hours"
+            | "denied-actions"
+            | "week-over-week"
+            | "accounts"
+            | "admin-alarm"
+            | "write-actions"
+            | "access-denied-alarm" => 20,
             "data-s3" | "source-ips" | "data-rds" | "engineers" | "sessions-by-role" => 10,
             _ => 5,
         }
@@ -487,6 +492,23 @@ impl Dashboard {
         match w.name {
             "anomalies" => return super::anomalies::anomalies(self, engine),
             "activity-feed" => return self.activity_feed(),
+            "access-denied-alarm" => {
+                let sql = render_template(w.sql, &self.params);
+                let threshold = self
+                    .params
+                    .get("denied_threshold")
+                    .and_then(|t| t.parse::<i64>().ok())
+                    .ok_or_else(|| {
+                        PolarsError::ComputeError("no denied_threshold for the alarm".into())
+                    })?;
+                return super::denied_alarm::access_denied_alarm(
+                    &self.events,
+                    &mut self.ctx,
+                    &sql,
+                    threshold,
+                    engine,
+                );
+            }
             "top-actions" => {
                 let sql = render_template(w.sql, &self.params);
                 return super::top_actions::top_actions(&self.events, &mut self.ctx, &sql, engine);

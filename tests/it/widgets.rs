@@ -1220,43 +1220,59 @@ fn widgets_run_side_by_side_give_the_frames_of_one_at_a_time() {
 fn native_widgets_equal_their_sql() {
     let (_dir, lake) = sample_lake();
     let (_d, tiny_lake) = lake_of(tiny());
-    let config = Config::default();
     let mut berlin = range("2026-10-05", "2026-10-19");
     berlin.zone = "Europe/Berlin".parse().expect("zone");
-    for name in ["top-actions", "write-actions"] {
+    let ranges = [
+        ("sample, whole lake", &lake, utc_view()),
+        ("sample, October", &lake, range("2026-10-01", "2026-10-26")),
+        ("sample, two weeks in Berlin", &lake, berlin),
+        (
+            "sample, empty range",
+            &lake,
+            range("2030-01-01", "2030-01-02"),
+        ),
+        ("tiny", &tiny_lake, utc_view()),
+    ];
+    // The alarm also at lower thresholds: more and longer episodes, ties of actions.
+    let thresholds = |name: &str| {
+        if name == "access-denied-alarm" {
+            vec![10, 3, 2, 1]
+        } else {
+            vec![10]
+        }
+    };
+    for name in ["top-actions", "write-actions", "access-denied-alarm"] {
         let w = cetrail::query::widgets::find(name).expect("widget");
-        let mut rows = 0;
-        let mut several_engineers = false;
-        for (label, lake, view) in [
-            ("sample, whole lake", &lake, utc_view()),
-            ("sample, October", &lake, range("2026-10-01", "2026-10-26")),
-            ("sample, two weeks in Berlin", &lake, berlin.clone()),
-            (
-                "sample, empty range",
-                &lake,
-                range("2030-01-01", "2030-01-02"),
-            ),
-            ("tiny", &tiny_lake, utc_view()),
-        ] {
-            let mut d = Dashboard::open(lake, &config, view).expect("open");
-            let native = d.widget(w).expect("native");
-            let sql = d.sql(w.sql).expect("sql");
-            assert_eq!(native.schema(), sql.schema(), "{name}, {label}: schema");
-            assert!(
-                native.equals_missing(&sql),
-                "{name}, {label}:\n{native}\n{sql}"
-            );
-            rows += native.height();
-            if let Ok(engineers) = native.column("engineers").and_then(|c| c.str().cloned()) {
-                several_engineers |= engineers.iter().flatten().any(|e| e.contains(','));
+        let (mut rows, mut several_engineers, mut long_episode) = (0, false, false);
+        for threshold in thresholds(name) {
+            let mut config = Config::default();
+            config.alarms.denied_threshold = threshold;
+            for (label, lake, view) in ranges.iter().cloned() {
+                let mut d = Dashboard::open(lake, &config, view).expect("open");
+                let native = d.widget(w).expect("native");
+                let sql = d.sql(w.sql).expect("sql");
+                let label = format!("{name}, {label}, threshold {threshold}");
+                assert_eq!(native.schema(), sql.schema(), "{label}: schema");
+                assert!(native.equals_missing(&sql), "{label}:\n{native}\n{sql}");
+                rows += native.height();
+                let column = |c: &str, t: &polars::prelude::DataType| {
+                    native.column(c).and_then(|c| c.cast(t))
+                };
+                if let Ok(c) = column("engineers", &polars::prelude::DataType::String) {
+                    several_engineers |= c
+                        .str()
+                        .is_ok_and(|e| e.iter().flatten().any(|e| e.contains(',')));
+                }
+                if let Ok(c) = column("periods", &polars::prelude::DataType::Int64) {
+                    long_episode |= c.i64().is_ok_and(|p| p.iter().flatten().any(|p| p > 1));
+                }
             }
         }
         assert!(rows > 20, "{name}: only {rows} rows compared");
-        if name == "write-actions" {
-            assert!(
-                several_engineers,
-                "no group with two engineers was compared"
-            );
+        match name {
+            "write-actions" => assert!(several_engineers, "no group with two engineers"),
+            "access-denied-alarm" => assert!(long_episode, "no episode of two periods or more"),
+            _ => {}
         }
     }
 }
