@@ -1,5 +1,5 @@
 //! In-place access to the materialised view's columns, for the widgets counted in Rust
-//! (`top_actions.rs`, `write_actions.rs`): category codes, flags and times read from
+//! (`top_actions.rs`, `action_groups.rs`, `denied_alarm.rs`): category codes, flags and times read from
 //! the view's own buffers (a column of several chunks is made one first), and the
 //! SQL's output types and `ORDER BY` applied to the few result rows.
 

@@ -1,6 +1,7 @@
 //! Queries over the lake (polars). This stage reads only Parquet: it never sees raw
 //! CloudTrail JSON, so every report answers from the same data.
 
+pub mod action_groups;
 pub mod anomalies;
 pub mod audit;
 pub mod calendar;
@@ -14,7 +15,6 @@ pub mod top_actions;
 pub mod view;
 pub mod view_scan;
 pub mod widgets;
-pub mod write_actions;
 
 use std::path::Path;
 

@@ -1,9 +1,10 @@
 //! The 17 widgets of SPEC §5: each one a `queries/<name>.sql` file run through polars'
 //! SQLContext over the `events` view, six of them over `session_facts` (the events
-//! counted per session, day, region and IP; computed from `events` once). Four are
+//! counted per session, day, region and IP; computed from `events` once). Five are
 //! computed in Rust, their SQL kept beside the others as the definition DuckDB runs and
 //! tests compare with: anomalies (`anomalies.rs`), top-actions (`top_actions.rs`),
-//! write-actions (`write_actions.rs`) and access-denied-alarm (`denied_alarm.rs`).
+//! write-actions and denied-actions (`action_groups.rs`) and access-denied-alarm
+//! (`denied_alarm.rs`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -509,20 +510,18 @@ impl Dashboard {
                     engine,
                 );
             }
-            "top-actions" => {
-                let sql = render_template(w.sql, &self.params);
-                return super::top_actions::top_actions(&self.events, &mut self.ctx, &sql, engine);
-            }
-            "write-actions" => {
-                let sql = render_template(w.sql, &self.params);
-                return super::write_actions::write_actions(
-                    &self.events,
-                    &mut self.ctx,
-                    &sql,
-                    engine,
-                );
-            }
             _ => {}
+        }
+        type Native = fn(&DataFrame, &mut SQLContext, &str, Engine) -> PolarsResult<DataFrame>;
+        let native: Option<Native> = match w.name {
+            "top-actions" => Some(super::top_actions::top_actions),
+            "write-actions" => Some(super::action_groups::write_actions),
+            "denied-actions" => Some(super::action_groups::denied_actions),
+            _ => None,
+        };
+        if let Some(native) = native {
+            let sql = render_template(w.sql, &self.params);
+            return native(&self.events, &mut self.ctx, &sql, engine);
         }
         self.sql_on(w.sql, engine)
     }

@@ -1212,10 +1212,11 @@ fn widgets_run_side_by_side_give_the_frames_of_one_at_a_time() {
     assert!(expected.height() > 0);
 }
 
-/// top-actions and write-actions are counted in Rust (`top_actions.rs`,
-/// `write_actions.rs`); each gives the frame of its SQL run by polars (rows, order,
-/// types, nulls), in several ranges and zones, an empty one included, on the sample
-/// lake and the hand-made one.
+/// top-actions, write-actions, denied-actions and access-denied-alarm are computed in
+/// Rust (`top_actions.rs`, `action_groups.rs`, `denied_alarm.rs`); each gives the frame
+/// of its SQL run by polars (rows, order, types, nulls), in several ranges and zones,
+/// an empty one included, on the sample lake and the hand-made one (the alarm also at
+/// lower thresholds).
 #[test]
 fn native_widgets_equal_their_sql() {
     let (_dir, lake) = sample_lake();
@@ -1241,7 +1242,12 @@ fn native_widgets_equal_their_sql() {
             vec![10]
         }
     };
-    for name in ["top-actions", "write-actions", "access-denied-alarm"] {
+    for name in [
+        "top-actions",
+        "write-actions",
+        "denied-actions",
+        "access-denied-alarm",
+    ] {
         let w = cetrail::query::widgets::find(name).expect("widget");
         let (mut rows, mut several_engineers, mut long_episode) = (0, false, false);
         for threshold in thresholds(name) {
@@ -1270,7 +1276,9 @@ fn native_widgets_equal_their_sql() {
         }
         assert!(rows > 20, "{name}: only {rows} rows compared");
         match name {
-            "write-actions" => assert!(several_engineers, "no group with two engineers"),
+            "write-actions" | "denied-actions" => {
+                assert!(several_engineers, "{name}: no group with two engineers")
+            }
             "access-denied-alarm" => assert!(long_episode, "no episode of two periods or more"),
             _ => {}
         }

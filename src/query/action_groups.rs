@@ -1,8 +1,10 @@
-//! Widget 16, write-actions (`queries/write-actions.sql`), counted in Rust over the
-//! view's category codes.
+//! Widgets 16, write-actions (`queries/write-actions.sql`), and 13, denied-actions
+//! (`queries/denied-actions.sql`), counted in Rust over the view's category codes: the
+//! same query over a different flag (`is_write`, `is_denied`) and key (denied-actions
+//! adds `error_code` to role, source and action).
 //!
-//! The CE write events in range are grouped by the codes of role, source and action:
-//! each group counts its events and keeps its first and last time, and each distinct
+//! The flagged CE events in range are grouped by the codes of the key columns: each
+//! group counts its events and keeps its first and last time, and each distinct
 //! (group, engineer) pair is remembered with one row of it. The rows are cut into one
 //! range per thread and the tables merged. The engineers' names are then gathered from
 //! the view by those rows, sorted and joined per group (`STRING_AGG(DISTINCT …
@@ -16,11 +18,13 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use super::in_place::{
-    ACTION_KEY, Codes, Flags, Values, action_key_codes, action_key_series, codes, flags,
-    in_sql_order, no_chunk, one_chunk, one_chunks, values,
+    ACTION_KEY, Codes, Flags, Values, codes, flags, in_sql_order, no_chunk, one_chunk, one_chunks,
+    values,
 };
 
-type GroupKey = [u32; 3];
+/// A group's key: the codes of up to four key columns (0 for null, else the category
+/// code + 1; 0 for a column the widget does not group by).
+type GroupKey = [u32; 4];
 type Table<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 #[derive(Clone, Copy)]
@@ -33,7 +37,7 @@ struct Group {
 
 /// The view's columns the widget reads.
 struct Inputs<'a> {
-    keys: [Codes<'a>; 3],
+    keys: Vec<Codes<'a>>,
     engineer: Codes<'a>,
     kept: [Flags<'a>; 3],
     time: Values<'a, i64>,
@@ -53,11 +57,10 @@ impl Inputs<'_> {
             if self.kept.iter().any(|f| f.get(i) != Some(true)) {
                 continue;
             }
-            let key = [
-                self.keys[0].code(i),
-                self.keys[1].code(i),
-                self.keys[2].code(i),
-            ];
+            let mut key = [0; 4];
+            for (k, codes) in key.iter_mut().zip(&self.keys) {
+                *k = codes.code(i);
+            }
             let g = part.groups.entry(key).or_insert(Group {
                 row: i,
                 events: 0,
@@ -87,25 +90,54 @@ pub fn write_actions(
     sql: &str,
     engine: Engine,
 ) -> PolarsResult<DataFrame> {
+    action_groups(events, ctx, sql, engine, &ACTION_KEY, "is_write")
+}
+
+/// The denied-actions widget, as [`write_actions`].
+pub fn denied_actions(
+    events: &DataFrame,
+    ctx: &mut polars::sql::SQLContext,
+    sql: &str,
+    engine: Engine,
+) -> PolarsResult<DataFrame> {
+    let [role, source, action] = ACTION_KEY;
+    let key = [role, source, action, "error_code"];
+    action_groups(events, ctx, sql, engine, &key, "is_denied")
+}
+
+/// The events in range, CE and `flag`, grouped by `key` (at most four columns).
+fn action_groups(
+    events: &DataFrame,
+    ctx: &mut polars::sql::SQLContext,
+    sql: &str,
+    engine: Engine,
+    key: &[&str],
+    flag: &str,
+) -> PolarsResult<DataFrame> {
+    if key.len() > 4 {
+        return Err(PolarsError::ComputeError(
+            format!("a key of {} columns (at most 4)", key.len()).into(),
+        ));
+    }
     let schema = ctx.execute(sql)?.collect_schema()?;
-    let key_series = action_key_series(events)?;
+    let key_series = one_chunks(events, key, &DataType::UInt32)?;
     let engineer_series = one_chunk(events, "engineer", &DataType::UInt32)?;
-    let flag_series = one_chunks(
-        events,
-        &["in_range", "is_ce", "is_write"],
-        &DataType::Boolean,
-    )?;
+    let flag_series = one_chunks(events, &["in_range", "is_ce", flag], &DataType::Boolean)?;
     let time_series = one_chunk(events, "event_time", &DataType::Int64)?;
-    let [in_range, is_ce, is_write] = flag_series.as_slice() else {
+    let [in_range, is_ce, flagged] = flag_series.as_slice() else {
         return Err(no_chunk("in_range"));
     };
     let inputs = Inputs {
-        keys: action_key_codes(&key_series)?,
+        keys: key_series
+            .iter()
+            .zip(key)
+            .map(|(s, name)| codes(s, name))
+            .collect::<PolarsResult<_>>()?,
         engineer: codes(&engineer_series, "engineer")?,
         kept: [
             flags(in_range, "in_range")?,
             flags(is_ce, "is_ce")?,
-            flags(is_write, "is_write")?,
+            flags(flagged, flag)?,
         ],
         time: values::<Int64Type>(&time_series, "event_time")?,
     };
@@ -169,7 +201,7 @@ pub fn write_actions(
         })
         .collect();
 
-    let mut frame = events.select(ACTION_KEY)?.take(&idx(groups
+    let mut frame = events.select(key.iter().copied())?.take(&idx(groups
         .iter()
         .map(|(_, g)| IdxSize::try_from(g.row).unwrap_or(IdxSize::MAX))
         .collect()))?;
