@@ -622,14 +622,32 @@ where
     Ok(column)
 }
 
-/// A column of [`Code`]s as a categorical of the global categories.
+/// A column of [`Code`]s as a categorical of the global categories: in one parallel
+/// pass, each code becomes the category's own and its validity bit is packed.
 fn categorical(name: &str, mut codes: Vec<Code>, cat_dtype: &DataType) -> PolarsResult<Column> {
+    // A multiple of 8, so that every chunk's bits start on a byte.
     const CHUNK: usize = 1 << 16;
-    let any_null = codes.par_iter().any(|c| *c == 0);
-    let validity = any_null.then(|| codes.iter().map(|c| *c != 0).collect::<Bitmap>());
-    codes
+    let n = codes.len();
+    let mut bits = vec![0u8; n.div_ceil(8)];
+    let nulls: usize = codes
         .par_chunks_mut(CHUNK)
-        .for_each(|chunk| chunk.iter_mut().for_each(|c| *c = c.saturating_sub(1)));
+        .zip(bits.par_chunks_mut(CHUNK / 8))
+        .map(|(codes, bits)| {
+            let mut nulls = 0;
+            for (eight, byte) in codes.chunks_mut(8).zip(bits.iter_mut()) {
+                for (i, c) in eight.iter_mut().enumerate() {
+                    if *c == 0 {
+                        nulls += 1;
+                    } else {
+                        *byte |= 1 << i;
+                        *c -= 1;
+                    }
+                }
+            }
+            nulls
+        })
+        .sum();
+    let validity = (nulls > 0).then(|| Bitmap::from_u8_vec(bits, n));
     let codes = UInt32Chunked::from_vec_validity(name.into(), codes, validity);
     // SAFETY: every code came from `insert_cat` on the dtype's own mapping (or is the
     // 0 of a null).
