@@ -145,6 +145,40 @@ pub fn find(name: &str) -> Option<&'static Widget> {
 /// events.
 pub const SESSION_FACTS_SQL: &str = include_str!("../../queries/views/session_facts.sql");
 
+/// The rows of `session_facts` (`queries/views/session_facts.sql`) from the events,
+/// grouped by eight of its twelve keys: `week`, `next_week`, `week_in_range` and
+/// `next_week_in_range` are functions of `day` (the view's calendar derives them from
+/// the local date alone), so the groups are the same and those four are each group's
+/// only value. polars row-encodes every key of every row to group them, so four fewer
+/// keys make it ~25 ms faster on two million events. A null `is_error` counts no
+/// error and a null `business` counts after hours, as the SQL's `CASE … ELSE`.
+/// Columns in no particular order (the caller takes the SQL's order and types); a
+/// test compares the two.
+pub fn session_facts_grouped(events: LazyFrame) -> LazyFrame {
+    let keys = [
+        "in_range",
+        "day",
+        "account",
+        "aws_region",
+        "role",
+        "session_key",
+        "engineer",
+        "source_ip",
+    ];
+    let ones = |e: Expr| e.cast(DataType::Int64).sum();
+    events.filter(col("is_ce")).group_by(keys.map(col)).agg([
+        col("week").first(),
+        col("next_week").first(),
+        col("week_in_range").first(),
+        col("next_week_in_range").first(),
+        len().alias("n"),
+        ones(col("is_error").fill_null(lit(false))).alias("errors"),
+        ones(col("business").fill_null(lit(false)).not()).alias("after_hours"),
+        col("event_time").min().alias("lo"),
+        col("event_time").max().alias("hi"),
+    ])
+}
+
 /// A query session over one lake: the `events` view (CE events, all time, projected
 /// columns) is computed once and shared by every widget; `session_facts` is computed
 /// from it once, when a query first names it.
@@ -456,7 +490,17 @@ impl Dashboard {
             return Ok(());
         }
         let text = render_template(SESSION_FACTS_SQL, &self.params);
-        let facts = self.ctx.execute(&text)?.collect_on(Engine::Streaming)?;
+        // The SQL file is the definition (the other engines run it, and its output
+        // types are kept); polars computes the same rows by the shorter key of
+        // [`session_facts_grouped`].
+        let schema = self.ctx.execute(&text)?.collect_schema()?;
+        let grouped =
+            session_facts_grouped(self.events.clone().lazy()).collect_on(Engine::Streaming)?;
+        let columns = schema
+            .iter()
+            .map(|(name, dtype)| grouped.column(name).and_then(|c| c.cast(dtype)))
+            .collect::<PolarsResult<Vec<_>>>()?;
+        let facts = DataFrame::new(grouped.height(), columns)?;
         self.ctx.register("session_facts", facts.lazy());
         Ok(())
     }

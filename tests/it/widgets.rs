@@ -1285,6 +1285,48 @@ fn native_widgets_equal_their_sql() {
     }
 }
 
+/// `session_facts` as the dashboard computes it (grouped by eight keys, the four
+/// week columns following from `day`) equals its SQL (all twelve keys), in zones and
+/// ranges that cut days and weeks, one starting mid-day.
+#[test]
+fn session_facts_by_its_short_key_equals_its_sql() {
+    use cetrail::query::widgets::SESSION_FACTS_SQL;
+    use polars::prelude::{DataFrame, SortMultipleOptions};
+    let (_dir, lake) = sample_lake();
+    let (_d, tiny_lake) = lake_of(tiny());
+    let mut berlin = range("2026-10-05", "2026-10-19");
+    berlin.zone = "Europe/Berlin".parse().expect("zone");
+    let mut mid_day = range("2026-10-03", "2026-10-20");
+    mid_day.from = Some("2026-10-03T13:30:00Z".parse().expect("instant"));
+    let sorted = |df: DataFrame| {
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        df.sort(names, SortMultipleOptions::default().with_nulls_last(true))
+            .expect("sort")
+    };
+    let mut rows = 0;
+    for (label, lake, view) in [
+        ("sample, whole lake", &lake, utc_view()),
+        ("sample, two weeks in Berlin", &lake, berlin),
+        ("sample, from mid-day", &lake, mid_day),
+        ("tiny", &tiny_lake, utc_view()),
+    ] {
+        let mut d = Dashboard::open(lake, &Config::default(), view).expect("open");
+        let by_sql = sorted(d.sql(SESSION_FACTS_SQL).expect("sql"));
+        let grouped = sorted(d.sql("SELECT * FROM session_facts").expect("facts"));
+        assert_eq!(grouped.schema(), by_sql.schema(), "{label}: schema");
+        assert!(
+            grouped.equals_missing(&by_sql),
+            "{label}:\n{grouped}\n{by_sql}"
+        );
+        rows += grouped.height();
+    }
+    assert!(rows > 100, "only {rows} rows compared");
+}
+
 #[test]
 fn session_facts_widgets_equal_their_per_event_definitions() {
     let (_dir, lake) = sample_lake();
