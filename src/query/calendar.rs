@@ -9,6 +9,10 @@
 //! each with its own memos, straight into the output columns. The results equal the
 //! polars expressions they replace: tests compare them row by row across DST changes,
 //! in one task and in many.
+//!
+//! Invariant: `week`, `next_week`, `week_in_range` and `next_week_in_range` depend on
+//! `day` alone (and the view's parameters); `session_facts` relies on it to group by
+//! `day` without them (`widgets::session_facts_grouped`).
 
 use std::collections::HashMap;
 
