@@ -12,20 +12,16 @@
 //! first row (the view's own types) and the SQL's `ORDER BY` sorts the result. A test
 //! compares it with the SQL's on every row.
 
-use std::collections::HashMap;
-
 use polars::prelude::*;
-use rayon::prelude::*;
 
 use super::in_place::{
-    ACTION_KEY, Codes, Flags, Values, codes, flags, in_sql_order, no_chunk, one_chunk, one_chunks,
-    values,
+    ACTION_KEY, Codes, Flags, Table, Values, codes, flags, in_sql_order, no_chunk, one_chunk,
+    one_chunks, per_range, row_indices, text_at, values,
 };
 
 /// A group's key: the codes of up to four key columns (0 for null, else the category
 /// code + 1; 0 for a column the widget does not group by).
 type GroupKey = [u32; 4];
-type Table<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 #[derive(Clone, Copy)]
 struct Group {
@@ -141,16 +137,7 @@ fn action_groups(
         ],
         time: values::<Int64Type>(&time_series, "event_time")?,
     };
-    let rows = events.height();
-    let step = rows
-        .div_ceil(rayon::current_num_threads().clamp(1, 64))
-        .max(1);
-    let parts: Vec<Part> = (0..rows)
-        .step_by(step)
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .map(|start| inputs.count(start..(start + step).min(rows)))
-        .collect();
+    let parts = per_range(events.height(), |range| inputs.count(range));
     let mut merged = Part::default();
     for part in parts {
         for (key, g) in part.groups {
@@ -174,15 +161,7 @@ fn action_groups(
 
     // The engineers' names, by one row of each pair.
     let pairs: Vec<((GroupKey, u32), usize)> = merged.engineers.into_iter().collect();
-    let idx = |rows: Vec<IdxSize>| IdxCa::from_vec("rows".into(), rows);
-    let names = events
-        .column("engineer")?
-        .as_materialized_series()
-        .take(&idx(pairs
-            .iter()
-            .map(|(_, r)| IdxSize::try_from(*r).unwrap_or(IdxSize::MAX))
-            .collect()))?
-        .cast(&DataType::String)?;
+    let names = text_at(events, "engineer", pairs.iter().map(|(_, r)| *r))?;
     let names = names.str()?;
     let mut by_group: Table<GroupKey, Vec<&str>> = Table::default();
     for (((key, _), _), name) in pairs.iter().zip(names.iter()) {
@@ -201,10 +180,9 @@ fn action_groups(
         })
         .collect();
 
-    let mut frame = events.select(key.iter().copied())?.take(&idx(groups
-        .iter()
-        .map(|(_, g)| IdxSize::try_from(g.row).unwrap_or(IdxSize::MAX))
-        .collect()))?;
+    let mut frame = events
+        .select(key.iter().copied())?
+        .take(&row_indices(groups.iter().map(|(_, g)| g.row)))?;
     let time_dtype = events.column("event_time")?.dtype().clone();
     let time_column = |name: &str, pick: fn(&Group) -> Option<i64>| -> PolarsResult<Column> {
         let ca: Int64Chunked = groups.iter().map(|(_, g)| pick(g)).collect();

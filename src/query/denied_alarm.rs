@@ -13,16 +13,12 @@
 //! time have no period and never match one, as in the SQL's join. The SQL's types
 //! and `ORDER BY` finish the frame; a test compares it with the SQL's on every row.
 
-use std::collections::HashMap;
-
 use polars::prelude::*;
-use rayon::prelude::*;
 
 use super::in_place::{
-    Codes, Flags, Values, codes, flags, in_sql_order, no_chunk, one_chunk, one_chunks, values,
+    Codes, Flags, Table, Values, codes, flags, in_sql_order, no_chunk, one_chunk, one_chunks,
+    per_range, text_at, values,
 };
-
-type Table<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 /// A period's length in the view's time unit (µs): `period_idx` counts these since
 /// the epoch (UTC), `period` is its start and `period_end` the next one's.
@@ -90,17 +86,8 @@ pub fn access_denied_alarm(
         role: codes(&role_series, "role")?,
         action: codes(&action_series, "event_name")?,
     };
-    let rows = events.height();
-    let step = rows
-        .div_ceil(rayon::current_num_threads().clamp(1, 64))
-        .max(1);
-    let denied: Vec<(i64, usize)> = (0..rows)
-        .step_by(step)
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .map(|start| inputs.denied(start..(start + step).min(rows)))
-        .collect::<Vec<_>>()
-        .concat();
+    let denied: Vec<(i64, usize)> =
+        per_range(events.height(), |range| inputs.denied(range)).concat();
 
     // The alarm periods, in order, and the episode of each.
     let mut per_period: Table<i64, i64> = Table::default();
@@ -157,15 +144,7 @@ pub fn access_denied_alarm(
         );
     }
     let names = |column: &str, rows: Vec<usize>| -> PolarsResult<Vec<Option<String>>> {
-        let idx: Vec<IdxSize> = rows
-            .iter()
-            .map(|r| IdxSize::try_from(*r).unwrap_or(IdxSize::MAX))
-            .collect();
-        let s = events
-            .column(column)?
-            .as_materialized_series()
-            .take(&IdxCa::from_vec("rows".into(), idx))?
-            .cast(&DataType::String)?;
+        let s = text_at(events, column, rows)?;
         Ok(s.str()?.iter().map(|v| v.map(str::to_owned)).collect())
     };
     let role_names = names(

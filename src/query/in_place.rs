@@ -132,6 +132,50 @@ pub fn flags<'a>(s: &'a Series, name: &str) -> PolarsResult<Flags<'a>> {
     })
 }
 
+/// A hash table keyed by codes (foldhash: the keys are small integers).
+pub type Table<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
+
+/// `rows` as the row indices polars takes (a row past `IdxSize` cannot be in a view).
+pub fn row_indices(rows: impl IntoIterator<Item = usize>) -> IdxCa {
+    IdxCa::from_vec(
+        "rows".into(),
+        rows.into_iter()
+            .map(|r| IdxSize::try_from(r).unwrap_or(IdxSize::MAX))
+            .collect(),
+    )
+}
+
+/// Column `name` of `events` at `rows`, as text (a categorical's strings).
+pub fn text_at(
+    events: &DataFrame,
+    name: &str,
+    rows: impl IntoIterator<Item = usize>,
+) -> PolarsResult<Series> {
+    events
+        .column(name)?
+        .as_materialized_series()
+        .take(&row_indices(rows))?
+        .cast(&DataType::String)
+}
+
+/// `count` over `0..rows` cut into about one range per thread, run in parallel; the
+/// results in range order.
+pub fn per_range<T: Send>(
+    rows: usize,
+    count: impl Fn(std::ops::Range<usize>) -> T + Sync,
+) -> Vec<T> {
+    use rayon::prelude::*;
+    let step = rows
+        .div_ceil(rayon::current_num_threads().clamp(1, 64))
+        .max(1);
+    (0..rows)
+        .step_by(step)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|start| count(start..(start + step).min(rows)))
+        .collect()
+}
+
 /// `frame` with the columns and types of `schema` (the widget SQL's output schema),
 /// sorted by the SQL's final `ORDER BY` (run by polars on these rows).
 pub fn in_sql_order(

@@ -13,14 +13,14 @@
 //! is not counted as a distinct session, a null `is_error` is not an error. A test
 //! compares the result with the SQL's on every row.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use polars::prelude::*;
 use rayon::prelude::*;
 
 use super::in_place::{
-    ACTION_KEY, Codes, Flags, action_key_codes, action_key_series, codes, flags, in_sql_order,
-    no_chunk, one_chunk, one_chunks,
+    ACTION_KEY, Codes, Flags, Table, action_key_codes, action_key_series, codes, flags,
+    in_sql_order, no_chunk, one_chunk, one_chunks, row_indices,
 };
 
 /// A group's key: role, event_source and event_name codes (0 for null, else the
@@ -44,8 +44,8 @@ fn count_part(
     is_error: &Flags,
     part: u32,
     parts: u32,
-) -> HashMap<GroupKey, Counts, foldhash::fast::FixedState> {
-    let mut index: HashMap<GroupKey, u32, foldhash::fast::FixedState> = HashMap::default();
+) -> Table<GroupKey, Counts> {
+    let mut index: Table<GroupKey, u32> = Table::default();
     let mut groups: Vec<(GroupKey, Counts)> = Vec::new();
     // (group index, session code) as one word.
     let mut pairs: HashSet<u64, foldhash::fast::FixedState> = HashSet::default();
@@ -113,7 +113,7 @@ pub fn top_actions(
         .into_par_iter()
         .map(|part| count_part(&keys, &session, &kept, &is_error, part, parts))
         .collect();
-    let mut merged: HashMap<GroupKey, Counts, foldhash::fast::FixedState> = HashMap::default();
+    let mut merged: Table<GroupKey, Counts> = Table::default();
     for table in tables {
         for (key, c) in table {
             merged
@@ -129,13 +129,9 @@ pub fn top_actions(
     }
     let mut groups: Vec<Counts> = merged.into_values().collect();
     groups.sort_unstable_by_key(|c| c.row);
-    let rows: Vec<IdxSize> = groups
-        .iter()
-        .map(|c| IdxSize::try_from(c.row).unwrap_or(IdxSize::MAX))
-        .collect();
     let mut frame = events
         .select(ACTION_KEY)?
-        .take(&IdxCa::from_vec("rows".into(), rows))?;
+        .take(&row_indices(groups.iter().map(|c| c.row)))?;
     let count = |name: &str, pick: fn(&Counts) -> i64| -> Column {
         Int64Chunked::from_vec(name.into(), groups.iter().map(pick).collect()).into_column()
     };
