@@ -192,6 +192,10 @@ const READ_WINDOW: usize = 32;
 /// handed over open, and three parts are in flight (768 descriptors, under the usual
 /// soft limit of 1,024).
 const OPEN_FILES: usize = 256;
+/// Once the listing is complete and this many objects or fewer remain to be written,
+/// the writer commits what it holds: the last commit, which nothing overlaps (parsing
+/// is over), then holds only the tail (see [`buffer_loop`]).
+const TAIL_OBJECTS: u64 = 4096;
 
 /// A chunk of objects and what reading each one gave.
 type Loaded = (Vec<(Object, KeyClass)>, Vec<Result<Fetched, String>>);
@@ -669,9 +673,14 @@ pub fn ingest_at(
     };
     // Entries decided from the key alone (not a log, unreadable name, too large).
     let mut immediate: Vec<ObjectEntry> = Vec::new();
+    // The number of objects to parse, once the listing is complete (`u64::MAX` until
+    // then).
+    let listed = AtomicU64::new(u64::MAX);
+    let mut admitted_total = 0u64;
     let lake_ref = &mut lake;
     let outcome = std::thread::scope(|scope| -> Result<Written, IngestError> {
-        let writer = scope.spawn(move || write_loop(lake_ref, rx, flush, progress));
+        let listed = &listed;
+        let writer = scope.spawn(move || write_loop(lake_ref, rx, flush, progress, listed));
         // The listing streams in key order while the first chunks are parsed.
         let (list_tx, list_rx) = sync_channel::<Vec<Object>>(16);
         let lister =
@@ -740,6 +749,7 @@ pub fn ingest_at(
                 .into_iter()
                 .filter_map(|o| admit(o, source, &index, options, &mut summary, &mut immediate))
                 .collect();
+            admitted_total += admitted.len() as u64;
             progress
                 .objects_total
                 .fetch_add(admitted.len() as u64, Ordering::Relaxed);
@@ -760,6 +770,7 @@ pub fn ingest_at(
                 }
             }
         }
+        listed.store(admitted_total, Ordering::Relaxed);
         if !work.is_empty() {
             // A failed send means the writer failed: its error is returned below.
             let _ = chunk_tx.send(work);
@@ -860,6 +871,7 @@ fn write_loop(
     rx: Receiver<Vec<ObjectResult>>,
     limits: Flush,
     progress: &Progress,
+    listed: &AtomicU64,
 ) -> Result<Written, IngestError> {
     std::thread::scope(|scope| {
         let (commit_tx, commit_rx) = sync_channel::<Commit>(0);
@@ -869,7 +881,7 @@ fn write_loop(
             }
             Ok(())
         });
-        let buffered = buffer_loop(rx, limits, progress, &commit_tx);
+        let buffered = buffer_loop(rx, limits, progress, listed, &commit_tx);
         drop(commit_tx);
         let committed = committer
             .join()
@@ -881,12 +893,17 @@ fn write_loop(
 }
 
 /// The writer's loop: dedup, split by month, buffer, hand each commit to `commit`.
+/// Besides the `limits`, it commits once when the listing is complete (`listed` holds
+/// the number of objects to parse) and only [`TAIL_OBJECTS`] remain: that commit runs
+/// while the tail is parsed, and the final one, which waits for nothing else, is small.
 fn buffer_loop(
     rx: Receiver<Vec<ObjectResult>>,
     limits: Flush,
     progress: &Progress,
+    listed: &AtomicU64,
     commit: &std::sync::mpsc::SyncSender<Commit>,
 ) -> Result<Written, IngestError> {
+    let mut tail_committed = false;
     let mut w = Written::default();
     let mut seen: HashSet<u128> = HashSet::new();
     let mut months: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
@@ -928,10 +945,17 @@ fn buffer_loop(
                     .fetch_add(kept as u64, Ordering::Relaxed);
             }
             pending.push(&r.entry)?;
-            if pending_rows >= limits.rows
+            let to_come = listed.load(Ordering::Relaxed).saturating_sub(w.objects);
+            let tail = !tail_committed
+                && to_come > 0
+                && to_come <= TAIL_OBJECTS
+                && pending.len() as u64 > to_come;
+            if tail
+                || pending_rows >= limits.rows
                 || pending_bytes + staged.bytes >= limits.bytes
                 || pending.len() >= limits.objects
             {
+                tail_committed |= tail;
                 staged.into_batches(&mut months)?;
                 if !hand_over(&mut months, &mut pending) {
                     return Ok(w);

@@ -2,9 +2,10 @@
 //! and ends, without parsing it.
 //!
 //! The scan works on 64-byte blocks, like the first stage of simdjson: one pass of
-//! byte comparisons (SSE2 on x86-64, plain code elsewhere) turns a block into four
-//! bit masks (quotes, backslashes, `{`, `}`); escaped quotes are removed, a prefix XOR
-//! of the remaining quotes marks the bytes inside strings, and only the braces outside
+//! byte comparisons (AVX-512 BW where the CPU has it, else SSE2 on x86-64, plain code
+//! elsewhere) turns a block into four bit masks (quotes, backslashes, `{`, `}`);
+//! escaped quotes are removed, a prefix XOR of the remaining quotes (a carry-less
+//! multiply with AVX-512) marks the bytes inside strings, and only the braces outside
 //! strings are visited one by one to track the depth. A record is a brace-balanced
 //! object at depth 1 of the `Records` array. Strings carry over block edges (and so do
 //! backslashes), so the result does not depend on where blocks fall.
@@ -23,6 +24,19 @@ struct Masks {
     close: u64,
 }
 
+impl Masks {
+    /// The four masks, each as `mask_of` finds its character.
+    #[inline(always)]
+    fn each(mask_of: impl Fn(u8) -> u64) -> Self {
+        Masks {
+            quote: mask_of(b'"'),
+            backslash: mask_of(b'\\'),
+            open: mask_of(b'{'),
+            close: mask_of(b'}'),
+        }
+    }
+}
+
 /// Byte-by-byte masks (the reference, and the path on targets without SSE2).
 fn masks_plain(block: &[u8; 64]) -> Masks {
     let mut m = Masks::default();
@@ -39,8 +53,64 @@ fn masks_plain(block: &[u8; 64]) -> Masks {
     m
 }
 
+/// How a block's masks are built: which instructions the CPU has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lanes {
+    /// Byte by byte (the reference, and targets other than x86-64).
+    #[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
+    Plain,
+    /// 16-byte compares (SSE2, the x86-64 baseline).
+    #[cfg(target_arch = "x86_64")]
+    Sse2,
+    /// One 64-byte compare per character straight into a bit mask (AVX-512 BW), the
+    /// quotes' prefix XOR as one carry-less multiply, braces counted with POPCNT.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Lanes {
+    /// The widest the CPU runs.
+    fn best() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("pclmulqdq")
+                && std::arch::is_x86_feature_detected!("popcnt")
+            {
+                return Lanes::Avx512;
+            }
+            Lanes::Sse2
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        Lanes::Plain
+    }
+
+    /// The masks of `block`.
+    fn masks(self, block: &[u8; 64]) -> Masks {
+        match self {
+            Lanes::Plain => masks_plain(block),
+            #[cfg(target_arch = "x86_64")]
+            Lanes::Sse2 => masks_sse2(block),
+            // SAFETY: `Avx512` is only chosen when the CPU has AVX-512 BW (`best`).
+            #[cfg(target_arch = "x86_64")]
+            Lanes::Avx512 => unsafe { masks_avx512(block) },
+        }
+    }
+
+    /// [`prefix_xor`] as this builder's loop computes it.
+    #[cfg(test)]
+    fn prefix_xor(self, x: u64) -> u64 {
+        match self {
+            // SAFETY: `Avx512` is only chosen when the CPU has PCLMULQDQ (`best`).
+            #[cfg(target_arch = "x86_64")]
+            Lanes::Avx512 => unsafe { prefix_xor_clmul(x) },
+            _ => prefix_xor(x),
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
-fn masks(block: &[u8; 64]) -> Masks {
+fn masks_sse2(block: &[u8; 64]) -> Masks {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
     };
@@ -64,18 +134,35 @@ fn masks(block: &[u8; 64]) -> Masks {
             }
             out
         };
-        Masks {
-            quote: mask_of(b'"'),
-            backslash: mask_of(b'\\'),
-            open: mask_of(b'{'),
-            close: mask_of(b'}'),
-        }
+        Masks::each(mask_of)
     }
 }
 
-#[cfg(not(target_arch = "x86_64"))]
-fn masks(block: &[u8; 64]) -> Masks {
-    masks_plain(block)
+/// # Safety
+/// The CPU must have AVX-512 BW.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512bw")]
+#[inline]
+unsafe fn masks_avx512(block: &[u8; 64]) -> Masks {
+    use std::arch::x86_64::{_mm512_cmpeq_epi8_mask, _mm512_loadu_si512, _mm512_set1_epi8};
+    // SAFETY: `block` holds exactly 64 bytes, the width of one unaligned load.
+    let v = unsafe { _mm512_loadu_si512(block.as_ptr().cast()) };
+    let mask_of = |c: u8| _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(c as i8));
+    Masks::each(mask_of)
+}
+
+/// [`prefix_xor`] as a carry-less multiply by all ones (bit `i` of the product is the
+/// XOR of bits `0..=i`).
+///
+/// # Safety
+/// The CPU must have PCLMULQDQ.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "pclmulqdq")]
+#[inline]
+unsafe fn prefix_xor_clmul(x: u64) -> u64 {
+    use std::arch::x86_64::{_mm_clmulepi64_si128, _mm_cvtsi128_si64, _mm_set_epi64x};
+    let product = _mm_clmulepi64_si128(_mm_set_epi64x(0, x as i64), _mm_set_epi64x(0, -1), 0);
+    _mm_cvtsi128_si64(product) as u64
 }
 
 /// Bit `i` set when an odd number of bits `0..=i` of `x` are set.
@@ -148,23 +235,17 @@ pub struct RecordScanner<'a> {
     /// End of the previous record (or the array's `[` + 1).
     gap_from: usize,
     done: bool,
-    use_plain: bool,
+    lanes: Lanes,
 }
 
 impl<'a> RecordScanner<'a> {
     /// A scanner positioned after the first `[` of `data` (the `Records` array of a
     /// file whose envelope was checked); `None` when there is no `[`.
     pub fn new(data: &'a [u8]) -> Option<Self> {
-        Self::build(data, false)
+        Self::build(data, Lanes::best())
     }
 
-    /// The same scan with the byte-by-byte mask builder (tests compare the two).
-    #[cfg(test)]
-    fn new_plain(data: &'a [u8]) -> Option<Self> {
-        Self::build(data, true)
-    }
-
-    fn build(data: &'a [u8], use_plain: bool) -> Option<Self> {
+    fn build(data: &'a [u8], lanes: Lanes) -> Option<Self> {
         let open = memchr::memchr(b'[', data)?;
         let mut s = Self {
             data,
@@ -177,46 +258,89 @@ impl<'a> RecordScanner<'a> {
             start: 0,
             gap_from: open + 1,
             done: false,
-            use_plain,
+            lanes,
         };
         s.load(true);
         Some(s)
     }
 
-    /// Loads the masks of the block at `self.block` (the next block unless `first`).
-    /// Returns `false` past the end of the data.
+    /// Loads the block at `self.block` (the next one unless `first`) and, when it
+    /// cannot start or end a record, the blocks after it, up to the first that may,
+    /// whose braces outside strings are left in `pending`. A block with fewer closing
+    /// braces outside strings than the depth cannot bring the depth to zero, so only
+    /// its change of depth is counted (most blocks lie inside a record: its braces are
+    /// not visited one by one). Returns `false` past the end of the data.
     fn load(&mut self, first: bool) -> bool {
-        if !first {
-            self.block += 64;
+        match self.lanes {
+            // SAFETY: `Avx512` is only chosen when the CPU has AVX-512 BW, PCLMULQDQ
+            // and POPCNT (`Lanes::best`).
+            #[cfg(target_arch = "x86_64")]
+            Lanes::Avx512 => unsafe { self.load_avx512(first) },
+            lanes => self.load_with(first, |b| lanes.masks(b), prefix_xor),
         }
-        if self.block >= self.data.len() {
-            return false;
-        }
-        let rest = &self.data[self.block..];
-        let mut tail = [b' '; 64];
-        let block: &[u8; 64] = match rest.first_chunk::<64>() {
-            Some(full) => full,
-            None => {
-                // The last, short block is padded with spaces.
-                tail[..rest.len()].copy_from_slice(rest);
-                &tail
+    }
+
+    /// [`Self::load`] compiled for AVX-512 (the mask builder and the carry-less
+    /// multiply inlined into the loop).
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 BW, PCLMULQDQ and POPCNT.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512bw,pclmulqdq,popcnt")]
+    unsafe fn load_avx512(&mut self, first: bool) -> bool {
+        // SAFETY (both closures): this function runs only where the CPU has the
+        // features they need (the caller's contract).
+        self.load_with(
+            first,
+            |b| unsafe { masks_avx512(b) },
+            |x| unsafe { prefix_xor_clmul(x) },
+        )
+    }
+
+    #[inline(always)]
+    fn load_with(
+        &mut self,
+        mut first: bool,
+        masks: impl Fn(&[u8; 64]) -> Masks,
+        prefix_xor: impl Fn(u64) -> u64,
+    ) -> bool {
+        loop {
+            if !first {
+                self.block += 64;
             }
-        };
-        let m = if self.use_plain {
-            masks_plain(block)
-        } else {
-            masks(block)
-        };
-        let escaped = escaped(m.backslash, &mut self.escape_carry);
-        let quotes = m.quote & !escaped;
-        let mut inside = prefix_xor(quotes);
-        if self.in_string {
-            inside = !inside;
+            first = false;
+            if self.block >= self.data.len() {
+                return false;
+            }
+            let rest = &self.data[self.block..];
+            let mut tail = [b' '; 64];
+            let block: &[u8; 64] = match rest.first_chunk::<64>() {
+                Some(full) => full,
+                None => {
+                    // The last, short block is padded with spaces.
+                    tail[..rest.len()].copy_from_slice(rest);
+                    &tail
+                }
+            };
+            let m = masks(block);
+            let escaped = escaped(m.backslash, &mut self.escape_carry);
+            let quotes = m.quote & !escaped;
+            let mut inside = prefix_xor(quotes);
+            if self.in_string {
+                inside = !inside;
+            }
+            self.in_string = inside >> 63 == 1;
+            let opens = m.open & !inside;
+            let closes = m.close & !inside;
+            let closing = closes.count_ones() as usize;
+            if closing < self.depth {
+                self.depth = self.depth - closing + opens.count_ones() as usize;
+                continue;
+            }
+            self.opens = opens;
+            self.pending = opens | closes;
+            return true;
         }
-        self.in_string = inside >> 63 == 1;
-        self.opens = m.open & !inside;
-        self.pending = (m.open | m.close) & !inside;
-        true
     }
 
     /// Whether the bytes from the previous record's end to `to` are commas and spaces.
@@ -352,10 +476,25 @@ mod tests {
             .ok()
     }
 
-    fn scan_plain(data: &[u8]) -> Option<Vec<(usize, usize)>> {
-        RecordScanner::new_plain(data)?
-            .collect::<Result<Vec<_>, _>>()
-            .ok()
+    type Ranges = Vec<(usize, usize)>;
+
+    /// The scan with each mask builder this CPU runs: the byte-by-byte one, SSE2,
+    /// and AVX-512 where the CPU has it (the default is the widest).
+    fn scan_each(data: &[u8]) -> Vec<(Lanes, Option<Ranges>)> {
+        let mut lanes = vec![Lanes::Plain];
+        #[cfg(target_arch = "x86_64")]
+        lanes.push(Lanes::Sse2);
+        if !lanes.contains(&Lanes::best()) {
+            lanes.push(Lanes::best());
+        }
+        lanes
+            .into_iter()
+            .map(|l| {
+                let ranges = RecordScanner::build(data, l)
+                    .and_then(|s| s.collect::<Result<Vec<_>, _>>().ok());
+                (l, ranges)
+            })
+            .collect()
     }
 
     #[test]
@@ -434,8 +573,9 @@ mod tests {
             }
             let data = d.as_bytes();
             let want = reference(data);
-            assert_eq!(scan(data), want, "SSE2 scan, round {round}: {d}");
-            assert_eq!(scan_plain(data), want, "plain scan, round {round}: {d}");
+            for (lanes, got) in scan_each(data) {
+                assert_eq!(got, want, "{lanes:?} scan, round {round}: {d}");
+            }
             if round % 7 != 3 {
                 assert_eq!(want.map(|v| v.len()), Some(records as usize), "{d}");
             }
@@ -450,8 +590,39 @@ mod tests {
             d.push_str(&"x".repeat(pad));
             d.push_str("\\\"}{\\\\\"},{\"b\":1}]}");
             let data = d.as_bytes();
-            assert_eq!(scan(data), reference(data), "pad {pad}");
+            for (lanes, got) in scan_each(data) {
+                assert_eq!(got, reference(data), "{lanes:?}, pad {pad}");
+            }
             assert_eq!(scan(data).map(|v| v.len()), Some(2), "pad {pad}");
+        }
+    }
+
+    /// Every mask builder gives the byte-by-byte masks, and the carry-less prefix XOR
+    /// the shifted one, on random blocks dense in the four characters.
+    #[test]
+    fn lanes_agree_on_random_blocks() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let alphabet = *b"\"\\{}a ,:";
+        let lanes = [Lanes::Plain, Lanes::best()];
+        for _ in 0..2000 {
+            let mut block = [0u8; 64];
+            for b in &mut block {
+                *b = alphabet[(next() % alphabet.len() as u64) as usize];
+            }
+            let want = masks_plain(&block);
+            #[cfg(target_arch = "x86_64")]
+            assert_eq!(Lanes::Sse2.masks(&block), want);
+            let x = next();
+            for l in lanes {
+                assert_eq!(l.masks(&block), want, "{l:?}");
+                assert_eq!(l.prefix_xor(x), prefix_xor(x), "{l:?} {x:#x}");
+            }
         }
     }
 }

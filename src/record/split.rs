@@ -88,7 +88,10 @@ pub fn record_ranges(data: &[u8]) -> Option<Vec<(usize, usize)>> {
 /// The number of `"eventID"` keys in `data`: the record count of a file that is not
 /// parsed (every CloudTrail record has exactly one).
 pub fn count_event_ids(data: &[u8]) -> u64 {
-    memchr::memmem::find_iter(data, b"\"eventID\"").count() as u64
+    // Built once: building a searcher per call showed up in profiles.
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"eventID\""));
+    FINDER.find_iter(data).count() as u64
 }
 
 /// Splits `data` into raw records. `data` must be valid UTF-8 for records to parse;

@@ -112,7 +112,7 @@ pub enum Body {
     },
     /// A local file not opened yet ([`Source::defer`]): [`Body::open`] opens it on the
     /// parser's thread.
-    Path(std::path::PathBuf),
+    Path(local::Deferred),
     /// Larger than the limit: not read.
     TooLarge,
 }
@@ -132,8 +132,8 @@ impl Body {
     /// they are, without them.
     pub fn open(self, max_bytes: u64) -> Result<(Body, Option<(u64, String)>), String> {
         match self {
-            Body::Path(path) => {
-                let (body, stat) = local::open_file(&path, max_bytes, true)?;
+            Body::Path(deferred) => {
+                let (body, stat) = deferred.open(max_bytes)?;
                 Ok((body, Some(stat)))
             }
             other => Ok((other, None)),
@@ -171,9 +171,9 @@ impl Body {
                 }
                 Ok(Some(&buf[..n]))
             }
-            Body::Path(path) => Err(std::io::Error::other(format!(
+            Body::Path(deferred) => Err(std::io::Error::other(format!(
                 "{} was not opened before it was read",
-                path.display()
+                deferred.path().display()
             ))),
             Body::TooLarge => Ok(None),
         }
