@@ -428,7 +428,9 @@ fn read_part(
 /// whose first `TRIAL_OBJECTS` are deferred and the rest fetched. When more than one in
 /// `COLD_SHARE` of the deferred reads since its last look were cold, it fetches ahead
 /// for a number of parts that doubles each time (4 to 256), then tries again; when a
-/// trial's reads were warm, it defers whole parts. A few cold files in a cached archive
+/// trial's reads were warm, it defers whole parts, and the next cold stretch fetches
+/// for 4 parts again (a cached archive whose pages were partly evicted reads cold in
+/// places: fetching ahead costs more CPU than reading, so it should not outlast them). A few cold files in a cached archive
 /// (evicted pages) are simply read by the parser, which waits for them.
 /// `--read-ahead always` and `never` fix the choice.
 #[derive(Debug)]
@@ -486,6 +488,9 @@ impl ReadMode {
             };
         } else if self.state == ReadState::Trial && probed > 0 {
             self.state = ReadState::Deferring;
+            // Warm again: a later cold stretch (pages evicted from a cached archive)
+            // starts over from the shortest fetching run instead of the longest.
+            self.backoff = 0;
         }
         match self.state {
             ReadState::Deferring => usize::MAX,
@@ -1111,6 +1116,12 @@ mod tests {
         }
         assert_eq!(look(&mut mode, &stats, 0, 0), TRIAL_OBJECTS);
         assert_eq!(look(&mut mode, &stats, 32, 0), usize::MAX);
+        // The next cold stretch fetches for 4 parts again, not 256.
+        assert_eq!(look(&mut mode, &stats, 256, 100), 0);
+        for _ in 0..3 {
+            assert_eq!(look(&mut mode, &stats, 0, 0), 0);
+        }
+        assert_eq!(look(&mut mode, &stats, 0, 0), TRIAL_OBJECTS);
     }
 
     #[test]
