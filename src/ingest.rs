@@ -425,8 +425,9 @@ fn read_part(
 ///
 /// The parsers count the deferred reads, and those that found part of their file
 /// missing from the page cache ([`ProbeStats`]). The reader starts with trial parts,
-/// whose first `TRIAL_OBJECTS` are deferred and the rest fetched. When more than one in
-/// `COLD_SHARE` of the deferred reads since its last look were cold, it fetches ahead
+/// whose first `TRIAL_OBJECTS` are deferred and the rest fetched. It judges the reads
+/// made since its last judgement once there are `DECISION_READS` of them (or
+/// `MIN_SAMPLE`, most of them cold). When more than one in `COLD_SHARE` were cold, it fetches ahead
 /// for a number of parts that doubles each time (4 to 256), then tries again; when a
 /// trial's reads were warm, it defers whole parts, and the next cold stretch fetches
 /// for 4 parts again (a cached archive whose pages were partly evicted reads cold in
@@ -456,6 +457,10 @@ enum ReadState {
 const COLD_SHARE: u64 = 16;
 /// See [`ReadMode`].
 const TRIAL_OBJECTS: usize = 32;
+/// Deferred reads over which [`ReadMode`] judges the share of cold ones…
+const DECISION_READS: u64 = 256;
+/// …or fewer, but at least this many, when most of them were cold.
+const MIN_SAMPLE: u64 = 16;
 
 impl ReadMode {
     fn new(policy: ReadAhead) -> Self {
@@ -480,16 +485,27 @@ impl ReadMode {
             stats.cold.load(Ordering::Relaxed),
         );
         let (probed, cold) = (now.0 - self.seen.0, now.1 - self.seen.1);
-        self.seen = now;
-        if cold > 0 && cold.saturating_mul(COLD_SHARE) > probed {
+        // A few reads are a small sample: a cached archive has pages evicted here and
+        // there (on a busy host, ~1 % of the files between two runs), so some reads
+        // are cold. The share is judged once `DECISION_READS` reads have been made
+        // since the last judgement, or sooner when most were cold (a cold archive).
+        let enough =
+            probed >= DECISION_READS || (probed >= MIN_SAMPLE && cold.saturating_mul(2) > probed);
+        let looks_cold = cold > 0 && cold.saturating_mul(COLD_SHARE) > probed;
+        if enough {
+            self.seen = now;
+        }
+        if enough && looks_cold {
             self.backoff = (self.backoff * 2).clamp(4, 256);
             self.state = ReadState::Fetching {
                 parts_left: self.backoff,
             };
-        } else if self.state == ReadState::Trial && probed > 0 {
+        } else if self.state == ReadState::Trial && probed > 0 && !looks_cold {
             self.state = ReadState::Deferring;
-            // Warm again: a later cold stretch (pages evicted from a cached archive)
-            // starts over from the shortest fetching run instead of the longest.
+        }
+        if enough && !looks_cold {
+            // Warm again: a later cold stretch starts over from the shortest fetching
+            // run instead of the longest.
             self.backoff = 0;
         }
         match self.state {
@@ -1116,12 +1132,37 @@ mod tests {
         }
         assert_eq!(look(&mut mode, &stats, 0, 0), TRIAL_OBJECTS);
         assert_eq!(look(&mut mode, &stats, 32, 0), usize::MAX);
-        // The next cold stretch fetches for 4 parts again, not 256.
+        // Reads judged warm reset the fetching stretch: the next cold one is 4 parts
+        // again, not 256.
+        assert_eq!(look(&mut mode, &stats, 256, 0), usize::MAX);
         assert_eq!(look(&mut mode, &stats, 256, 100), 0);
         for _ in 0..3 {
             assert_eq!(look(&mut mode, &stats, 0, 0), 0);
         }
         assert_eq!(look(&mut mode, &stats, 0, 0), TRIAL_OBJECTS);
+    }
+
+    /// Files evicted here and there from a cached archive: a trial with a few cold
+    /// reads keeps trying without fetching ahead, whole parts are deferred while the
+    /// cold share of 256 reads stays under one in 16, and fetching starts above it.
+    #[test]
+    fn read_mode_judges_the_cold_share_over_enough_reads() {
+        let stats = ProbeStats::default();
+        let mut mode = ReadMode::new(ReadAhead::Auto);
+        assert_eq!(look(&mut mode, &stats, 0, 0), TRIAL_OBJECTS);
+        // 3 cold of 32: over the share, but a small sample, not a majority.
+        assert_eq!(look(&mut mode, &stats, 32, 3), TRIAL_OBJECTS);
+        // 32 more, none cold: 3 of 64 is under the share, so whole parts are deferred.
+        assert_eq!(look(&mut mode, &stats, 32, 0), usize::MAX);
+        // 10 cold of the next 256 (counted with the 64 before): still deferring.
+        assert_eq!(look(&mut mode, &stats, 192, 7), usize::MAX);
+        assert_eq!(look(&mut mode, &stats, 256, 10), usize::MAX);
+        // 20 of 256: fetching ahead.
+        assert_eq!(look(&mut mode, &stats, 256, 20), 0);
+        // A cold archive is recognised from a handful of reads.
+        let (mut cold, fresh) = (ReadMode::new(ReadAhead::Auto), ProbeStats::default());
+        assert_eq!(look(&mut cold, &fresh, 0, 0), TRIAL_OBJECTS);
+        assert_eq!(look(&mut cold, &fresh, 20, 20), 0);
     }
 
     #[test]
