@@ -427,12 +427,13 @@ fn read_part(
 /// missing from the page cache ([`ProbeStats`]). The reader starts with trial parts,
 /// whose first `TRIAL_OBJECTS` are deferred and the rest fetched. It judges the reads
 /// made since its last judgement once there are `DECISION_READS` of them (or
-/// `MIN_SAMPLE`, most of them cold). When more than one in `COLD_SHARE` were cold, it fetches ahead
-/// for a number of parts that doubles each time (4 to 256), then tries again; when a
-/// trial's reads were warm, it defers whole parts, and the next cold stretch fetches
-/// for 4 parts again (a cached archive whose pages were partly evicted reads cold in
-/// places: fetching ahead costs more CPU than reading, so it should not outlast them). A few cold files in a cached archive
-/// (evicted pages) are simply read by the parser, which waits for them.
+/// `MIN_SAMPLE`, most of them cold). When more than one in `COLD_SHARE` were cold, it
+/// fetches ahead for a number of parts that doubles each time (4 to 256), then tries
+/// again; when a trial's reads were warm, it defers whole parts. Reads judged warm
+/// reset the doubling, so the next cold stretch fetches for 4 parts again (a cached
+/// archive whose pages were partly evicted reads cold in places: fetching ahead costs
+/// more CPU than reading, so it should not outlast them). A few cold files in a cached
+/// archive are simply read by the parser, which waits for them.
 /// `--read-ahead always` and `never` fix the choice.
 #[derive(Debug)]
 struct ReadMode {

@@ -5,8 +5,9 @@
 //! byte comparisons (AVX-512 BW where the CPU has it, else SSE2 on x86-64, plain code
 //! elsewhere) turns a block into four bit masks (quotes, backslashes, `{`, `}`);
 //! escaped quotes are removed, a prefix XOR of the remaining quotes (a carry-less
-//! multiply with AVX-512) marks the bytes inside strings, and only the braces outside
-//! strings are visited one by one to track the depth. A record is a brace-balanced
+//! multiply with AVX-512) marks the bytes inside strings, and the braces outside
+//! strings track the depth: one by one in a block where the depth may reach zero, as
+//! a count elsewhere (fewer closing braces than the depth). A record is a brace-balanced
 //! object at depth 1 of the `Records` array. Strings carry over block edges (and so do
 //! backslashes), so the result does not depend on where blocks fall.
 //!

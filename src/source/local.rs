@@ -19,9 +19,9 @@ pub struct LocalSource {
     last_folder: Arc<Mutex<Option<Arc<Folder>>>>,
 }
 
-/// A folder whose files are deferred, open for as long as one of them is not: each
-/// file is opened relative to it (one name to look up instead of the whole path;
-/// the path walk was a fifth of the cost of opening a file).
+/// A folder whose files are deferred, kept open while any of them waits for its
+/// parser: each file is opened relative to it (one name to look up instead of every
+/// component of the path).
 #[derive(Debug)]
 struct Folder {
     /// Its key: empty at the root, else ending with `/`.
