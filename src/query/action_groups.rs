@@ -15,8 +15,8 @@
 use polars::prelude::*;
 
 use super::in_place::{
-    ACTION_KEY, Codes, Flags, Table, Values, codes, flags, in_sql_order, no_chunk, one_chunk,
-    one_chunks, per_range, row_indices, text_at, values,
+    ACTION_KEY, Codes, Flags, Table, Values, codes, distinct_joined, flags, in_sql_order, no_chunk,
+    one_chunk, one_chunks, per_range, row_indices, text_at, values,
 };
 
 /// A group's key: the codes of up to four key columns (0 for null, else the category
@@ -171,13 +171,7 @@ fn action_groups(
     }
     let engineers: StringChunked = groups
         .iter()
-        .map(|(key, _)| {
-            by_group.get_mut(key).map(|names| {
-                names.sort_unstable();
-                names.dedup();
-                names.join(",")
-            })
-        })
+        .map(|(key, _)| by_group.remove(key).and_then(distinct_joined))
         .collect();
 
     let mut frame = events

@@ -16,8 +16,8 @@
 use polars::prelude::*;
 
 use super::in_place::{
-    Codes, Flags, Table, Values, codes, flags, in_sql_order, no_chunk, one_chunk, one_chunks,
-    per_range, text_at, values,
+    Codes, Flags, Table, Values, codes, distinct_joined, flags, in_sql_order, no_chunk, one_chunk,
+    one_chunks, per_range, text_at, values,
 };
 
 /// A period's length in the view's time unit (µs): `period_idx` counts these since
@@ -160,10 +160,8 @@ pub fn access_denied_alarm(
     let mut roles: Vec<Option<String>> = Vec::with_capacity(episodes.len());
     let mut top: Vec<Option<String>> = Vec::with_capacity(episodes.len());
     for (e, candidates) in episodes.iter().zip(&busiest) {
-        let mut these: Vec<String> = role_names.by_ref().take(e.roles.len()).flatten().collect();
-        these.sort_unstable();
-        these.dedup();
-        roles.push((!these.is_empty()).then(|| these.join(",")));
+        let these: Vec<String> = role_names.by_ref().take(e.roles.len()).flatten().collect();
+        roles.push(distinct_joined(these));
         top.push(action_names.by_ref().take(candidates.len()).flatten().min());
     }
 

@@ -1,7 +1,7 @@
 //! In-place access to the materialised view's columns, for the widgets counted in Rust
-//! (`top_actions.rs`, `action_groups.rs`, `denied_alarm.rs`): category codes, flags and times read from
-//! the view's own buffers (a column of several chunks is made one first), and the
-//! SQL's output types and `ORDER BY` applied to the few result rows.
+//! (`top_actions.rs`, `action_groups.rs`, `denied_alarm.rs`): category codes, flags
+//! and times read from the view's own buffers (a column of several chunks is made one
+//! first), and the SQL's output types and `ORDER BY` applied to the few result rows.
 
 use polars::prelude::*;
 use polars::sql::SQLContext;
@@ -156,6 +156,21 @@ pub fn text_at(
         .as_materialized_series()
         .take(&row_indices(rows))?
         .cast(&DataType::String)
+}
+
+/// `STRING_AGG(DISTINCT name, ',' ORDER BY name)` over `names`: sorted, each once,
+/// joined by commas; `None` (SQL's null) when there are none.
+pub fn distinct_joined<S: AsRef<str> + Ord>(mut names: Vec<S>) -> Option<String> {
+    names.sort_unstable();
+    names.dedup();
+    let mut out = String::new();
+    for (i, name) in names.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(name.as_ref());
+    }
+    (!names.is_empty()).then_some(out)
 }
 
 /// `count` over `0..rows` cut into about one range per thread, run in parallel; the
