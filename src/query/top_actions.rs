@@ -5,15 +5,15 @@
 //! by gathering every group's rows, which on two million events touches ~140 MB of
 //! fresh memory (on this project's VMs a page fault costs ~3 µs). Here each row of the
 //! range is counted into a small table keyed by the three category codes, and its
-//! (group, session) pair into a set; the rows are split between the threads by session
-//! code, so no pair is seen by two threads and the sets need no merging. The few
+//! (session, group) pair noted; the pairs are then sorted by session (a counting sort)
+//! and each session counts each of its groups once (see [`count_part`]). The rows are
+//! split between the threads by session code, so no session is seen by two threads and
+//! the counts need no more than adding up. The few
 //! thousand result rows take their key columns from the view (one representative row
 //! each, so the types are the view's own) and are ordered by the SQL's `ORDER BY`, run
 //! by polars on them. SQL's rules hold: a null key is a group of its own, a null session
 //! is not counted as a distinct session, a null `is_error` is not an error. A test
 //! compares the result with the SQL's on every row.
-
-use std::collections::HashSet;
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -37,6 +37,13 @@ struct Counts {
 }
 
 /// The groups of the rows whose session code falls to `part` of `parts`.
+///
+/// The distinct sessions of each group are counted without a set of (group, session)
+/// pairs (a million of them on two million events, a hash table far larger than the
+/// cache): the part's (session, group) pairs are sorted by session with a counting
+/// sort (the part's session codes are dense: `code / parts`), and each session's run
+/// counts a group once, the first time it is met in that run (`last` holds, per group,
+/// the last session that counted it).
 fn count_part(
     keys: &[Codes; 3],
     session: &Codes,
@@ -47,9 +54,12 @@ fn count_part(
 ) -> Table<GroupKey, Counts> {
     let mut index: Table<GroupKey, u32> = Table::default();
     let mut groups: Vec<(GroupKey, Counts)> = Vec::new();
-    // (group index, session code) as one word.
-    let mut pairs: HashSet<u64, foldhash::fast::FixedState> = HashSet::default();
-    let mut last = u64::MAX;
+    // (session slot, group index) of the rows with a session; a row repeating the
+    // pair of the row before it (a session's repeated action, the common case) is
+    // left out.
+    let mut pairs: Vec<(u32, u32)> = Vec::new();
+    let mut slots = 0u32;
+    let mut last_pair = (u32::MAX, u32::MAX);
     for i in 0..session.values.len() {
         let s = session.code(i);
         if s % parts != part || kept.iter().any(|f| f.get(i) != Some(true)) {
@@ -74,11 +84,45 @@ fn count_part(
         };
         counts.events += 1;
         counts.errors += i64::from(is_error.get(i) == Some(true));
-        // A session's repeated action (the common case) skips the set.
-        let pair = u64::from(g) << 32 | u64::from(s);
-        if s != 0 && pair != last {
-            last = pair;
-            if pairs.insert(pair) {
+        let pair = (s / parts, g);
+        if s != 0 && pair != last_pair {
+            last_pair = pair;
+            slots = slots.max(pair.0 + 1);
+            pairs.push(pair);
+        }
+    }
+    // Counting sort by session slot: `start[k]..start[k + 1]` is slot k's stretch.
+    let mut start = vec![0usize; slots as usize + 1];
+    for &(slot, _) in &pairs {
+        if let Some(n) = start.get_mut(slot as usize + 1) {
+            *n += 1;
+        }
+    }
+    let mut total = 0usize;
+    for n in &mut start {
+        total += *n;
+        *n = total;
+    }
+    let mut fill = start.clone();
+    let mut by_session = vec![0u32; pairs.len()];
+    for &(slot, g) in &pairs {
+        if let Some(at) = fill.get_mut(slot as usize)
+            && let Some(cell) = by_session.get_mut(*at)
+        {
+            *cell = g;
+            *at += 1;
+        }
+    }
+    drop(pairs);
+    let mut last = vec![u32::MAX; groups.len()];
+    for (slot, stretch) in start.windows(2).enumerate() {
+        let slot = u32::try_from(slot).unwrap_or(u32::MAX);
+        for &g in by_session.get(stretch[0]..stretch[1]).unwrap_or_default() {
+            if let (Some(seen), Some((_, counts))) =
+                (last.get_mut(g as usize), groups.get_mut(g as usize))
+                && *seen != slot
+            {
+                *seen = slot;
                 counts.sessions += 1;
             }
         }
