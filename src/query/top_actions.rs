@@ -8,12 +8,12 @@
 //! (session, group) pair noted; the pairs are then sorted by session (a counting sort)
 //! and each session counts each of its groups once (see [`count_part`]). The rows are
 //! split between the threads by session code, so no session is seen by two threads and
-//! the counts need no more than adding up. The few
-//! thousand result rows take their key columns from the view (one representative row
-//! each, so the types are the view's own) and are ordered by the SQL's `ORDER BY`, run
-//! by polars on them. SQL's rules hold: a null key is a group of its own, a null session
-//! is not counted as a distinct session, a null `is_error` is not an error. A test
-//! compares the result with the SQL's on every row.
+//! the counts need no more than adding up. The few thousand result rows take their key
+//! columns from the view (one representative row each, so the types are the view's
+//! own) and are ordered by the SQL's `ORDER BY`, run by polars on them. SQL's rules
+//! hold: a null key is a group of its own, a null session is not counted as a distinct
+//! session, a null `is_error` is not an error. A test compares the result with the
+//! SQL's on every row.
 
 use polars::prelude::*;
 use rayon::prelude::*;
