@@ -87,7 +87,7 @@ fn count_part(
         let pair = (s / parts, g);
         if s != 0 && pair != last_pair {
             last_pair = pair;
-            slots = slots.max(pair.0 + 1);
+            slots = slots.max(pair.0.saturating_add(1));
             pairs.push(pair);
         }
     }
