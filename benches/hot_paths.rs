@@ -158,14 +158,22 @@ fn benches(c: &mut Criterion) {
                         .iter()
                         .flat_map(|p| p.rows.iter().cloned().map(EventRow::into_owned))
                         .collect();
-                    schema::build_batch(&rows, |_| "bench/key.json.gz").map_or(0, |b| b.num_rows())
+                    schema::build_batch(&rows, |_| {
+                        ("bench/key.json.gz", cetrail::source::SourceKind::Trail)
+                    })
+                    .map_or(0, |b| b.num_rows())
                 })
                 .sum::<usize>()
         })
     });
     let batches: Vec<_> = parsed
         .iter()
-        .filter_map(|p| schema::build_batch(&p.rows, |_| "bench/key.json.gz").ok())
+        .filter_map(|p| {
+            schema::build_batch(&p.rows, |_| {
+                ("bench/key.json.gz", cetrail::source::SourceKind::Trail)
+            })
+            .ok()
+        })
         .collect();
     let sorted = writer::sort_batches(&batches).expect("sort");
     let out = std::env::temp_dir().join("cetrail-bench-encode.parquet");

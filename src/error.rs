@@ -38,16 +38,40 @@ pub enum ObjectError {
     NotJson(String),
     #[error("JSON but not a CloudTrail log file: {0}")]
     NotCloudTrail(String),
+    /// Content of none of the shapes ingest reads, in a file whose name does not say
+    /// it is a log: skipped by rule, not rejected.
+    #[error("not a log: {0}")]
+    NotALog(String),
+    /// The object CloudWatch Logs writes to check that it may write the bucket.
+    #[error("not a log: CloudWatch Logs' write test of an export")]
+    ExportWriteTest,
+    #[error(
+        "a CSV download of Event History holds no whole records: download JSON from the console, or run `aws cloudtrail lookup-events` (or `cetrail ingest event-history:<region>`)"
+    )]
+    EventHistoryCsv,
 }
 
 /// Why one record inside a readable log file was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("record {index}: {message}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordError {
     /// Position of the record in the file's `Records` array (or line number - 1).
     pub index: usize,
+    /// The file is read a line a unit (a log export): the error names line `index + 1`.
+    pub line: bool,
     pub message: String,
 }
+
+impl std::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line {
+            write!(f, "line {}: {}", self.index + 1, self.message)
+        } else {
+            write!(f, "record {}: {}", self.index, self.message)
+        }
+    }
+}
+
+impl std::error::Error for RecordError {}
 
 /// Errors of the lake (Parquet files, ledger, lock).
 #[derive(Debug, thiserror::Error)]

@@ -54,7 +54,9 @@ use crate::lake::{Lake, LakeLocation, schema, writer};
 use crate::record::filter::Prefilter;
 use crate::record::gunzip::{DEFAULT_MAX_DECOMPRESSED, Gunzip, is_gzip};
 use crate::record::{DEFAULT_MAX_RECORD_BYTES, EventRow, Kind, ParseOptions, parse_log};
-use crate::source::{Fetched, KeyClass, Object, ProbeStats, Prune, Shard, Source, classify_key};
+use crate::source::{
+    Fetched, KeyClass, Object, ProbeStats, Prune, Shard, Source, SourceKind, classify_key,
+};
 
 /// How an ingest runs.
 #[derive(Debug, Clone)]
@@ -139,6 +141,8 @@ pub struct Summary {
     pub rejected: u64,
     pub records_read: u64,
     pub bad_records: u64,
+    /// EventBridge events of another detail type than CloudTrail's (skipped).
+    pub other_detail_types: u64,
     pub kept: BTreeMap<String, u64>,
     pub kept_total: u64,
     pub duplicates_dropped: u64,
@@ -203,6 +207,10 @@ type Loaded = (Vec<(Object, KeyClass)>, Vec<Result<Fetched, String>>);
 /// What a worker made of one object.
 struct ObjectResult {
     entry: ObjectEntry,
+    /// How the object's events reached the lake (from its content and key).
+    kind: SourceKind,
+    /// EventBridge events of other detail types, skipped.
+    other_events: u64,
     /// The CE rows, copied out of the worker's buffer (a per-object Arrow batch of one
     /// or two rows cost more than the rows: batches are built per chunk by the writer).
     rows: Vec<EventRow<'static>>,
@@ -243,6 +251,7 @@ fn entry_for(object: Object, class: KeyClass, status: Status) -> ObjectEntry {
         duplicates: 0,
         first_event: None,
         last_event: None,
+        ids: Vec::new(),
     }
 }
 
@@ -256,17 +265,42 @@ fn process_object(
     probes: &ProbeStats,
 ) -> ObjectResult {
     let stat_deferred = object.stat_deferred;
+    // What the key alone says: content that is no log is skipped in a file whose name
+    // does not claim a log, rejected in one whose name does; an export's part may be
+    // empty.
+    let content_only = matches!(class, KeyClass::Content);
+    let export_part = crate::record::envelope::is_export_part(&object.key);
+    let in_layout = matches!(class, KeyClass::Log(_));
     let mut entry = entry_for(object, class, Status::Ingested);
     let reject = |mut entry: ObjectEntry, e: ObjectError| {
-        let reason = e.to_string();
-        entry.status = Status::Rejected;
-        entry.reason = Some(reason.clone());
+        let (status, rejection) = match e {
+            ObjectError::NotALog(why) if content_only => (Status::SkippedNotALog, why),
+            ObjectError::NotALog(why) => (Status::Rejected, ObjectError::NotJson(why).to_string()),
+            // CloudWatch Logs' write test is no log wherever it is.
+            e @ ObjectError::ExportWriteTest => (Status::SkippedNotALog, e.to_string()),
+            // An export's part with no events in it.
+            ObjectError::Empty if export_part => {
+                return ObjectResult {
+                    entry,
+                    kind: SourceKind::LogExport,
+                    other_events: 0,
+                    rows: Vec::new(),
+                    decompressed: 0,
+                    rejection: None,
+                };
+            }
+            e => (Status::Rejected, e.to_string()),
+        };
+        entry.status = status;
+        entry.reason = Some(rejection.clone());
         ObjectResult {
-            rejection: Some(Rejection {
+            rejection: (status == Status::Rejected).then(|| Rejection {
                 key: entry.key.clone(),
-                reason,
+                reason: rejection,
             }),
             entry,
+            kind: SourceKind::Trail,
+            other_events: 0,
             rows: Vec::new(),
             decompressed: 0,
         }
@@ -274,10 +308,13 @@ fn process_object(
     // A deferred local file is opened here, on the parser's thread.
     let opened = read.and_then(|f| {
         let (body, stat) = f.body.open(options.max_decompressed)?;
-        Ok((body, f.stat.or(stat.filter(|_| stat_deferred))))
+        Ok((body, f.stat.or(stat.filter(|_| stat_deferred)), f.ids))
     });
     let (body, stat) = match opened {
-        Ok(f) => f,
+        Ok((body, stat, ids)) => {
+            entry.ids = ids;
+            (body, stat)
+        }
         Err(e) => return reject(entry, ObjectError::Io(e)),
     };
     if let Some((size, version)) = stat {
@@ -350,6 +387,13 @@ fn process_object(
                 reason,
             }
         });
+        let kind = SourceKind::of(
+            parsed.format,
+            crate::record::split::has_records_envelope(data),
+            &entry.key,
+            in_layout,
+        );
+        let other_events = parsed.other_events;
         let rows = parsed.rows.into_iter().map(EventRow::into_owned).collect();
         // A buffer that grew far beyond the usual size is released.
         if buf.capacity() > 256 << 20 {
@@ -360,6 +404,8 @@ fn process_object(
         }
         ObjectResult {
             entry,
+            kind,
+            other_events,
             rows,
             decompressed,
             rejection,
@@ -538,7 +584,11 @@ fn load_part(
     let mut out: Vec<Result<Fetched, String>> = Vec::with_capacity(part.len());
     for (o, _) in &part[..head] {
         match source.defer(o) {
-            Some(body) => out.push(Ok(Fetched { body, stat: None })),
+            Some(body) => out.push(Ok(Fetched {
+                body,
+                stat: None,
+                ids: Vec::new(),
+            })),
             // The source does not defer: the whole part is fetched.
             None => break,
         }
@@ -664,6 +714,9 @@ pub fn ingest_at(
     let tag = options.shard.map(|s| s.tag());
     let lake_name = location.describe();
     let (mut lake, index, recovery) = Lake::open_at(location, tag.as_deref())?;
+    // An API source plans from the ledger; the events of its overlap already in the
+    // lake are dropped as duplicates.
+    let edge_ids = source.resume(&index)?;
     let mut summary = Summary {
         source: source.describe(),
         lake: lake_name,
@@ -702,7 +755,8 @@ pub fn ingest_at(
     let lake_ref = &mut lake;
     let outcome = std::thread::scope(|scope| -> Result<Written, IngestError> {
         let listed = &listed;
-        let writer = scope.spawn(move || write_loop(lake_ref, rx, flush, progress, listed));
+        let seen = SeenIds::seeded(&edge_ids);
+        let writer = scope.spawn(move || write_loop(lake_ref, rx, flush, progress, listed, seen));
         // The listing streams in key order while the first chunks are parsed.
         let (list_tx, list_rx) = sync_channel::<Vec<Object>>(16);
         let lister =
@@ -818,6 +872,8 @@ pub fn ingest_at(
     }
 
     summary.ingested = outcome.ingested;
+    summary.skipped_not_a_log += outcome.skipped;
+    summary.other_detail_types = outcome.other_events;
     summary.rejected += outcome.rejected;
     summary.records_read = outcome.records;
     summary.bad_records = outcome.bad_records;
@@ -845,6 +901,9 @@ pub fn ingest_at(
 struct Written {
     objects: u64,
     ingested: u64,
+    /// Objects read and found to be no log by their content.
+    skipped: u64,
+    other_events: u64,
     rejected: u64,
     records: u64,
     bad_records: u64,
@@ -894,6 +953,7 @@ fn write_loop(
     limits: Flush,
     progress: &Progress,
     listed: &AtomicU64,
+    seen: SeenIds,
 ) -> Result<Written, IngestError> {
     std::thread::scope(|scope| {
         let (commit_tx, commit_rx) = sync_channel::<Commit>(0);
@@ -903,7 +963,7 @@ fn write_loop(
             }
             Ok(())
         });
-        let buffered = buffer_loop(rx, limits, progress, listed, &commit_tx);
+        let buffered = buffer_loop(rx, limits, progress, listed, &commit_tx, seen);
         drop(commit_tx);
         let committed = committer
             .join()
@@ -924,10 +984,10 @@ fn buffer_loop(
     progress: &Progress,
     listed: &AtomicU64,
     commit: &std::sync::mpsc::SyncSender<Commit>,
+    mut seen: SeenIds,
 ) -> Result<Written, IngestError> {
     let mut tail_committed = false;
     let mut w = Written::default();
-    let mut seen: HashSet<u128> = HashSet::new();
     let mut months: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
     let mut pending = EntryLines::default();
     let mut pending_rows = 0usize;
@@ -948,8 +1008,10 @@ fn buffer_loop(
             w.bad_records += r.entry.bad_records;
             match r.entry.status {
                 Status::Rejected => w.rejected += 1,
-                _ => w.ingested += 1,
+                Status::SkippedNotALog => w.skipped += 1,
+                Status::Ingested => w.ingested += 1,
             }
+            w.other_events += r.other_events;
             if let Some(rej) = r.rejection.take() {
                 w.rejections.push(rej);
             }
@@ -957,6 +1019,7 @@ fn buffer_loop(
                 let kept = staged.add(
                     std::mem::take(&mut r.rows),
                     &mut r.entry,
+                    r.kind,
                     &mut seen,
                     &mut w.kinds,
                 );
@@ -996,10 +1059,47 @@ fn buffer_loop(
     Ok(w)
 }
 
+/// The event ids kept in this run. A trail's copy of an event wins over a copy from
+/// another source (SPEC §10: the trail's file is what `verify` proves): a trail row
+/// whose id was kept from another source only is kept too, and the query view and
+/// compaction choose the trail's. `other` holds the ids kept from other sources only
+/// (empty in a trail's ingest).
+#[derive(Default)]
+struct SeenIds {
+    all: HashSet<u128>,
+    other: HashSet<u128>,
+}
+
+impl SeenIds {
+    /// Ids already in the lake from a source other than a trail (an API source's
+    /// overlap): another copy from such a source is dropped, a trail's is kept.
+    fn seeded(ids: &[String]) -> Self {
+        let mut seen = Self::default();
+        for id in ids {
+            let h = id_hash(id);
+            seen.all.insert(h);
+            seen.other.insert(h);
+        }
+        seen
+    }
+
+    /// Whether a row of `kind` with this id is kept (and notes it).
+    fn keep(&mut self, id: &str, kind: SourceKind) -> bool {
+        let h = id_hash(id);
+        if self.all.insert(h) {
+            if kind != SourceKind::Trail {
+                self.other.insert(h);
+            }
+            return true;
+        }
+        kind == SourceKind::Trail && self.other.remove(&h)
+    }
+}
+
 /// The kept rows of a chunk of objects, by month, each with its object's key.
 #[derive(Default)]
 struct Staged {
-    keys: Vec<String>,
+    keys: Vec<(String, SourceKind)>,
     months: BTreeMap<String, (Vec<EventRow<'static>>, Vec<usize>)>,
     /// A rough size of the rows' text (for the flush threshold).
     bytes: usize,
@@ -1013,15 +1113,19 @@ impl Staged {
         &mut self,
         rows: Vec<EventRow<'static>>,
         entry: &mut ObjectEntry,
-        seen: &mut HashSet<u128>,
+        kind: SourceKind,
+        seen: &mut SeenIds,
         kinds: &mut [u64; 4],
     ) -> usize {
         let key = self.keys.len();
-        self.keys.push(entry.key.clone());
+        // A slice of an API source stands for its source (`logs:<group>`, whose rows
+        // name their stream, or `event-history:<region>`).
+        let provenance = crate::source::slices::slice_source(&entry.key).unwrap_or(&entry.key);
+        self.keys.push((provenance.to_string(), kind));
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
         let mut kept = 0usize;
         for row in rows {
-            if !seen.insert(id_hash(&row.event_id)) {
+            if !seen.keep(&row.event_id, kind) {
                 entry.duplicates += 1;
                 continue;
             }
@@ -1054,7 +1158,7 @@ impl Staged {
             let batch = schema::build_batch(&rows, |i| {
                 keys.get(i)
                     .and_then(|k| self.keys.get(*k))
-                    .map_or("", String::as_str)
+                    .map_or(("", SourceKind::Trail), |(key, kind)| (key.as_str(), *kind))
             })?;
             bytes += batch.get_array_memory_size();
             months.entry(month).or_default().push(batch);

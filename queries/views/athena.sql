@@ -9,7 +9,10 @@ WITH raw AS (
     SELECT {{columns}} FROM {{table}} WHERE kind IN ('assume', 'activity')
 ),
 ranked AS (
-    SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY source_object) AS copy_rank
+    SELECT *, row_number() OVER (
+        PARTITION BY event_id
+        ORDER BY CASE WHEN coalesce(source_kind, 'trail') = 'trail' THEN 0 ELSE 1 END, source_object
+    ) AS copy_rank
     FROM raw
 ),
 dedup AS (

@@ -1,18 +1,22 @@
 -- The `events` view for DuckDB: the same rows and columns as cetrail's polars view
 -- (src/query/view.rs): CE events (assume, activity) of the lake, one row per event_id
--- (the copy from the smallest source object), with the derived columns.
+-- (a trail's copy first, then the copy from the smallest source object), with the
+-- derived columns.
 -- Placeholders (in double braces): lake from to tz business_start business_end
 -- (minutes of the local day) business_days (ISO weekdays, 1 = Monday).
 -- Run `SET TimeZone = 'UTC';` first.
 CREATE OR REPLACE VIEW events AS
 WITH raw AS (
     SELECT * EXCLUDE (month)
-    FROM read_parquet('{{lake}}/events/*/*.parquet', hive_partitioning = true)
+    FROM read_parquet('{{lake}}/events/*/*.parquet', hive_partitioning = true, union_by_name = true)
     WHERE kind IN ('assume', 'activity')
 ),
 dedup AS (
     SELECT * FROM raw
-    QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY source_object) = 1
+    QUALIFY ROW_NUMBER() OVER (
+        PARTITION BY event_id
+        ORDER BY coalesce(source_kind, 'trail') <> 'trail', source_object
+    ) = 1
 ),
 local AS (
     SELECT *,

@@ -1,24 +1,27 @@
 -- The `events` view for Apache Spark SQL (3.4+): the same rows and columns as cetrail's
 -- polars view (src/query/view.rs) and queries/views/duckdb.sql: CE events (assume,
--- activity) of the lake, one row per event_id (the copy from the smallest source
--- object), with the derived columns. The widgets run on it after
+-- activity) of the lake, one row per event_id (a trail's copy first, then the copy
+-- from the smallest source object), with the derived columns. The widgets run on it after
 -- `cetrail sql --engine spark` (or src/query/dialect.rs) translated them.
 -- Placeholders (in double braces): lake (folder, s3a:// or hdfs:// URL of the lake root) from to
 -- (UTC, 'YYYY-MM-DD hh:mm:ss') tz business_start business_end (minutes of the
 -- local day) business_days (ISO weekdays, 1 = Monday).
 -- Session settings: spark.sql.session.timeZone=UTC, spark.sql.ansi.enabled=false.
 CREATE OR REPLACE TEMPORARY VIEW lake_events
-USING parquet OPTIONS (path '{{lake}}/events');
+USING parquet OPTIONS (path '{{lake}}/events', mergeSchema 'true');
 
 CREATE OR REPLACE TEMPORARY VIEW events AS
 WITH raw AS (
-    SELECT * FROM lake_events WHERE kind IN ('assume', 'activity')
+    SELECT *, CASE WHEN coalesce(source_kind, 'trail') = 'trail' THEN 0 ELSE 1 END AS copy_rank
+    FROM lake_events WHERE kind IN ('assume', 'activity')
 ),
 dedup AS (
     SELECT r.* FROM raw AS r
     WHERE NOT EXISTS (
         SELECT 1 FROM raw AS o
-        WHERE o.event_id = r.event_id AND o.source_object < r.source_object
+        WHERE o.event_id = r.event_id
+            AND (o.copy_rank < r.copy_rank
+                OR (o.copy_rank = r.copy_rank AND o.source_object < r.source_object))
     )
 )
 SELECT *,

@@ -8,9 +8,22 @@ use cetrail::generate::{GenerateOptions, generate};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Folder to write the archive into (created if needed).
+    /// Folder to write the trail archive into (created if needed).
+    #[arg(long, value_name = "DIR", required_unless_present_any = ["log_group_export", "eventbridge", "event_history"])]
+    out: Option<PathBuf>,
+    /// Also write the CE events as a CloudWatch Logs export of the log group the CE
+    /// stack feeds (`exportedlogs/<task-id>/<stream>/NNNNNN.gz`, EventBridge events a
+    /// line).
     #[arg(long, value_name = "DIR")]
-    out: PathBuf,
+    log_group_export: Option<PathBuf>,
+    /// Also write the CE events as EventBridge events in JSON Lines, gzip, as Firehose
+    /// delivers them (`YYYY/MM/DD/…gz`).
+    #[arg(long, value_name = "DIR")]
+    eventbridge: Option<PathBuf>,
+    /// Also write the CE management events as `aws cloudtrail lookup-events` prints
+    /// them (Event History holds no data events).
+    #[arg(long, value_name = "FILE")]
+    event_history: Option<PathBuf>,
     /// Seed: the same seed and parameters give the same bytes.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -49,7 +62,13 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let options = GenerateOptions {
-        out: args.out.clone(),
+        out: args.out.clone().unwrap_or_default(),
+        trail: args.out.is_some(),
+        shapes: cetrail::generate::shapes::ShapeOutputs {
+            log_group_export: args.log_group_export.clone(),
+            eventbridge: args.eventbridge.clone(),
+            event_history: args.event_history.clone(),
+        },
         seed: args.seed,
         days: args.days,
         accounts: args.accounts,
@@ -65,6 +84,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {
+        if let Some(shapes) = &s.shapes {
+            println!(
+                "{} CE events: {} export files, {} EventBridge files, {} Event History events",
+                shapes.ce_events,
+                shapes.export_files,
+                shapes.eventbridge_files,
+                shapes.event_history_events
+            );
+        }
+        let Some(out) = &args.out else {
+            return Ok(ExitCode::SUCCESS);
+        };
         println!(
             "wrote {} log files ({} records, {} CE events, {} duplicated), {} digest and {} insight files to {}",
             s.log_files,
@@ -73,7 +104,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             s.duplicates,
             s.digest_files,
             s.insight_files,
-            args.out.display()
+            out.display()
         );
         println!(
             "  {} → {} (UTC days), accounts {}, regions {}; {:.1} MB of JSON, {:.1} MB gzip",

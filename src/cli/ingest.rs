@@ -14,7 +14,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Folder or `s3://bucket/prefix` holding the trail (any prefix above `AWSLogs/`).
+    /// Where the events are: a folder or `s3://bucket/prefix` (trail files under
+    /// `AWSLogs/`, log-group exports, EventBridge deliveries, Event History files: told
+    /// by content), `logs:<log-group>` (the CloudWatch Logs API) or
+    /// `event-history:<region>[,<region>…]` (CloudTrail's LookupEvents).
     source: String,
     /// The lake: a folder or `s3://bucket/prefix` (created if needed).
     #[arg(long, value_name = "DIR|S3")]
@@ -63,8 +66,53 @@ pub struct Args {
     /// Largest decompressed object accepted, in bytes.
     #[arg(long, hide = true)]
     max_decompressed: Option<u64>,
+    /// `logs:` and `event-history:`: the source's delivery delay, in minutes. Events
+    /// younger than this when read are read again by the next run (and dropped there
+    /// when already kept).
+    #[arg(long, default_value_t = 15)]
+    overlap_minutes: i64,
+    /// `logs:` and `event-history:`: events per page requested (the API's default or
+    /// maximum otherwise).
+    #[arg(long, hide = true)]
+    page_size: Option<i32>,
+    /// `logs:` and `event-history:`: requests a second (per region for Event History;
+    /// default: the API's documented rate, 5 for FilterLogEvents, 2 for LookupEvents).
+    #[arg(long)]
+    rate: Option<f64>,
     #[command(flatten)]
     s3: super::S3Args,
+}
+
+/// The source named by `args.source`.
+fn open_source(args: &Args, prune: &Prune) -> Result<Box<dyn cetrail::source::Source>> {
+    use cetrail::source::event_history::{self, EventHistorySource};
+    use cetrail::source::log_group::{ApiOptions, LogGroupSource};
+    let day_ms = |d: Option<chrono::NaiveDate>| {
+        d.and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc().timestamp_millis())
+    };
+    let api = |rate: f64| ApiOptions {
+        from: day_ms(prune.from),
+        to: day_ms(prune.to),
+        overlap_ms: args.overlap_minutes.max(0) * 60_000,
+        rate: args.rate.unwrap_or(rate),
+        page_size: args.page_size,
+    };
+    if let Some(group) = args.source.strip_prefix("logs:") {
+        anyhow::ensure!(
+            !group.is_empty(),
+            "logs: name the log group (logs:continuous.engineering-access)"
+        );
+        let s = LogGroupSource::connect(group, &args.s3.api_client(), api(5.0))?;
+        return Ok(Box::new(s));
+    }
+    if let Some(regions) = args.source.strip_prefix("event-history:") {
+        let regions = super::split_list(&[regions.to_string()]);
+        let s =
+            EventHistorySource::connect(&regions, &args.s3.api_client(), api(event_history::RATE))?;
+        return Ok(Box::new(s));
+    }
+    args.s3.open(&args.source, prune.clone(), false)
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -100,7 +148,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(t) = args.threads {
         options.threads = t.max(1);
     }
-    let source = args.s3.open(&args.source, options.prune.clone(), false)?;
+    let source = open_source(&args, &options.prune)?;
     let location = args.s3.lake(&args.lake)?;
     let progress = Progress::default();
     let show = !args.quiet && !args.json && std::io::stderr().is_terminal();
@@ -180,6 +228,13 @@ fn print_summary(s: &Summary) -> Result<()> {
         "  records  {} read · {} rejected",
         s.records_read, s.bad_records
     )?;
+    if s.other_detail_types > 0 {
+        writeln!(
+            out,
+            "  skipped  {} EventBridge events of other detail types than \"AWS API Call via CloudTrail\"",
+            s.other_detail_types
+        )?;
+    }
     let kinds: Vec<String> = s.kept.iter().map(|(k, v)| format!("{k} {v}")).collect();
     writeln!(
         out,

@@ -118,6 +118,16 @@ pub(crate) struct S3Args {
 }
 
 impl S3Args {
+    /// How to reach the AWS APIs of `logs:` and `event-history:` sources.
+    pub(crate) fn api_client(&self) -> cetrail::source::log_group::ClientOptions {
+        cetrail::source::log_group::ClientOptions {
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            max_attempts: self.max_attempts,
+        }
+    }
+
     fn options(&self) -> cetrail::source::s3::S3Options {
         cetrail::source::s3::S3Options {
             profile: self.profile.clone(),

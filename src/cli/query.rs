@@ -270,6 +270,9 @@ pub fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
             })
         );
     }
+    // A log-group source without read-only events makes the widgets undercount.
+    let warnings = cetrail::lake::sources::warnings(&args.lake.local()?)
+        .with_context(|| format!("reading the sources of {}", args.lake.lake.display()))?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let range = |t: Option<DateTime<Utc>>| {
         t.map(|t| render::format_time(t.timestamp_micros(), style))
@@ -295,6 +298,13 @@ pub fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
                 "  \"zone\": {},",
                 serde_json::to_string(&d.config.time.zone)?
             )?;
+            if !warnings.is_empty() {
+                writeln!(
+                    out,
+                    "  \"warnings\": {},",
+                    serde_json::to_string(&warnings)?
+                )?;
+            }
             write!(out, "  \"widgets\": {{")?;
             for (i, (w, df, _)) in results.iter().enumerate() {
                 let sep = if i > 0 { "," } else { "" };
@@ -324,6 +334,9 @@ pub fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
                 if md { ":" } else { "" },
                 d.config.time.zone
             )?;
+            for w in &warnings {
+                writeln!(out, "{}warning: {w}\n", if md { "> " } else { "" })?;
+            }
             for (w, df, total) in results {
                 let mut t = Table::from_frame(&df)?;
                 let state = if w.alarm {

@@ -317,6 +317,39 @@ pub fn coverage(args: CoverageArgs) -> Result<ExitCode> {
         writeln!(out)?;
         render::write(&mut out, &gaps, args.format, style)?;
     }
+    if !c.sources.is_empty() {
+        let sources = Table {
+            columns: [
+                "account",
+                "region",
+                "day",
+                "source_kind",
+                "events",
+                "read_only_events",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: c
+                .sources
+                .iter()
+                .map(|d| {
+                    vec![
+                        opt(&d.account),
+                        opt(&d.region),
+                        text(&d.day),
+                        text(&d.source_kind),
+                        Cell::Int(d.events as i64),
+                        Cell::Int(d.read_only_events as i64),
+                    ]
+                })
+                .collect(),
+        };
+        writeln!(out, "\nsources of the lake's events (per event day, UTC):")?;
+        render::write(&mut out, &sources, args.format, style)?;
+    }
+    for w in &c.warnings {
+        writeln!(out, "warning: {w}")?;
+    }
     for r in &c.rejected {
         writeln!(out, "rejected {}: {}", r.key, r.reason)?;
     }

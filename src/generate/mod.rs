@@ -18,6 +18,7 @@
 
 mod records;
 pub mod rng;
+pub mod shapes;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -56,6 +57,10 @@ pub struct GenerateOptions {
     pub file_minutes: u32,
     /// Hours covered by one digest file (CloudTrail: 1).
     pub digest_hours: u32,
+    /// Write the trail (log, digest and insight files) under `out`.
+    pub trail: bool,
+    /// The same CE activity in the shapes of the other sources (SPEC §10).
+    pub shapes: shapes::ShapeOutputs,
 }
 
 impl Default for GenerateOptions {
@@ -72,6 +77,8 @@ impl Default for GenerateOptions {
             digests: true,
             file_minutes: 5,
             digest_hours: 1,
+            trail: true,
+            shapes: shapes::ShapeOutputs::default(),
         }
     }
 }
@@ -91,6 +98,9 @@ pub struct GenerateSummary {
     pub regions: Vec<String>,
     pub first_day: String,
     pub last_day: String,
+    /// What the other shapes received, when any was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shapes: Option<shapes::ShapeSummary>,
 }
 
 const REGIONS: [&str; 6] = [
@@ -1218,6 +1228,14 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary, GenerateEr
     summary.regions.sort();
     summary.regions.dedup();
     let mut digests = DigestLog::default();
+    let mut shape_writer = if options.shapes.any() {
+        Some(shapes::ShapeWriter::new(
+            options.shapes.clone(),
+            options.seed,
+        )?)
+    } else {
+        None
+    };
     for (ai, acct) in world.accounts.iter().enumerate() {
         for day in 0..world.days {
             let mut g = DayGen {
@@ -1233,6 +1251,13 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary, GenerateEr
             g.planted();
             summary.records += g.events.len() as u64;
             summary.ce_events += g.ce_events;
+            if let Some(w) = &mut shape_writer {
+                let date = options.start + Duration::days(i64::from(day));
+                w.day(&acct.id, &date.format("%Y-%m-%d").to_string(), &g.events)?;
+            }
+            if !options.trail {
+                continue;
+            }
             let mut rng = Rng::derive(world.seed, &[ai as u64, u64::from(day), 0xF11E]);
             let window_ms = i64::from(options.file_minutes.max(1)) * 60_000;
             let (files, dups) = package(acct, g.events, window_ms, &mut rng);
@@ -1256,7 +1281,10 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary, GenerateEr
             }
         }
     }
-    if options.digests {
+    if let Some(w) = shape_writer {
+        summary.shapes = Some(w.finish()?);
+    }
+    if options.digests && options.trail {
         summary.digest_files = write_digests(
             &options.out,
             &world,

@@ -2,7 +2,8 @@
 //!
 //! Invariants kept:
 //! - **order**: every input file is sorted by (`event_time`, `event_id`); a streaming
-//!   k-way merge on (`event_time`, `event_id`, `source_object`) keeps the output sorted
+//!   k-way merge on (`event_time`, `event_id`, a trail's copy first, `source_object`)
+//!   keeps the output sorted
 //!   with only one small batch per input file in memory;
 //! - **one row per event**: copies of an event id (two shards, two runs that read
 //!   overlapping archives) meet side by side in that order, and the first one, from the
@@ -28,7 +29,6 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 use serde::Serialize;
 
 use super::ledger::DataFile;
-use super::schema::schema;
 use super::writer::LakeFileWriter;
 use super::{Lake, LakeLocation, data_files};
 use crate::error::LakeError;
@@ -226,6 +226,8 @@ struct Cursor {
     time: Option<TimestampMicrosecondArray>,
     id: Option<StringArray>,
     source: Option<StringArray>,
+    /// `source_kind` (null in files written before it: a trail's).
+    kind: Option<StringArray>,
 }
 
 fn read_err(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> LakeError + '_ {
@@ -239,7 +241,7 @@ impl Cursor {
     fn open(path: &Path) -> Result<Self, LakeError> {
         let file = File::open(path).map_err(LakeError::io(path))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(read_err(path))?;
-        if builder.schema().fields() != schema().fields() {
+        if !super::schema::readable(builder.schema()) {
             return Err(LakeError::NotALake {
                 path: path.to_path_buf(),
                 message: "schema differs from this cetrail's lake schema".into(),
@@ -257,6 +259,7 @@ impl Cursor {
             time: None,
             id: None,
             source: None,
+            kind: None,
         };
         c.advance_batch()?;
         Ok(c)
@@ -273,6 +276,7 @@ impl Cursor {
             if b.num_rows() == 0 {
                 continue;
             }
+            let b = super::schema::conform(b)?;
             let col = |name: &str| -> Result<&dyn Array, LakeError> {
                 b.column_by_name(name)
                     .map(|c| c.as_ref())
@@ -306,28 +310,47 @@ impl Cursor {
                     .ok_or_else(|| wrong("source_object"))?
                     .clone(),
             );
+            self.kind = Some(
+                col("source_kind")?
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or_else(|| wrong("source_kind"))?
+                    .clone(),
+            );
             self.batch = Some(b);
             break;
         }
         Ok(())
     }
 
-    /// The merge key of the current row.
-    fn key(&self) -> Option<(i64, &str, &str)> {
-        let (t, i, s) = (
+    /// The merge key of the current row: time, id, whether the copy is not a trail's
+    /// (a trail's copy comes first), source object.
+    fn key(&self) -> Option<Key<'_>> {
+        let (t, i, s, k) = (
             self.time.as_ref()?,
             self.id.as_ref()?,
             self.source.as_ref()?,
+            self.kind.as_ref()?,
         );
         self.batch.as_ref()?;
-        Some((t.value(self.row), i.value(self.row), s.value(self.row)))
+        let other = k.is_valid(self.row) && k.value(self.row) != "trail";
+        Some((
+            t.value(self.row),
+            i.value(self.row),
+            other,
+            s.value(self.row),
+        ))
     }
 }
 
-fn key_cmp(a: (i64, &str, &str), b: (i64, &str, &str)) -> Ordering {
+/// See [`Cursor::key`].
+type Key<'a> = (i64, &'a str, bool, &'a str);
+
+fn key_cmp(a: Key<'_>, b: Key<'_>) -> Ordering {
     a.0.cmp(&b.0)
         .then_with(|| a.1.cmp(b.1))
-        .then_with(|| a.2.cmp(b.2))
+        .then_with(|| a.2.cmp(&b.2))
+        .then_with(|| a.3.cmp(b.3))
 }
 
 /// Merges sorted `inputs` into `out`, dropping later copies of an event (same time and
@@ -360,14 +383,16 @@ fn merge(inputs: &[PathBuf], out: &mut Output) -> Result<(), LakeError> {
     let mut last_time: Option<i64> = None;
     let mut last_id = String::new();
     loop {
-        let mut best: Option<(usize, (i64, &str, &str))> = None;
+        let mut best: Option<(usize, Key<'_>)> = None;
         for (i, c) in cursors.iter().enumerate() {
             let Some(k) = c.key() else { continue };
             if best.is_none_or(|(_, bk)| key_cmp(k, bk) == Ordering::Less) {
                 best = Some((i, k));
             }
         }
-        let Some((i, (t, id, _))) = best else { break };
+        let Some((i, (t, id, _, _))) = best else {
+            break;
+        };
         let duplicate = last_time == Some(t) && last_id == id;
         if !duplicate {
             last_time = Some(t);

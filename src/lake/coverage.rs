@@ -66,6 +66,11 @@ pub struct Coverage {
     pub skipped_not_a_log: u64,
     pub log_files: u64,
     pub events_kept: u64,
+    /// Which sources hold the lake's events, per account × region × event day (SPEC
+    /// §10; `lake::sources`).
+    pub sources: Vec<super::sources::SourceDay>,
+    /// Sources fed by an EventBridge rule that hold no read-only event.
+    pub warnings: Vec<String>,
 }
 
 const HOUR_S: i64 = 3600;
@@ -192,5 +197,14 @@ pub fn coverage(
     out.days = days.into_values().collect();
     out.log_files = out.days.iter().map(|d| d.log_files).sum();
     out.events_kept = out.days.iter().map(|d| d.events_kept).sum();
+    if let Ok(files) = super::data_files(root) {
+        let sources = super::sources::source_coverage(&files, true)?;
+        out.sources = sources
+            .days
+            .into_iter()
+            .filter(|d| in_range(Some(&d.day)))
+            .collect();
+        out.warnings = sources.warnings;
+    }
     Ok(out)
 }

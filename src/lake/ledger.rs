@@ -71,6 +71,10 @@ pub struct ObjectEntry {
     pub first_event: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_event: Option<String>,
+    /// For a time slice of an API source (`logs:…`, `event-history:…`, see
+    /// `source::slices`): the ids of the events read in its unsettled tail.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ids: Vec<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -234,6 +238,12 @@ impl EntryLines {
         if let Some(last) = &entry.last_event {
             text(out, b",\"last_event\":", last)?;
         }
+        if !entry.ids.is_empty() {
+            for (i, id) in entry.ids.iter().enumerate() {
+                text(out, if i == 0 { b",\"ids\":[" } else { b"," }, id)?;
+            }
+            out.push(b']');
+        }
         out.extend_from_slice(b"}\n");
         self.count += 1;
         Ok(())
@@ -322,10 +332,13 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), LakeError> {
         .map_err(LakeError::io(dir))
 }
 
-/// What the ledger says about objects already seen: key → (size, version).
+/// What the ledger says about objects already seen: key → (size, version); and the
+/// time slices read from API sources (`source::slices`).
 #[derive(Debug, Default)]
 pub struct LedgerIndex {
     seen: HashMap<String, (u64, String)>,
+    /// (key, version, ids) of each slice entry, in ledger order.
+    slices: Vec<(String, String, Vec<String>)>,
     pub segments: u64,
 }
 
@@ -336,9 +349,32 @@ impl LedgerIndex {
             idx.segments += 1;
             for o in &s.objects {
                 idx.seen.insert(o.key.clone(), (o.size, o.version.clone()));
+                if o.status == Status::Ingested
+                    && crate::source::slices::slice_source(&o.key).is_some()
+                {
+                    idx.note_slice(&o.key, &o.version, o.ids.clone());
+                }
             }
         }
         idx
+    }
+
+    /// Notes a slice read from an API source.
+    pub fn note_slice(&mut self, key: &str, version: &str, ids: Vec<String>) {
+        self.slices
+            .push((key.to_string(), version.to_string(), ids));
+    }
+
+    /// The slices read from `source` (`logs:<group>`, `event-history:<region>`):
+    /// key, version and the ids of their unsettled tails.
+    pub fn slices<'a>(
+        &'a self,
+        source: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a str, &'a [String])> + 'a {
+        self.slices
+            .iter()
+            .filter(move |(k, _, _)| crate::source::slices::slice_source(k) == Some(source))
+            .map(|(k, v, ids)| (k.as_str(), v.as_str(), ids.as_slice()))
     }
 
     /// Whether the ledger has any version of the object.
@@ -374,6 +410,7 @@ mod tests {
             duplicates: 2,
             first_event: None,
             last_event: None,
+            ids: Vec::new(),
         }
     }
 
@@ -445,6 +482,11 @@ mod tests {
                     duplicates: [0, 12][j % 2],
                     first_event: some(i),
                     last_event: some(j + 1),
+                    ids: match j % 3 {
+                        0 => Vec::new(),
+                        1 => vec![other.to_string()],
+                        _ => vec![key.to_string(), other.to_string()],
+                    },
                 };
                 let mut want = serde_json::to_vec(&e)?;
                 want.push(b'\n');

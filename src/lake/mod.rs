@@ -27,6 +27,7 @@ pub mod coverage;
 pub mod ledger;
 pub mod remote;
 pub mod schema;
+pub mod sources;
 pub mod writer;
 
 use std::fs::File;

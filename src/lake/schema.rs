@@ -13,9 +13,10 @@ use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
 use crate::error::LakeError;
 use crate::record::EventRow;
+use crate::source::SourceKind;
 
 /// Version of the lake schema, written to every file's metadata.
-pub const SCHEMA_VERSION: &str = "1";
+pub const SCHEMA_VERSION: &str = "2";
 /// Metadata key of the schema version.
 pub const SCHEMA_VERSION_KEY: &str = "cetrail.schema_version";
 
@@ -136,7 +137,8 @@ columns! {
     "is_denied" Bool "errorCode starts with AccessDenied or ends with UnauthorizedOperation",
     "is_error" Bool "errorCode is not null",
     "is_write" Bool "readOnly is false (a missing readOnly is neither read nor write)",
-    "source_object" Text "key of the log file the event came from (chain of custody)",
+    "source_object" Text "where the event came from (chain of custody): the file key, logs:<group>/<stream> or event-history:<region>",
+    "source_kind" Text "trail | log-export | eventbridge | log-group | event-history (SPEC §10); null in files written before it: trail",
 }
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -160,6 +162,35 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 /// The Arrow schema of the lake.
 pub fn schema() -> SchemaRef {
     SCHEMA.clone()
+}
+
+/// Columns added since schema version 1, at the end, in order: a file of an earlier
+/// version lacks a tail of them (read as nulls).
+const ADDED: &[&str] = &["source_kind"];
+
+/// Whether a file's schema is this version's or an earlier one's (the same columns but
+/// a tail of [`ADDED`]).
+pub fn readable(file: &Schema) -> bool {
+    let want = schema();
+    let (have, all) = (file.fields(), want.fields());
+    have.len() <= all.len()
+        && have.len() + ADDED.len() >= all.len()
+        && have.iter().zip(all.iter()).all(|(a, b)| a == b)
+}
+
+/// A batch of an earlier version's file with the columns added since filled with nulls
+/// (a batch of this version as it is).
+pub fn conform(batch: RecordBatch) -> Result<RecordBatch, LakeError> {
+    let want = schema();
+    if batch.num_columns() == want.fields().len() {
+        return Ok(batch);
+    }
+    let rows = batch.num_rows();
+    let mut cols = batch.columns().to_vec();
+    for field in want.fields().iter().skip(cols.len()) {
+        cols.push(arrow::array::new_null_array(field.data_type(), rows));
+    }
+    RecordBatch::try_new(want, cols).map_err(|e| LakeError::Arrow(e.to_string()))
 }
 
 fn text<'r, F>(rows: &'r [EventRow<'_>], f: F) -> ArrayRef
@@ -214,11 +245,16 @@ fn resources(rows: &[EventRow<'_>]) -> ArrayRef {
     Arc::new(b.finish())
 }
 
-/// Builds a record batch of `rows`; `source_object(i)` is the log file of row `i`.
+/// Builds a record batch of `rows`; `provenance(i)` is the object row `i` came from and
+/// the kind of its source (a row's own `origin`, a log stream, stands for the object).
 pub fn build_batch<'s>(
     rows: &[EventRow<'_>],
-    source_object: impl Fn(usize) -> &'s str,
+    provenance: impl Fn(usize) -> (&'s str, SourceKind),
 ) -> Result<RecordBatch, LakeError> {
+    let source_object = |i: usize| match rows.get(i).and_then(|r| r.origin.as_deref()) {
+        Some(origin) => origin,
+        None => provenance(i).0,
+    };
     let mut cols: Vec<ArrayRef> = Vec::with_capacity(COLUMNS.len());
     for c in COLUMNS {
         let col = match c.name {
@@ -280,6 +316,13 @@ pub fn build_batch<'s>(
                 let mut b = StringBuilder::with_capacity(rows.len(), bytes);
                 for i in 0..rows.len() {
                     b.append_value(source_object(i));
+                }
+                Arc::new(b.finish())
+            }
+            "source_kind" => {
+                let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 5);
+                for i in 0..rows.len() {
+                    b.append_value(provenance(i).1.as_str());
                 }
                 Arc::new(b.finish())
             }

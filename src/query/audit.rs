@@ -278,7 +278,7 @@ fn select(lake: &Path, p: &AuditParams, filter: Expr) -> PolarsResult<Vec<Ev>> {
         COLUMNS
             .iter()
             .map(|c| col(*c))
-            .chain([col("source_object")])
+            .chain([col("source_object"), col("source_kind")])
             .collect::<Vec<_>>(),
     );
     let lf = super::view::restrict(lf, p.from, p.to, p.account.as_deref());

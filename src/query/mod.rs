@@ -42,6 +42,15 @@ fn polars_schema() -> Schema {
     schema
 }
 
+/// The columns of a lake file, as polars reads them: files of an earlier schema
+/// version lack the columns added since (see `lake::schema::readable`), which are
+/// read as nulls.
+fn file_schema() -> Schema {
+    let mut schema = polars_schema();
+    schema.shift_remove("month");
+    schema
+}
+
 /// Scans every event file of the lake lazily, with the `month` Hive partition column.
 /// A lake without event files (nothing kept yet) scans as an empty frame.
 pub fn scan_lake(root: &Path) -> PolarsResult<LazyFrame> {
@@ -60,6 +69,8 @@ pub fn scan_lake(root: &Path) -> PolarsResult<LazyFrame> {
             schema: None,
             try_parse_dates: false,
         },
+        schema: Some(Arc::new(file_schema())),
+        allow_missing_columns: true,
         ..ScanArgsParquet::default()
     };
     LazyFrame::scan_parquet(PlRefPath::new(path), args)

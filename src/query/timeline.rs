@@ -93,8 +93,9 @@ pub struct Timeline {
 
 /// Lake columns the timeline reads besides the view's (`source_object` also chooses
 /// among copies of an event id).
-const EXTRA: [&str; 12] = [
+const EXTRA: [&str; 13] = [
     "source_object",
+    "source_kind",
     "resources",
     "external_id",
     "duration_seconds",

@@ -107,12 +107,31 @@ pub fn restrict(
     lf
 }
 
-/// One row per event id: the copy from the smallest source object (the rule ingest's
-/// in-run dedup follows), so every engine picks the same copy.
-pub fn dedup(lf: LazyFrame) -> PolarsResult<LazyFrame> {
-    let first_source = col("source_object").min().over([col("event_id")])?;
+/// One row per event id: a trail's copy first (SPEC §10: its file is what `verify`
+/// proves; a null `source_kind`, from a file written before the column, is a trail's),
+/// then the copy from the smallest source object (the rule ingest's in-run dedup
+/// follows), so every engine picks the same copy. Needs `source_object`; without
+/// `source_kind` among the columns every copy counts as a trail's.
+pub fn dedup(mut lf: LazyFrame) -> PolarsResult<LazyFrame> {
+    let rank = if lf.collect_schema()?.contains("source_kind") {
+        when(
+            col("source_kind")
+                .is_null()
+                .or(col("source_kind").cast(DataType::String).eq(lit("trail"))),
+        )
+        .then(lit("0"))
+        .otherwise(lit("1"))
+    } else {
+        lit("0")
+    };
+    let copy = concat_str(
+        [rank, col("source_object").cast(DataType::String)],
+        "",
+        false,
+    );
+    let first = copy.clone().min().over([col("event_id")])?;
     Ok(lf
-        .filter(col("source_object").eq(first_source))
+        .filter(copy.eq(first))
         .unique_generic(Some(vec![col("event_id")]), UniqueKeepStrategy::First))
 }
 
@@ -255,13 +274,14 @@ pub fn materialise(
     })?;
     stages.lap("scan and order");
     if duplicates {
-        let carried = names.contains(&"source_object");
-        if !carried {
-            names.push("source_object");
-        }
+        let carried: Vec<&str> = ["source_object", "source_kind"]
+            .into_iter()
+            .filter(|c| !names.contains(c))
+            .collect();
+        names.extend(&carried);
         df = dedup_duplicates(scan_view_arranged(lake, p, &names, |_| Ok(None))?)?;
-        if !carried {
-            df = df.drop("source_object")?;
+        for c in carried {
+            df = df.drop(c)?;
         }
         df.rechunk_mut_par();
         let order = check_and_order(&df, false)?.1;

@@ -64,6 +64,10 @@ pub struct EventRow<'a> {
     pub is_denied: bool,
     pub is_error: bool,
     pub is_write: bool,
+    /// Where inside its object the record came from, when that is a provenance of its
+    /// own (`logs:<group>/<stream>` of a log event): the lake's `source_object` is then
+    /// this, not the object's key.
+    pub origin: Option<Str<'a>>,
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SSZ` quickly, else any RFC 3339 instant; µs since epoch.
@@ -179,6 +183,7 @@ impl EventRow<'_> {
             is_denied: self.is_denied,
             is_error: self.is_error,
             is_write: self.is_write,
+            origin: own(self.origin),
         }
     }
 }
@@ -349,6 +354,7 @@ pub fn derive<'a>(
         error_code,
         error_message: record.error_message,
         is_write: record.read_only == Some(false),
+        origin: None,
         read_only: record.read_only,
         event_type: record.event_type,
         event_category: record.event_category,

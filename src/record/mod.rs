@@ -8,6 +8,7 @@
 //! and the first reasons kept; the rest of the file is still ingested.
 
 pub mod derive;
+pub mod envelope;
 pub mod filter;
 pub mod gunzip;
 pub mod model;
@@ -36,12 +37,32 @@ pub struct ParseOptions<'c> {
 }
 
 /// What one log file yielded.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Parsed<'a> {
+    /// What the file held (see [`envelope`]).
+    pub format: envelope::Format,
     pub records: u64,
     pub rows: Vec<EventRow<'a>>,
     pub bad_records: u64,
     pub record_errors: Vec<RecordError>,
+    /// EventBridge events of another detail type than CloudTrail's: skipped.
+    pub other_events: u64,
+    /// Units are lines (errors name the line).
+    pub by_line: bool,
+}
+
+impl Default for Parsed<'_> {
+    fn default() -> Self {
+        Self {
+            format: envelope::Format::Records,
+            records: 0,
+            rows: Vec::new(),
+            bad_records: 0,
+            record_errors: Vec::new(),
+            other_events: 0,
+            by_line: false,
+        }
+    }
 }
 
 /// Parses one record; `Ok(None)` when it is not kept.
@@ -54,7 +75,7 @@ pub fn parse_record<'a>(
 
 /// [`parse_record`]; `known_hit`: the pre-filter already found a CE name inside `raw`,
 /// so it is not searched again.
-fn parse_candidate<'a>(
+pub(crate) fn parse_candidate<'a>(
     raw: &'a str,
     options: &ParseOptions<'_>,
     known_hit: bool,
@@ -95,35 +116,58 @@ fn parse_candidate<'a>(
 /// exactly one), as are all records of a file without any CE name. A file whose
 /// structure the scan does not accept, any other shape, and every file with
 /// `all_events` are split and validated record by record.
+///
+/// The other envelopes of SPEC §10 (log exports, EventBridge events, log events,
+/// Event History pages) are told by content ([`envelope::sniff`]) and read unit by
+/// unit. Content of none of the shapes is [`ObjectError::NotALog`].
 pub fn parse_log<'a>(
     data: &'a [u8],
     options: &ParseOptions<'_>,
 ) -> Result<Parsed<'a>, ObjectError> {
-    if split::has_records_envelope(data) {
-        if !options.all_events {
-            let Some(first) = options.prefilter.find(data, 0) else {
-                return Ok(Parsed {
-                    records: split::count_event_ids(data),
-                    ..Parsed::default()
-                });
-            };
-            if let Some(parsed) = parse_matching(data, first, options) {
-                return Ok(parsed);
-            }
-        } else if let Some(ranges) = split::record_ranges(data) {
-            let mut out = Parsed {
-                records: ranges.len() as u64,
-                ..Parsed::default()
-            };
-            for (index, (a, b)) in ranges.into_iter().enumerate() {
-                match std::str::from_utf8(&data[a..b]) {
-                    Ok(text) => out.push(index, parse_record(text, options)),
-                    // Invalid UTF-8: the validating path below names the object's fault.
-                    Err(_) => return parse_validated(data, options),
-                }
-            }
-            return Ok(out);
+    use envelope::{Format, Sniffed};
+    if !split::has_records_envelope(data) {
+        if data.iter().all(u8::is_ascii_whitespace) {
+            return Err(ObjectError::Empty);
         }
+        let format = match envelope::sniff(data) {
+            Sniffed::Format(f) => f,
+            Sniffed::WriteTest => return Err(ObjectError::ExportWriteTest),
+            Sniffed::EventHistoryCsv => return Err(ObjectError::EventHistoryCsv),
+            Sniffed::Unknown(why) => return Err(ObjectError::NotALog(why.into())),
+        };
+        let mut parsed = match format {
+            Format::Records => return parse_validated(data, options),
+            Format::LogExport => envelope::parse_export(data, options),
+            Format::EventBridge => envelope::parse_bus_events(data, options),
+            Format::LogEvents => envelope::parse_log_events(data, options)?,
+            Format::LookupEvents => envelope::parse_lookup_events(data, options)?,
+        };
+        parsed.format = format;
+        return Ok(parsed);
+    }
+    if !options.all_events {
+        let Some(first) = options.prefilter.find(data, 0) else {
+            return Ok(Parsed {
+                records: split::count_event_ids(data),
+                ..Parsed::default()
+            });
+        };
+        if let Some(parsed) = parse_matching(data, first, options) {
+            return Ok(parsed);
+        }
+    } else if let Some(ranges) = split::record_ranges(data) {
+        let mut out = Parsed {
+            records: ranges.len() as u64,
+            ..Parsed::default()
+        };
+        for (index, (a, b)) in ranges.into_iter().enumerate() {
+            match std::str::from_utf8(&data[a..b]) {
+                Ok(text) => out.push(index, parse_record(text, options)),
+                // Invalid UTF-8: the validating path below names the object's fault.
+                Err(_) => return parse_validated(data, options),
+            }
+        }
+        return Ok(out);
     }
     parse_validated(data, options)
 }
@@ -183,7 +227,11 @@ impl<'a> Parsed<'a> {
             Err(message) => {
                 self.bad_records += 1;
                 if self.record_errors.len() < KEPT_RECORD_ERRORS {
-                    self.record_errors.push(RecordError { index, message });
+                    self.record_errors.push(RecordError {
+                        index,
+                        line: self.by_line,
+                        message,
+                    });
                 }
             }
         }

@@ -482,6 +482,21 @@ pub fn coverage_table(r: &Report) -> Table {
 
 /// Thresholds, zone and coverage, as sentences.
 pub fn method_notes(r: &Report) -> Vec<String> {
+    let mut notes = source_warnings(r);
+    notes.extend(settings_notes(r));
+    notes
+}
+
+/// A sentence per source that makes the widgets undercount (SPEC §10).
+pub fn source_warnings(r: &Report) -> Vec<String> {
+    r.coverage
+        .warnings
+        .iter()
+        .map(|w| format!("Warning: {w}."))
+        .collect()
+}
+
+fn settings_notes(r: &Report) -> Vec<String> {
     let c = &r.config;
     let roles: Vec<String> = c
         .roles

@@ -247,6 +247,7 @@ impl Source for LocalSource {
             will_need(file, *size);
         }
         Ok(Fetched {
+            ids: Vec::new(),
             body,
             stat: object.stat_deferred.then_some(stat),
         })

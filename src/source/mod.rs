@@ -5,12 +5,16 @@
 //! sibling, or something else, and gives its account, region and delivery date, which
 //! is what pruning by `--accounts/--regions/--from/--to` uses before any byte is read.
 
+pub mod event_history;
 pub mod local;
+pub mod log_group;
 pub mod s3;
+pub mod slices;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::NaiveDate;
+use serde::Serialize;
 
 use crate::error::SourceError;
 
@@ -48,6 +52,7 @@ pub trait Source: Sync {
         self.read(object).map(|bytes| Fetched {
             body: Body::Bytes(bytes),
             stat: None,
+            ids: Vec::new(),
         })
     }
     /// The size and version of an object listed with `stat_deferred`. Default: the
@@ -67,6 +72,16 @@ pub trait Source: Sync {
     /// One user metadata value of an object (S3 `x-amz-meta-<name>`); a folder has none.
     fn metadata(&self, _object: &Object, _name: &str) -> Result<Option<String>, String> {
         Ok(None)
+    }
+    /// Called once, before the listing, with the lake's ledger: an API source plans
+    /// what to read from what earlier runs read ([`slices`]) and returns the ids of
+    /// events already in the lake that it will read again (its overlap), which the
+    /// run's dedup then drops. Files: nothing.
+    fn resume(
+        &self,
+        _ledger: &crate::lake::ledger::LedgerIndex,
+    ) -> Result<Vec<String>, SourceError> {
+        Ok(Vec::new())
     }
 }
 
@@ -89,8 +104,11 @@ pub struct Object {
 #[derive(Debug)]
 pub struct Fetched {
     pub body: Body,
-    /// Size and version, for an object listed without them.
+    /// Size and version, for an object listed without them (or known only once read:
+    /// an API slice's settled instant).
     pub stat: Option<(u64, String)>,
+    /// Event ids the ledger entry keeps (an API slice's unsettled tail).
+    pub ids: Vec<String>,
 }
 
 /// An object's content as [`Source::fetch`] hands it over.
@@ -207,9 +225,13 @@ pub fn read_file_into(
 pub enum KeyClass {
     /// A CloudTrail log file in the standard layout.
     Log(LogKey),
-    /// A log-like file outside the standard layout (`*.json.gz`, `*.json`, `*.jsonl`):
-    /// read, but it cannot be pruned by key.
+    /// A log-like file outside the standard layout (`*.json.gz`, `*.json`, `*.jsonl`,
+    /// `*.gz`): read, but it cannot be pruned by key; content that is no log is
+    /// rejected.
     LooseLog,
+    /// Any other file outside the standard layout: read, its content says what it is
+    /// (SPEC §10); content of none of the known shapes is skipped, not rejected.
+    Content,
     /// Not an event log: the reason (digest, insight, aggregated, other file).
     NotLog(&'static str),
 }
@@ -291,9 +313,75 @@ pub struct LogKey {
 const KEY_MATERIAL: [&str; 2] = ["public-keys.json", "digest-signatures.json"];
 
 fn is_log_file_name(name: &str) -> bool {
-    [".json.gz", ".json", ".jsonl", ".jsonl.gz"]
+    [".json.gz", ".json", ".jsonl", ".jsonl.gz", ".gz"]
         .iter()
         .any(|ext| name.ends_with(ext))
+}
+
+/// Which way an event reached the lake: the lake's `source_kind` (SPEC §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// A CloudTrail log file (what `verify` can prove).
+    Trail,
+    /// A CloudWatch Logs export (`create-export-task`).
+    LogExport,
+    /// EventBridge events delivered to S3 (Firehose, archives).
+    #[serde(rename = "eventbridge")]
+    EventBridge,
+    /// The log group itself (`logs:<group>`, or `filter-log-events` output).
+    LogGroup,
+    /// Event History (`event-history:<region>`, `lookup-events` output, console
+    /// downloads).
+    EventHistory,
+}
+
+impl SourceKind {
+    pub const ALL: [SourceKind; 5] = [
+        SourceKind::Trail,
+        SourceKind::LogExport,
+        SourceKind::EventBridge,
+        SourceKind::LogGroup,
+        SourceKind::EventHistory,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Trail => "trail",
+            SourceKind::LogExport => "log-export",
+            SourceKind::EventBridge => "eventbridge",
+            SourceKind::LogGroup => "log-group",
+            SourceKind::EventHistory => "event-history",
+        }
+    }
+
+    /// The kind of a file of `format` at `key` (`enveloped`: framed `{"Records":[…]}`).
+    /// CloudTrail's own shapes are a trail's file, except `{"Records":[…]}` outside the
+    /// trail's key layout and file naming: that is the console's download of Event
+    /// History.
+    /// `in_layout`: the key is in the trail's key layout.
+    pub fn of(
+        format: crate::record::envelope::Format,
+        enveloped: bool,
+        key: &str,
+        in_layout: bool,
+    ) -> Self {
+        use crate::record::envelope::Format;
+        match format {
+            Format::Records => {
+                let name = key.rsplit('/').next().unwrap_or("");
+                if !enveloped || in_layout || name.contains("_CloudTrail_") {
+                    SourceKind::Trail
+                } else {
+                    SourceKind::EventHistory
+                }
+            }
+            Format::LogExport => SourceKind::LogExport,
+            Format::EventBridge => SourceKind::EventBridge,
+            Format::LogEvents => SourceKind::LogGroup,
+            Format::LookupEvents => SourceKind::EventHistory,
+        }
+    }
 }
 
 /// The segments of a key after `AWSLogs/` and the organization id (`o-…`) when the
@@ -318,7 +406,7 @@ pub fn classify_key(key: &str) -> KeyClass {
         } else if is_log_file_name(file) {
             KeyClass::LooseLog
         } else {
-            KeyClass::NotLog("not a log file name")
+            KeyClass::Content
         };
     };
     let org = org.map(str::to_string);
@@ -472,11 +560,13 @@ mod tests {
         assert_eq!(classify_key(dig), KeyClass::NotLog("digest file"));
         let ins = "AWSLogs/111122223333/CloudTrail-Insight/us-east-1/2026/10/02/f.json.gz";
         assert_eq!(classify_key(ins), KeyClass::NotLog("insight file"));
+        assert_eq!(classify_key("readme.txt"), KeyClass::Content);
         assert_eq!(
-            classify_key("readme.txt"),
-            KeyClass::NotLog("not a log file name")
+            classify_key("exports/aws-logs-write-test"),
+            KeyClass::Content
         );
         assert_eq!(classify_key("loose/file.json.gz"), KeyClass::LooseLog);
+        assert_eq!(classify_key("exports/t/s/000000.gz"), KeyClass::LooseLog);
         let bad_date = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/13/02/f.json.gz";
         assert!(matches!(classify_key(bad_date), KeyClass::NotLog(_)));
     }

@@ -235,6 +235,16 @@ impl S3Source {
 
     /// The child prefixes of `prefix` (which ends with `/` or is empty).
     async fn children(&self, prefix: &str) -> Result<Vec<String>, SourceError> {
+        self.level(prefix, None).await
+    }
+
+    /// The child prefixes of `prefix`, and into `objects` (when given) the objects
+    /// right at that level.
+    async fn level(
+        &self,
+        prefix: &str,
+        mut objects: Option<&mut Vec<Object>>,
+    ) -> Result<Vec<String>, SourceError> {
         let mut out = Vec::new();
         let mut token = None;
         loop {
@@ -242,6 +252,13 @@ impl S3Source {
             for p in resp.common_prefixes() {
                 if let Some(p) = p.prefix() {
                     out.push(p.to_string());
+                }
+            }
+            if let Some(objects) = objects.as_deref_mut() {
+                for o in resp.contents() {
+                    if let Some(object) = self.object(o) {
+                        objects.push(object);
+                    }
                 }
             }
             token = resp.next_continuation_token().map(str::to_string);
@@ -258,18 +275,9 @@ impl S3Source {
         loop {
             let resp = self.list_page(prefix, false, token).await?;
             for o in resp.contents() {
-                let Some(key) = o.key() else { continue };
-                let rel = key
-                    .strip_prefix(&self.prefix)
-                    .map(|k| k.trim_start_matches('/'))
-                    .unwrap_or(key);
-                out.push(Object {
-                    key: rel.to_string(),
-                    size: o.size().unwrap_or(0).max(0) as u64,
-                    version: format!("etag:{}", o.e_tag().unwrap_or("").trim_matches('"')),
-                    unreadable_name: None,
-                    stat_deferred: false,
-                });
+                if let Some(object) = self.object(o) {
+                    out.push(object);
+                }
             }
             token = resp.next_continuation_token().map(str::to_string);
             if token.is_none() {
@@ -277,6 +285,22 @@ impl S3Source {
             }
         }
         Ok(())
+    }
+
+    /// A listed object, its key relative to the source's prefix.
+    fn object(&self, o: &aws_sdk_s3::types::Object) -> Option<Object> {
+        let key = o.key()?;
+        let rel = key
+            .strip_prefix(&self.prefix)
+            .map(|k| k.trim_start_matches('/'))
+            .unwrap_or(key);
+        Some(Object {
+            key: rel.to_string(),
+            size: o.size().unwrap_or(0).max(0) as u64,
+            version: format!("etag:{}", o.e_tag().unwrap_or("").trim_matches('"')),
+            unreadable_name: None,
+            stat_deferred: false,
+        })
     }
 
     fn last_segment(p: &str) -> &str {
@@ -295,6 +319,17 @@ impl S3Source {
         } else {
             format!("{base}AWSLogs/")
         };
+        let mut out = Vec::new();
+        if !base.ends_with("AWSLogs/") && self.services == ["CloudTrail"] {
+            // Beside `AWSLogs/`: the other sources' files (log-group exports,
+            // EventBridge deliveries, Event History files), told by content, listed
+            // whole (their keys cannot be pruned).
+            for child in self.level(&base, Some(&mut out)).await? {
+                if child != logs {
+                    self.objects(&child, &mut out).await?;
+                }
+            }
+        }
         let mut accounts = Vec::new();
         for child in self.children(&logs).await? {
             let name = Self::last_segment(&child);
@@ -304,7 +339,6 @@ impl S3Source {
                 accounts.push(child);
             }
         }
-        let mut out = Vec::new();
         for acct in accounts {
             let id = Self::last_segment(&acct);
             if !self.prune.accounts.is_empty() && !self.prune.accounts.iter().any(|a| a == id) {

@@ -173,7 +173,7 @@ fn lake_files_follow_the_contract() {
         let kv = meta.key_value_metadata().expect("kv metadata");
         assert!(
             kv.iter()
-                .any(|k| k.key == "cetrail.schema_version" && k.value.as_deref() == Some("1"))
+                .any(|k| k.key == "cetrail.schema_version" && k.value.as_deref() == Some("2"))
         );
         // Every column chunk zstd; a dictionary for the repetitive text columns, none
         // for the ids that differ in every row.

@@ -2,6 +2,7 @@
 
 mod util;
 
+mod api_sources;
 mod audit;
 mod bad_input;
 mod crash;
@@ -13,6 +14,7 @@ mod report;
 mod s3;
 mod s3_lake;
 mod scale;
+mod sources;
 mod timeline;
 mod verify;
 mod widgets;

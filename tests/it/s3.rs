@@ -315,11 +315,12 @@ fn prefix_pruning_lists_only_the_wanted_day_prefixes() {
         &Progress::default(),
     )
     .expect("ingest");
-    // AWSLogs/ (1) + the org folder (1) + acct0/CloudTrail/ (1) + per region (2): years,
-    // months, days (3) + one object listing per kept day 09-09..09-11 (3).
+    // The bucket's root, beside AWSLogs/ (1) + AWSLogs/ (1) + the org folder (1) +
+    // acct0/CloudTrail/ (1) + per region (2): years, months, days (3) + one object
+    // listing per kept day 09-09..09-11 (3).
     assert_eq!(
         source.stats.list_calls.load(Ordering::SeqCst),
-        3 + 2 * (3 + 3)
+        4 + 2 * (3 + 3)
     );
     assert_eq!(s.pruned, 0, "pruned prefixes are never listed");
     for r in rows(&lake) {

@@ -299,7 +299,9 @@ fn sql_and_athena_ddl_print_each_engines_script() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
-        text.contains(&format!("OPTIONS (path '{lake_s}/events')")),
+        text.contains(&format!(
+            "OPTIONS (path '{lake_s}/events', mergeSchema 'true')"
+        )),
         "{text}"
     );
     assert!(text.contains("-- widget: top-actions") && text.contains("-- widget: data-s3"));

@@ -108,14 +108,24 @@ pub fn rows(lake: &Path) -> Vec<BTreeMap<String, String>> {
     out
 }
 
-/// Distinct events: rows keyed by event_id, keeping the copy from the smallest
-/// source object (the rule the query view applies).
+/// Which copy of an event the query view keeps: a trail's first (a null kind is a
+/// trail's), then the smallest source object.
+fn copy_rank(r: &BTreeMap<String, String>) -> (bool, &str) {
+    let kind = r.get("source_kind").map_or("trail", String::as_str);
+    (
+        !(kind == "trail" || kind == "∅"),
+        r["source_object"].as_str(),
+    )
+}
+
+/// Distinct events: rows keyed by event_id, keeping the copy the query view keeps (a
+/// trail's, then the one from the smallest source object).
 pub fn distinct_events(lake: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
     let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for r in rows(lake) {
         let id = r["event_id"].clone();
         match out.get(&id) {
-            Some(prev) if prev["source_object"] <= r["source_object"] => {}
+            Some(prev) if copy_rank(prev) <= copy_rank(&r) => {}
             _ => {
                 out.insert(id, r);
             }
