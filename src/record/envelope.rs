@@ -160,7 +160,9 @@ struct BusEvent<'a> {
 /// The detail type of CloudTrail's events on EventBridge.
 pub const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
 
-/// What one message held.
+/// What one message held (returned once per message and moved into the rows: never
+/// stored, so its size does not matter).
+#[allow(clippy::large_enum_variant)]
 enum Message<'a> {
     Row(Option<EventRow<'a>>),
     /// An EventBridge event of another detail type: skipped, counted.
@@ -335,19 +337,9 @@ pub fn parse_log_events<'a>(
 ) -> Result<Parsed<'a>, ObjectError> {
     let mut out = Parsed::default();
     let mut index = 0usize;
-    let stream = serde_json::Deserializer::from_slice(data).into_iter::<LogPage<'_>>();
-    for (page_no, page) in stream.enumerate() {
-        let page = match page {
-            Ok(p) => p,
-            Err(e) if page_no == 0 => return Err(ObjectError::NotJson(e.to_string())),
-            Err(e) => {
-                out.records += 1;
-                out.push(index, Err(format!("page {}: {e}", page_no + 1)));
-                break;
-            }
-        };
+    each_page(data, &mut out, |page: LogPage<'_>, out| {
         if page.message_type.as_deref() == Some("CONTROL_MESSAGE") {
-            continue;
+            return;
         }
         let events = page.events.or(page.log_events).unwrap_or_default();
         for event in events {
@@ -368,8 +360,32 @@ pub fn parse_log_events<'a>(
             out.message(index, read);
             index += 1;
         }
-    }
+    })?;
     Ok(out)
+}
+
+/// Deserialises `data` as pages `P`, one JSON object after another, handing each to
+/// `each`. A first page that does not parse means the file is not of this shape; a
+/// later one is one bad record (the pages before it are kept).
+fn each_page<'a, P: Deserialize<'a>>(
+    data: &'a [u8],
+    out: &mut Parsed<'a>,
+    mut each: impl FnMut(P, &mut Parsed<'a>),
+) -> Result<(), ObjectError> {
+    let stream = serde_json::Deserializer::from_slice(data).into_iter::<P>();
+    for (n, page) in stream.enumerate() {
+        match page {
+            Ok(p) => each(p, out),
+            Err(e) if n == 0 => return Err(ObjectError::NotJson(e.to_string())),
+            Err(e) => {
+                let at = usize::try_from(out.records).unwrap_or(usize::MAX);
+                out.records += 1;
+                out.push(at, Err(format!("page {}: {e}", n + 1)));
+                break;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One event of a `LookupEvents` page.
@@ -396,17 +412,7 @@ pub fn parse_lookup_events<'a>(
     let mut out = Parsed::default();
     let mut index = 0usize;
     let mut records = 0usize;
-    let stream = serde_json::Deserializer::from_slice(data).into_iter::<LookupPage<'_>>();
-    for (page_no, page) in stream.enumerate() {
-        let page = match page {
-            Ok(p) => p,
-            Err(e) if page_no == 0 => return Err(ObjectError::NotJson(e.to_string())),
-            Err(e) => {
-                out.records += 1;
-                out.push(index, Err(format!("page {}: {e}", page_no + 1)));
-                break;
-            }
-        };
+    each_page(data, &mut out, |page: LookupPage<'_>, out| {
         records += page.events.iter().filter(|e| e.record.is_some()).count();
         for event in page.events {
             let read = match &event.record {
@@ -422,7 +428,7 @@ pub fn parse_lookup_events<'a>(
             out.push(index, read);
             index += 1;
         }
-    }
+    })?;
     if records == 0 && index > 0 {
         // `Events` of something else than Event History.
         return Err(ObjectError::NotCloudTrail(

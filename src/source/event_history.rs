@@ -15,8 +15,10 @@ use aws_sdk_cloudtrail::Client;
 use aws_sdk_cloudtrail::primitives::DateTime;
 
 use super::log_group::{ApiOptions, ClientOptions, sdk_config};
-use super::slices::{RateLimit, Settled, Span, parse_slice_key, settled_version, slice_key};
-use super::{Body, Fetched, Object, Source};
+use super::slices::{
+    RateLimit, Settled, SliceRead, Span, fetch_slice, fetched_bytes, read_pages, slice_objects,
+};
+use super::{Fetched, Object, Source};
 use crate::error::SourceError;
 use crate::lake::ledger::LedgerIndex;
 
@@ -108,18 +110,14 @@ impl EventHistorySource {
     }
 
     /// Reads one slice of `region`: every page, in order.
-    fn read_slice(&self, region: &str, span: Span) -> Result<(Vec<u8>, i64, Vec<String>), String> {
+    fn read_slice(&self, region: &str, span: Span) -> Result<SliceRead, String> {
         let r = self
             .regions
             .get(region)
             .ok_or_else(|| format!("event-history: no client for region {region}"))?;
         let settled = (now_ms() - self.options.overlap_ms).clamp(span.from, span.to);
-        let mut body = Vec::new();
         let mut ids = Vec::new();
-        let mut token: Option<String> = None;
-        let mut pages = 0u64;
-        loop {
-            std::thread::sleep(r.limit.slot());
+        let body = read_pages(&r.limit, |token, n| {
             let resp = self
                 .runtime
                 .block_on(
@@ -129,25 +127,23 @@ impl EventHistorySource {
                         // The API's end is inclusive.
                         .end_time(DateTime::from_millis(span.to - 1))
                         .max_results(self.options.page_size.unwrap_or(PAGE_EVENTS))
-                        .set_next_token(token.clone())
+                        .set_next_token(token)
                         .send(),
                 )
                 .map_err(|e| {
                     format!(
-                        "LookupEvents in {region} (page {}): {}",
-                        pages + 1,
+                        "LookupEvents in {region} (page {n}): {}",
                         aws_sdk_cloudtrail::error::DisplayErrorContext(&e)
                     )
                 })?;
-            pages += 1;
             let events: Vec<serde_json::Value> = resp
                 .events()
                 .iter()
                 .map(|e| {
-                    if e.event_time()
-                        .is_some_and(|t| t.to_millis().is_ok_and(|ms| ms >= settled))
-                        && let Some(id) = e.event_id()
-                    {
+                    let late = e
+                        .event_time()
+                        .is_some_and(|t| t.to_millis().is_ok_and(|ms| ms >= settled));
+                    if late && let Some(id) = e.event_id() {
                         ids.push(id.to_string());
                     }
                     serde_json::json!({
@@ -157,16 +153,10 @@ impl EventHistorySource {
                     })
                 })
                 .collect();
-            serde_json::to_writer(&mut body, &serde_json::json!({ "Events": events }))
-                .map_err(|e| e.to_string())?;
-            body.push(b'\n');
-            let next = resp.next_token().map(str::to_string);
-            if next.is_none() || next == token {
-                break;
-            }
-            token = next;
-        }
-        Ok((body, settled, ids))
+            let page = serde_json::json!({ "Events": events });
+            Ok((page, resp.next_token().map(str::to_string)))
+        })?;
+        Ok(SliceRead { body, settled, ids })
     }
 }
 
@@ -207,36 +197,20 @@ impl Source for EventHistorySource {
             .ok()
             .and_then(|p| p.clone())
             .unwrap_or_default();
-        let mut objects: Vec<Object> = plan
-            .into_iter()
-            .map(|(region, span)| Object {
-                key: slice_key(&Self::name(&region), span),
-                size: 0,
-                version: String::new(),
-                unreadable_name: None,
-                stat_deferred: false,
-            })
-            .collect();
-        objects.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(objects)
+        Ok(slice_objects(
+            plan.into_iter()
+                .map(|(region, span)| (Self::name(&region), span)),
+        ))
     }
 
     fn read(&self, object: &Object) -> Result<Vec<u8>, String> {
-        self.fetch(object, u64::MAX).and_then(|f| match f.body {
-            Body::Bytes(b) => Ok(b),
-            _ => Err("no body".into()),
-        })
+        fetched_bytes(self.fetch(object, u64::MAX))
     }
 
     fn fetch(&self, object: &Object, _max_bytes: u64) -> Result<Fetched, String> {
-        let (source, span) = parse_slice_key(&object.key)
-            .ok_or_else(|| format!("{} is not a slice of Event History", object.key))?;
-        let region = source.strip_prefix("event-history:").unwrap_or(source);
-        let (body, settled, ids) = self.read_slice(region, span)?;
-        Ok(Fetched {
-            stat: Some((body.len() as u64, settled_version(settled))),
-            body: Body::Bytes(body),
-            ids,
+        fetch_slice(&object.key, |source, span| {
+            let region = source.strip_prefix("event-history:").unwrap_or(source);
+            self.read_slice(region, span)
         })
     }
 }

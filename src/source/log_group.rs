@@ -15,8 +15,10 @@ use std::sync::Mutex;
 use aws_sdk_cloudwatchlogs::Client;
 use serde::Deserialize;
 
-use super::slices::{RateLimit, Settled, Span, settled_version, slice_key};
-use super::{Body, Fetched, Object, Source};
+use super::slices::{
+    RateLimit, Settled, SliceRead, Span, fetch_slice, fetched_bytes, read_pages, slice_objects,
+};
+use super::{Fetched, Object, Source};
 use crate::error::SourceError;
 use crate::lake::ledger::LedgerIndex;
 
@@ -190,16 +192,11 @@ impl LogGroupSource {
             .unwrap_or_default()
     }
 
-    /// Reads one slice: every page, in order. Returns the body, its size, the
-    /// settled instant and the ids read in the unsettled tail.
-    fn read_slice(&self, span: Span) -> Result<(Vec<u8>, i64, Vec<String>), String> {
+    /// Reads one slice: every page, in order.
+    fn read_slice(&self, span: Span) -> Result<SliceRead, String> {
         let settled = (now_ms() - self.options.overlap_ms).clamp(span.from, span.to);
-        let mut body = Vec::new();
         let mut ids = Vec::new();
-        let mut token: Option<String> = None;
-        let mut pages = 0u64;
-        loop {
-            std::thread::sleep(self.limit.slot());
+        let body = read_pages(&self.limit, |token, n| {
             let resp = self
                 .runtime
                 .block_on(
@@ -210,18 +207,16 @@ impl LogGroupSource {
                         // The API's end is inclusive.
                         .end_time(span.to - 1)
                         .set_limit(self.options.page_size)
-                        .set_next_token(token.clone())
+                        .set_next_token(token)
                         .send(),
                 )
                 .map_err(|e| {
                     format!(
-                        "FilterLogEvents on {} (page {}): {}",
+                        "FilterLogEvents on {} (page {n}): {}",
                         self.group,
-                        pages + 1,
                         aws_sdk_cloudwatchlogs::error::DisplayErrorContext(&e)
                     )
                 })?;
-            pages += 1;
             let events: Vec<serde_json::Value> = resp
                 .events()
                 .iter()
@@ -240,16 +235,9 @@ impl LogGroupSource {
                 })
                 .collect();
             let page = serde_json::json!({"logGroupName": self.group, "events": events});
-            serde_json::to_writer(&mut body, &page).map_err(|e| e.to_string())?;
-            body.push(b'\n');
-            let next = resp.next_token().map(str::to_string);
-            // A token equal to the one sent would loop for ever.
-            if next.is_none() || next == token {
-                break;
-            }
-            token = next;
-        }
-        Ok((body, settled, ids))
+            Ok((page, resp.next_token().map(str::to_string)))
+        })?;
+        Ok(SliceRead { body, settled, ids })
     }
 }
 
@@ -279,35 +267,17 @@ impl Source for LogGroupSource {
 
     fn list(&self) -> Result<Vec<Object>, SourceError> {
         let name = self.name();
-        Ok(self
-            .planned()
-            .into_iter()
-            .map(|span| Object {
-                key: slice_key(&name, span),
-                size: 0,
-                version: String::new(),
-                unreadable_name: None,
-                stat_deferred: false,
-            })
-            .collect())
+        Ok(slice_objects(
+            self.planned().into_iter().map(|span| (name.clone(), span)),
+        ))
     }
 
     fn read(&self, object: &Object) -> Result<Vec<u8>, String> {
-        self.fetch(object, u64::MAX).and_then(|f| match f.body {
-            Body::Bytes(b) => Ok(b),
-            _ => Err("no body".into()),
-        })
+        fetched_bytes(self.fetch(object, u64::MAX))
     }
 
     fn fetch(&self, object: &Object, _max_bytes: u64) -> Result<Fetched, String> {
-        let (_, span) = super::slices::parse_slice_key(&object.key)
-            .ok_or_else(|| format!("{} is not a slice of {}", object.key, self.name()))?;
-        let (body, settled, ids) = self.read_slice(span)?;
-        Ok(Fetched {
-            stat: Some((body.len() as u64, settled_version(settled))),
-            body: Body::Bytes(body),
-            ids,
-        })
+        fetch_slice(&object.key, |_, span| self.read_slice(span))
     }
 }
 

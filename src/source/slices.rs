@@ -176,6 +176,78 @@ fn merge(mut spans: Vec<Span>) -> Vec<Span> {
     out
 }
 
+/// What reading a slice gave: its pages, a JSON line each; the instant up to which its
+/// events were final; the ids read after it (the unsettled tail).
+pub struct SliceRead {
+    pub body: Vec<u8>,
+    pub settled: i64,
+    pub ids: Vec<String>,
+}
+
+/// Reads the pages of a slice one after another: `page(token, n)` makes request `n`
+/// (1-based; its slot is taken from `limit` first) and returns the page as JSON and the
+/// next token. Ends at the last page, or when the API hands back the token it was
+/// given (a loop that would never end).
+pub fn read_pages(
+    limit: &RateLimit,
+    mut page: impl FnMut(Option<String>, u64) -> Result<(serde_json::Value, Option<String>), String>,
+) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    let mut token: Option<String> = None;
+    let mut n = 0u64;
+    loop {
+        std::thread::sleep(limit.slot());
+        n += 1;
+        let (json, next) = page(token.clone(), n)?;
+        serde_json::to_writer(&mut body, &json).map_err(|e| e.to_string())?;
+        body.push(b'\n');
+        if next.is_none() || next == token {
+            return Ok(body);
+        }
+        token = next;
+    }
+}
+
+/// What [`super::Source::fetch`] hands over for the slice at `key`: `read(source,
+/// span)` reads it.
+pub fn fetch_slice(
+    key: &str,
+    read: impl FnOnce(&str, Span) -> Result<SliceRead, String>,
+) -> Result<super::Fetched, String> {
+    let (source, span) = parse_slice_key(key)
+        .ok_or_else(|| format!("{key} is not a time slice of an API source"))?;
+    let r = read(source, span)?;
+    Ok(super::Fetched {
+        stat: Some((r.body.len() as u64, settled_version(r.settled))),
+        body: super::Body::Bytes(r.body),
+        ids: r.ids,
+    })
+}
+
+/// The bytes of a fetched slice ([`super::Source::read`] of an API source).
+pub fn fetched_bytes(fetched: Result<super::Fetched, String>) -> Result<Vec<u8>, String> {
+    match fetched?.body {
+        super::Body::Bytes(b) => Ok(b),
+        _ => Err("an API source's slice is read whole".into()),
+    }
+}
+
+/// The ledger objects of planned slices, in key order.
+pub fn slice_objects(slices: impl IntoIterator<Item = (String, Span)>) -> Vec<super::Object> {
+    let mut objects: Vec<super::Object> = slices
+        .into_iter()
+        .map(|(source, span)| super::Object {
+            key: slice_key(&source, span),
+            size: 0,
+            version: String::new(),
+            unreadable_name: None,
+            stat_deferred: false,
+        })
+        .collect();
+    objects.sort_by(|a, b| a.key.cmp(&b.key));
+    objects
+}
+
 /// At most `per_second` requests a second, shared by the threads of one source (the
 /// API's documented rate: throttling is still retried, this keeps it rare).
 #[derive(Debug)]
