@@ -22,11 +22,14 @@ pub struct Args {
     /// The lake: a folder or `s3://bucket/prefix` (created if needed).
     #[arg(long, value_name = "DIR|S3")]
     lake: PathBuf,
-    /// Only log files that may hold events from this day on (YYYY-MM-DD).
+    /// Only log files that may hold events from this day on (YYYY-MM-DD); for `logs:`
+    /// and `event-history:`, events from 00:00 UTC of this day (default: the log
+    /// group's creation, Event History's 90 days).
     #[arg(long)]
     from: Option<String>,
     /// Only log files that may hold events before this day (exclusive; one day of slack
-    /// for late delivery).
+    /// for late delivery); for `logs:` and `event-history:`, events before 00:00 UTC of
+    /// this day (default: now).
     #[arg(long)]
     to: Option<String>,
     /// Only these accounts (comma-separated or repeated).

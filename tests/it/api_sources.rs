@@ -276,6 +276,33 @@ fn a_log_group_is_read_incrementally_and_its_export_equals_it() {
     put_events(&client, &rt, &group, &late);
     let (_, third) = run_cetrail(&args, None);
     assert_eq!(n(&third, "kept_total"), 1, "{third}");
+    // Without --from, the whole group: from its creation less the 14 days CloudWatch
+    // Logs accepts events from the past.
+    let whole = dir.path().join("whole");
+    let (code, s) = run_cetrail(
+        &[
+            "ingest",
+            source.as_str(),
+            "--lake",
+            whole.to_str().unwrap_or(""),
+            "--endpoint-url",
+            endpoint.as_str(),
+            "--region",
+            "us-east-1",
+            "--rate",
+            "50",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{s}");
+    assert!(
+        n(&s, "objects_seen") >= 15,
+        "day slices since creation - 14 days: {s}"
+    );
+    let mut with_late = want.clone();
+    with_late.insert("evt-late".into());
+    assert_eq!(ids(&whole), with_late);
 
     // The same group exported to S3 (create-export-task), read from the bucket.
     let s3 = aws_sdk_s3::Client::from_conf(

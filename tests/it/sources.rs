@@ -512,3 +512,112 @@ fn a_log_group_source_without_read_only_calls_is_named_where_people_look() {
     let c: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     assert_eq!(c["warnings"].as_array().map(Vec::len), Some(0), "{c}");
 }
+
+/// Rewrites a lake file as schema version 1 wrote it: without `source_kind`.
+fn as_version_1(path: &Path) {
+    use parquet::arrow::ArrowWriter;
+    let file = std::fs::File::open(path).expect("open");
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("reader")
+        .build()
+        .expect("build");
+    let batches: Vec<arrow::array::RecordBatch> = reader.map(|b| b.expect("batch")).collect();
+    let schema = batches[0].schema();
+    let keep: Vec<usize> = (0..schema.fields().len())
+        .filter(|i| schema.field(*i).name() != "source_kind")
+        .collect();
+    let mut meta = schema.metadata().clone();
+    meta.insert("cetrail.schema_version", "1");
+    let old = std::sync::Arc::new(schema.project(&keep).expect("project").with_metadata(meta));
+    let tmp = path.with_extension("v1");
+    let mut w = ArrowWriter::try_new(
+        std::fs::File::create(&tmp).expect("create"),
+        old.clone(),
+        None,
+    )
+    .expect("writer");
+    for b in &batches {
+        let b = b.project(&keep).expect("project batch");
+        let b =
+            arrow::array::RecordBatch::try_new(old.clone(), b.columns().to_vec()).expect("batch");
+        w.write(&b).expect("write");
+    }
+    w.close().expect("close");
+    std::fs::rename(&tmp, path).expect("rename");
+}
+
+#[test]
+fn a_lake_of_schema_version_1_reads_and_compacts_beside_new_files() {
+    let dir = tempdir();
+    let trail = dir.path().join("trail");
+    let export = dir.path().join("export");
+    let a = ce_record("ev-a", "2026-10-01T09:00:00Z", "DescribeInstances");
+    let b = ce_record("ev-b", "2026-10-01T09:05:00Z", "DescribeVolumes");
+    let key = "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/10/01/111122223333_CloudTrail_eu-west-1_20261001T0910Z_abc.json.gz";
+    write(
+        &trail.join(key),
+        &gzip(json!({"Records": [a.clone()]}).to_string().as_bytes()),
+    );
+    let lake = dir.path().join("lake");
+    assert_eq!(ingest(&trail, &lake, &[]).0, 0);
+    for f in lake_files(&lake) {
+        as_version_1(&f);
+    }
+    // The same event and another through an export, in files of version 2: the view
+    // meets a duplicate and reads `source_kind` from both versions.
+    write(
+        &export.join("exportedlogs/t1/s1/000000.gz"),
+        &gzip(
+            format!(
+                "2026-10-01T09:00:02.000Z {}\n2026-10-01T09:05:02.000Z {}\n",
+                bus(&a),
+                bus(&b)
+            )
+            .as_bytes(),
+        ),
+    );
+    assert_eq!(ingest(&export, &lake, &[]).0, 0);
+    let lake_arg = lake.to_str().unwrap_or("");
+    let sql = dir.path().join("q.sql");
+    std::fs::write(
+        &sql,
+        "SELECT event_id, source_kind, source_object FROM events ORDER BY event_id",
+    )
+    .expect("write");
+    let query = || {
+        let out = cetrail(
+            &[
+                "query",
+                sql.to_str().unwrap_or(""),
+                "--lake",
+                lake_arg,
+                "--format",
+                "json",
+            ],
+            dir.path(),
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap_or_default()
+    };
+    let got = query();
+    // The version-1 copy (a trail's, its kind null) wins over the export's.
+    assert_eq!(got[0]["event_id"], "ev-a", "{got}");
+    assert_eq!(got[0]["source_object"], key, "{got}");
+    assert_eq!(got[1]["source_kind"], "log-export", "{got}");
+    for cmd in [["dashboard", "--lake"], ["audit", "--lake"]] {
+        let out = cetrail(&[cmd[0], cmd[1], lake_arg, "--format", "json"], dir.path());
+        assert!(
+            out.status.code().is_some_and(|c| c <= 1),
+            "{}: {}",
+            cmd[0],
+            stderr(&out)
+        );
+    }
+    let out = cetrail(&["lake", "compact", "--lake", lake_arg], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(rows(&lake).len(), 2, "one row per event after compaction");
+    let got = query();
+    // The trail's row is kept as it was written: its kind null (a trail's).
+    assert!(got[0]["source_kind"].is_null(), "{got}");
+    assert_eq!(got[0]["source_object"], key, "{got}");
+}
