@@ -21,7 +21,7 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     eventbridge: Option<PathBuf>,
     /// Also write the CE management events as `aws cloudtrail lookup-events` prints
-    /// them (Event History holds no data events).
+    /// them (Event History holds no data events); gzip when FILE ends in `.gz`.
     #[arg(long, value_name = "FILE")]
     event_history: Option<PathBuf>,
     /// Seed: the same seed and parameters give the same bytes.

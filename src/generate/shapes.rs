@@ -73,6 +73,25 @@ impl CeEvent {
     }
 }
 
+/// The Event History file being written: plain, or (a name ending in `.gz`) one gzip
+/// member per page, so that it is written as it goes.
+struct History {
+    file: std::io::BufWriter<std::fs::File>,
+    path: PathBuf,
+    gzip: bool,
+}
+
+impl History {
+    fn write(&mut self, text: &[u8]) -> Result<(), GenerateError> {
+        let r = if self.gzip {
+            self.file.write_all(&gzip(text, 6))
+        } else {
+            self.file.write_all(text)
+        };
+        r.map_err(io_err(&self.path))
+    }
+}
+
 /// Writes the shapes as the generator hands over each account × day of events.
 pub struct ShapeWriter {
     outputs: ShapeOutputs,
@@ -82,7 +101,7 @@ pub struct ShapeWriter {
     task_id: String,
     /// Per export stream: lines waiting for their part, and the next part's number.
     streams: BTreeMap<String, (Vec<(i64, String)>, u32)>,
-    history: Option<(std::io::BufWriter<std::fs::File>, PathBuf)>,
+    history: Option<History>,
     page: Vec<Value>,
     pages: u64,
     pub summary: ShapeSummary,
@@ -118,10 +137,15 @@ impl ShapeWriter {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                     std::fs::create_dir_all(parent).map_err(io_err(parent))?;
                 }
-                let mut f =
+                let file =
                     std::io::BufWriter::new(std::fs::File::create(path).map_err(io_err(path))?);
-                f.write_all(b"{\"Events\": [").map_err(io_err(path))?;
-                Some((f, path.clone()))
+                let mut h = History {
+                    file,
+                    path: path.clone(),
+                    gzip: path.to_string_lossy().ends_with(".gz"),
+                };
+                h.write(b"{\"Events\": [")?;
+                Some(h)
             }
             None => None,
         };
@@ -226,22 +250,21 @@ impl ShapeWriter {
         Ok(())
     }
 
-    /// The EventBridge event of a CloudTrail record.
+    /// The EventBridge event of a CloudTrail record, its keys in EventBridge's order
+    /// (`detail` last), the record as generated (the trail's bytes).
     fn bus_event(&mut self, ev: &CeEvent) -> String {
         let source = ev.field("eventSource").trim_end_matches(".amazonaws.com");
-        let envelope = json!({
-            "version": "0",
-            "id": uuid(&mut self.rng),
-            "detail-type": crate::record::envelope::CLOUDTRAIL_DETAIL_TYPE,
-            "source": format!("aws.{source}"),
-            "account": ev.field("recipientAccountId"),
-            "time": iso(ev.t_ms),
-            "region": ev.field("awsRegion"),
-            "resources": [],
-            "detail": "__DETAIL__",
-        });
-        // The record goes in as generated (the same bytes as the trail's).
-        envelope.to_string().replacen("\"__DETAIL__\"", &ev.text, 1)
+        let text = |v: &str| Value::String(v.to_string()).to_string();
+        format!(
+            "{{\"version\":\"0\",\"id\":{},\"detail-type\":{},\"source\":{},\"account\":{},\"time\":{},\"region\":{},\"resources\":[],\"detail\":{}}}",
+            text(&uuid(&mut self.rng)),
+            text(crate::record::envelope::CLOUDTRAIL_DETAIL_TYPE),
+            text(&format!("aws.{source}")),
+            text(ev.field("recipientAccountId")),
+            text(&iso(ev.t_ms)),
+            text(ev.field("awsRegion")),
+            ev.text
+        )
     }
 
     /// Adds one event to the Event History output.
@@ -276,17 +299,21 @@ impl ShapeWriter {
     }
 
     fn flush_page(&mut self) -> Result<(), GenerateError> {
-        let Some((f, path)) = &mut self.history else {
+        let Some(h) = &mut self.history else {
             return Ok(());
         };
+        let mut text = Vec::new();
         for event in self.page.drain(..) {
             if self.pages > 0 {
-                f.write_all(b",").map_err(io_err(path))?;
+                text.push(b',');
             }
-            f.write_all(b"\n    ").map_err(io_err(path))?;
-            serde_json::to_writer(&mut *f, &event)
-                .map_err(|e| io_err(path)(std::io::Error::other(e)))?;
+            text.extend_from_slice(b"\n    ");
+            serde_json::to_writer(&mut text, &event)
+                .map_err(|e| io_err(&h.path)(std::io::Error::other(e)))?;
             self.pages += 1;
+        }
+        if !text.is_empty() {
+            h.write(&text)?;
         }
         Ok(())
     }
@@ -331,9 +358,9 @@ impl ShapeWriter {
             self.flush_stream(&s)?;
         }
         self.flush_page()?;
-        if let Some((mut f, path)) = self.history.take() {
-            f.write_all(b"\n]}\n").map_err(io_err(&path))?;
-            f.flush().map_err(io_err(&path))?;
+        if let Some(mut h) = self.history.take() {
+            h.write(b"\n]}\n")?;
+            h.file.flush().map_err(io_err(&h.path))?;
         }
         Ok(self.summary)
     }
