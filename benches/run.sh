@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Every benchmark, one command: criterion micro-benchmarks of the hot paths, then the
-# ingest, dashboard and S3 macro benchmarks (each prints medians and ratios measured
+# ingest, dashboard, S3 and other-sources macro benchmarks (each prints medians and ratios measured
 # side by side in the same run). Figures and method: BENCHMARKS.md.
 #   usage: bash benches/run.sh [--quick]   (--quick: smaller archives, fewer runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cetrail-target}"
 if [ "${1:-}" = "--quick" ]; then
-  INGEST=(--scale 0.25 --runs 1 --tiny-files 40000); DASH=(--runs 1); S3=(--days 1)
+  INGEST=(--scale 0.25 --runs 1 --tiny-files 40000); DASH=(--runs 1); S3=(--days 1); SOURCES=(--runs 1 --days 14)
 else
-  INGEST=(--runs 3); DASH=(--runs 5); S3=(--days 4)
+  INGEST=(--runs 3); DASH=(--runs 5); S3=(--days 4); SOURCES=(--runs 3)
 fi
 echo "== criterion: hot paths"
 cargo bench --bench hot_paths -- --noplot
@@ -19,3 +19,5 @@ echo "== dashboard, audit, report"
 bash benches/dashboard.sh "${DASH[@]}"
 echo "== S3"
 bash benches/s3.sh "${S3[@]}"
+echo "== other sources (log-group export, EventBridge, Event History)"
+bash benches/sources.sh "${SOURCES[@]}"
