@@ -141,8 +141,9 @@ pub struct Summary {
     pub rejected: u64,
     pub records_read: u64,
     pub bad_records: u64,
-    /// EventBridge events of another detail type than CloudTrail's (skipped).
-    pub other_detail_types: u64,
+    /// Records skipped by rule: CloudTrail Insights records (no API call), EventBridge
+    /// events of another detail type than CloudTrail's.
+    pub skipped_records: u64,
     pub kept: BTreeMap<String, u64>,
     pub kept_total: u64,
     pub duplicates_dropped: u64,
@@ -209,8 +210,9 @@ struct ObjectResult {
     entry: ObjectEntry,
     /// How the object's events reached the lake (from its content and key).
     kind: SourceKind,
-    /// EventBridge events of other detail types, skipped.
-    other_events: u64,
+    /// Units skipped by rule (Insights records, EventBridge events of other detail
+    /// types).
+    skipped_records: u64,
     /// The CE rows, copied out of the worker's buffer (a per-object Arrow batch of one
     /// or two rows cost more than the rows: batches are built per chunk by the writer).
     rows: Vec<EventRow<'static>>,
@@ -283,7 +285,7 @@ fn process_object(
                 return ObjectResult {
                     entry,
                     kind: SourceKind::LogExport,
-                    other_events: 0,
+                    skipped_records: 0,
                     rows: Vec::new(),
                     decompressed: 0,
                     rejection: None,
@@ -300,7 +302,7 @@ fn process_object(
             }),
             entry,
             kind: SourceKind::Trail,
-            other_events: 0,
+            skipped_records: 0,
             rows: Vec::new(),
             decompressed: 0,
         }
@@ -393,7 +395,7 @@ fn process_object(
             &entry.key,
             in_layout,
         );
-        let other_events = parsed.other_events;
+        let skipped_records = parsed.skipped;
         let rows = parsed.rows.into_iter().map(EventRow::into_owned).collect();
         // A buffer that grew far beyond the usual size is released.
         if buf.capacity() > 256 << 20 {
@@ -405,7 +407,7 @@ fn process_object(
         ObjectResult {
             entry,
             kind,
-            other_events,
+            skipped_records,
             rows,
             decompressed,
             rejection,
@@ -873,7 +875,7 @@ pub fn ingest_at(
 
     summary.ingested = outcome.ingested;
     summary.skipped_not_a_log += outcome.skipped;
-    summary.other_detail_types = outcome.other_events;
+    summary.skipped_records = outcome.skipped_records;
     summary.rejected += outcome.rejected;
     summary.records_read = outcome.records;
     summary.bad_records = outcome.bad_records;
@@ -903,7 +905,7 @@ struct Written {
     ingested: u64,
     /// Objects read and found to be no log by their content.
     skipped: u64,
-    other_events: u64,
+    skipped_records: u64,
     rejected: u64,
     records: u64,
     bad_records: u64,
@@ -1011,7 +1013,7 @@ fn buffer_loop(
                 Status::SkippedNotALog => w.skipped += 1,
                 Status::Ingested => w.ingested += 1,
             }
-            w.other_events += r.other_events;
+            w.skipped_records += r.skipped_records;
             if let Some(rej) = r.rejection.take() {
                 w.rejections.push(rej);
             }

@@ -231,11 +231,11 @@ fn print_summary(s: &Summary) -> Result<()> {
         "  records  {} read · {} rejected",
         s.records_read, s.bad_records
     )?;
-    if s.other_detail_types > 0 {
+    if s.skipped_records > 0 {
         writeln!(
             out,
-            "  skipped  {} EventBridge events of other detail types than \"AWS API Call via CloudTrail\"",
-            s.other_detail_types
+            "  skipped  {} records by rule (Insights records, EventBridge events of other detail types than \"AWS API Call via CloudTrail\")",
+            s.skipped_records
         )?;
     }
     let kinds: Vec<String> = s.kept.iter().map(|(k, v)| format!("{k} {v}")).collect();

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
-use super::{EventRow, ParseOptions, Parsed, parse_candidate};
+use super::{EventRow, ParseOptions, Parsed, Unit, parse_candidate};
 use crate::error::ObjectError;
 
 /// The shapes of file `ingest` reads.
@@ -160,17 +160,8 @@ struct BusEvent<'a> {
 /// The detail type of CloudTrail's events on EventBridge.
 pub const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
 
-/// What one message held (returned once per message and moved into the rows: never
-/// stored, so its size does not matter).
-#[allow(clippy::large_enum_variant)]
-enum Message<'a> {
-    Row(Option<EventRow<'a>>),
-    /// An EventBridge event of another detail type: skipped, counted.
-    OtherDetail,
-}
-
 /// Reads one message: an EventBridge event (the record in `detail`) or a bare record.
-fn read_message<'a>(text: &'a str, options: &ParseOptions<'_>) -> Result<Message<'a>, String> {
+fn read_message<'a>(text: &'a str, options: &ParseOptions<'_>) -> Result<Unit<'a>, String> {
     let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
     // A message as long as the event limit may have been cut there, before any CE name
     // the pre-filter would look for: it is validated whole, so that a cut record is
@@ -184,10 +175,10 @@ fn read_message<'a>(text: &'a str, options: &ParseOptions<'_>) -> Result<Message
         let event: BusEvent<'a> = serde_json::from_str(text).map_err(|e| cut_or(text, e))?;
         if let Some(kind) = event.detail_type {
             if kind != CLOUDTRAIL_DETAIL_TYPE {
-                return Ok(Message::OtherDetail);
+                return Ok(Unit::Skipped);
             }
             let detail = event.detail.ok_or("EventBridge event without `detail`")?;
-            return parse_candidate(detail.get(), options, false).map(Message::Row);
+            return parse_candidate(detail.get(), options, false);
         }
     }
     if !text.starts_with('{') {
@@ -196,10 +187,7 @@ fn read_message<'a>(text: &'a str, options: &ParseOptions<'_>) -> Result<Message
             format!("message is not a JSON object: {}", preview(text)),
         ));
     }
-    match parse_candidate(text, options, false) {
-        Ok(row) => Ok(Message::Row(row)),
-        Err(e) => Err(cut_or(text, e)),
-    }
+    parse_candidate(text, options, false).map_err(|e| cut_or(text, e))
 }
 
 /// The first characters of a text, for messages.
@@ -226,19 +214,13 @@ fn cut_or(text: &str, e: impl std::fmt::Display) -> String {
 }
 
 impl<'a> Parsed<'a> {
-    /// Adds what one message gave (`index`: its line or position, 0-based).
-    fn message(&mut self, index: usize, read: Result<Message<'a>, String>) {
-        match read {
-            Ok(Message::OtherDetail) => self.other_events += 1,
-            Ok(Message::Row(row)) => {
-                self.records += 1;
-                self.push(index, Ok(row));
-            }
-            Err(e) => {
-                self.records += 1;
-                self.push(index, Err(e));
-            }
+    /// Adds what one message gave (`index`: its line or position, 0-based); a message
+    /// skipped by rule is no record.
+    fn message(&mut self, index: usize, read: Result<Unit<'a>, String>) {
+        if !matches!(read, Ok(Unit::Skipped)) {
+            self.records += 1;
         }
+        self.push(index, read);
     }
 }
 
@@ -350,12 +332,12 @@ pub fn parse_log_events<'a>(
             };
             // The message was a JSON string: its rows are copied out of it.
             let read = read_message(&event.message, options).map(|m| match m {
-                Message::Row(row) => Message::Row(row.map(|r| {
+                Unit::Row(row) => Unit::Row(row.map(|r| {
                     let mut r = r.into_owned();
                     r.origin = origin.map(Cow::Owned);
                     r
                 })),
-                Message::OtherDetail => Message::OtherDetail,
+                Unit::Skipped => Unit::Skipped,
             });
             out.message(index, read);
             index += 1;
@@ -416,16 +398,16 @@ pub fn parse_lookup_events<'a>(
         records += page.events.iter().filter(|e| e.record.is_some()).count();
         for event in page.events {
             let read = match &event.record {
-                Some(text) => {
-                    parse_candidate(text, options, false).map(|r| r.map(EventRow::into_owned))
-                }
+                Some(text) => parse_candidate(text, options, false).map(|u| match u {
+                    Unit::Row(r) => Unit::Row(r.map(EventRow::into_owned)),
+                    Unit::Skipped => Unit::Skipped,
+                }),
                 None => Err(format!(
                     "event {} has no CloudTrailEvent",
                     event.event_id.as_deref().unwrap_or("without an EventId")
                 )),
             };
-            out.records += 1;
-            out.push(index, read);
+            out.message(index, read);
             index += 1;
         }
     })?;

@@ -45,8 +45,8 @@ pub struct Parsed<'a> {
     pub rows: Vec<EventRow<'a>>,
     pub bad_records: u64,
     pub record_errors: Vec<RecordError>,
-    /// EventBridge events of another detail type than CloudTrail's: skipped.
-    pub other_events: u64,
+    /// Units skipped by rule (see [`Unit::Skipped`]).
+    pub skipped: u64,
     /// Units are lines (errors name the line).
     pub by_line: bool,
 }
@@ -59,19 +59,42 @@ impl Default for Parsed<'_> {
             rows: Vec::new(),
             bad_records: 0,
             record_errors: Vec::new(),
-            other_events: 0,
+            skipped: 0,
             by_line: false,
         }
     }
 }
 
-/// Parses one record; `Ok(None)` when it is not kept.
+/// Parses one record; `Ok(None)` when it is not kept (not a CE event, or skipped by
+/// rule: an Insights record).
 pub fn parse_record<'a>(
     raw: &'a str,
     options: &ParseOptions<'_>,
 ) -> Result<Option<EventRow<'a>>, String> {
-    parse_candidate(raw, options, false)
+    parse_candidate(raw, options, false).map(Unit::row)
 }
+
+/// What one unit of a file (a record, a message) gave.
+#[allow(clippy::large_enum_variant)] // returned once per unit and moved on, never stored
+pub(crate) enum Unit<'a> {
+    /// The row, or `None` when the record is not kept (not a CE event).
+    Row(Option<EventRow<'a>>),
+    /// Skipped by rule and counted: a CloudTrail Insights record (no API call: no
+    /// `eventName`), an EventBridge event of another detail type than CloudTrail's.
+    Skipped,
+}
+
+impl<'a> Unit<'a> {
+    fn row(self) -> Option<EventRow<'a>> {
+        match self {
+            Unit::Row(r) => r,
+            Unit::Skipped => None,
+        }
+    }
+}
+
+/// The category of an Insights record (`eventCategory`).
+const INSIGHT_CATEGORY: &str = "Insight";
 
 /// [`parse_record`]; `known_hit`: the pre-filter already found a CE name inside `raw`,
 /// so it is not searched again.
@@ -79,7 +102,7 @@ pub(crate) fn parse_candidate<'a>(
     raw: &'a str,
     options: &ParseOptions<'_>,
     known_hit: bool,
-) -> Result<Option<EventRow<'a>>, String> {
+) -> Result<Unit<'a>, String> {
     if raw.len() > options.max_record_bytes {
         return Err(format!(
             "record of {} bytes exceeds the limit of {} bytes",
@@ -88,11 +111,22 @@ pub(crate) fn parse_candidate<'a>(
         ));
     }
     if !known_hit && !options.all_events && !options.prefilter.may_match(raw.as_bytes()) {
-        return Ok(None);
+        return Ok(Unit::Row(None));
     }
     let record: Record<'a> = match serde_json::from_str(raw) {
         Ok(r) => r,
         Err(_) => {
+            // An Insights record is no API call: skipped by rule, not rejected.
+            #[derive(serde::Deserialize)]
+            struct Category<'c> {
+                #[serde(rename = "eventCategory", borrow)]
+                category: Option<std::borrow::Cow<'c, str>>,
+            }
+            if serde_json::from_str::<Category<'_>>(raw)
+                .is_ok_and(|c| c.category.as_deref() == Some(INSIGHT_CATEGORY))
+            {
+                return Ok(Unit::Skipped);
+            }
             // Parse again, slowly, only to name the field at fault.
             let mut de = serde_json::Deserializer::from_str(raw);
             let e = match serde_path_to_error::deserialize::<_, Record<'a>>(&mut de) {
@@ -102,7 +136,15 @@ pub(crate) fn parse_candidate<'a>(
             return Err(format!("field {}: {}", e.path(), e.inner()));
         }
     };
-    derive::derive(record, options.config, options.all_events)
+    if record_is_insight(&record) {
+        return Ok(Unit::Skipped);
+    }
+    derive::derive(record, options.config, options.all_events).map(Unit::Row)
+}
+
+/// Whether a record that parsed is an Insights record all the same.
+fn record_is_insight(record: &Record<'_>) -> bool {
+    record.event_category.as_deref() == Some(INSIGHT_CATEGORY)
 }
 
 /// Parses a decompressed log file.
@@ -162,7 +204,7 @@ pub fn parse_log<'a>(
         };
         for (index, (a, b)) in ranges.into_iter().enumerate() {
             match std::str::from_utf8(&data[a..b]) {
-                Ok(text) => out.push(index, parse_record(text, options)),
+                Ok(text) => out.push(index, parse_candidate(text, options, false)),
                 // Invalid UTF-8: the validating path below names the object's fault.
                 Err(_) => return parse_validated(data, options),
             }
@@ -214,16 +256,17 @@ fn parse_validated<'a>(
         ..Parsed::default()
     };
     for (index, raw) in raws.into_iter().enumerate() {
-        out.push(index, parse_record(raw.get(), options));
+        out.push(index, parse_candidate(raw.get(), options, false));
     }
     Ok(out)
 }
 
 impl<'a> Parsed<'a> {
-    fn push(&mut self, index: usize, r: Result<Option<EventRow<'a>>, String>) {
+    fn push(&mut self, index: usize, r: Result<Unit<'a>, String>) {
         match r {
-            Ok(Some(row)) => self.rows.push(row),
-            Ok(None) => {}
+            Ok(Unit::Row(Some(row))) => self.rows.push(row),
+            Ok(Unit::Row(None)) => {}
+            Ok(Unit::Skipped) => self.skipped += 1,
             Err(message) => {
                 self.bad_records += 1;
                 if self.record_errors.len() < KEPT_RECORD_ERRORS {

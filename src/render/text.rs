@@ -5,30 +5,22 @@ use comfy_table::{ContentArrangement, Table as Comfy};
 
 use super::{Cell, Table, TimeStyle};
 
-/// Longest cell shown in a terminal table (longer values are cut with `…`).
-const MAX_CELL: usize = 60;
-
-fn cut(s: String) -> String {
-    if s.chars().count() > MAX_CELL {
-        let mut t: String = s.chars().take(MAX_CELL - 1).collect();
-        t.push('…');
-        t
-    } else {
-        s
-    }
-}
-
-/// A terminal table; control characters from the trail are shown escaped.
+/// A terminal table; control characters from the trail are shown escaped. No value is
+/// ever cut (SPEC §11): on a terminal, columns wrap to its width (keys, ARNs and ids are
+/// shown whole, on several lines if need be); elsewhere (a pipe, a file) rows are as
+/// wide as their values.
 pub fn table(t: &Table, style: TimeStyle) -> String {
     let mut c = Comfy::new();
     c.load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Disabled)
+        // Dynamic wraps to the terminal's width when stdout is one, and does nothing
+        // otherwise.
+        .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(t.columns.clone());
     for r in &t.rows {
         c.add_row(
             r.iter()
                 .map(|cell| match cell {
-                    Cell::Text(s) => cut(s.escape_debug().to_string()),
+                    Cell::Text(s) => s.escape_debug().to_string(),
                     other => other.text(style),
                 })
                 .collect::<Vec<_>>(),

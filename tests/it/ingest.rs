@@ -594,3 +594,48 @@ fn an_object_larger_than_the_limit_is_rejected_unread() {
         n(&s, "objects_seen")
     );
 }
+
+/// An Insights record (no API call, no `eventName`) among a trail's records is skipped
+/// by rule and counted, with `--all-events` too: never a bad record.
+#[test]
+fn insights_records_are_skipped_by_rule_even_with_all_events() {
+    let dir = tempdir();
+    let src = dir.path().join("trail");
+    let call = json!({
+        "eventVersion": "1.08", "eventTime": "2026-10-01T10:00:00Z", "eventID": "call-1",
+        "eventName": "DescribeInstances", "eventSource": "ec2.amazonaws.com",
+        "awsRegion": "eu-west-1", "recipientAccountId": "111122223333", "readOnly": true,
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/ops"},
+        "eventType": "AwsApiCall", "managementEvent": true, "eventCategory": "Management"
+    });
+    let insight = json!({
+        "eventVersion": "1.08", "eventTime": "2026-10-01T10:05:00Z", "eventID": "insight-1",
+        "awsRegion": "eu-west-1", "recipientAccountId": "111122223333",
+        "eventType": "AwsCloudTrailInsight", "sharedEventID": "4ba1bb56-e2a2-4e18-9e3c-8f5f0c3f1c7e",
+        "insightDetails": {"state": "Start", "eventSource": "ec2.amazonaws.com",
+            "eventName": "RunInstances", "insightType": "ApiCallRateInsight",
+            "insightContext": {"statistics": {"baseline": {"average": 0.1}, "insight": {"average": 5.0}}}},
+        "eventCategory": "Insight"
+    });
+    let key = "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/10/01/111122223333_CloudTrail_eu-west-1_20261001T1010Z_ins.json.gz";
+    write(
+        &src.join(key),
+        &gzip(json!({"Records": [call, insight]}).to_string().as_bytes()),
+    );
+    for extra in [&[][..], &["--all-events"][..]] {
+        let lake = dir.path().join(format!("lake{}", extra.len()));
+        let (code, s) = ingest(&src, &lake, extra);
+        assert_eq!(code, 0, "{extra:?}: {s}");
+        assert_eq!(n(&s, "bad_records"), 0, "{extra:?}: {s}");
+        assert_eq!(
+            n(&s, "skipped_records"),
+            extra.len() as u64,
+            "{extra:?}: {s}"
+        );
+        assert_eq!(n(&s, "records_read"), 2, "{extra:?}: {s}");
+    }
+    let ids: BTreeSet<String> = distinct_events(&dir.path().join("lake1"))
+        .into_keys()
+        .collect();
+    assert_eq!(ids, BTreeSet::from(["call-1".to_string()]));
+}

@@ -218,7 +218,7 @@ fn eventbridge_lines_event_history_files_and_csv_downloads() {
     let lake = dir.path().join("lake");
     let (code, s) = ingest(&src, &lake, &[]);
     assert_eq!(code, 3, "{s}");
-    assert_eq!(n(&s, "other_detail_types"), 1, "{s}");
+    assert_eq!(n(&s, "skipped_records"), 1, "{s}");
     assert_eq!(n(&s, "skipped_not_a_log"), 1, "notes.txt: {s}");
     assert_eq!(n(&s, "rejected"), 1, "the CSV: {s}");
     let rejections = s["rejections"].as_array().cloned().unwrap_or_default();

@@ -169,6 +169,13 @@ fn every_kind_of_tampering_is_detected_and_named() {
     assert_eq!(code, 1);
     assert_eq!(named(&v, "missing-log"), vec![victim.clone()]);
     assert_eq!(n(&v, "failures"), 1, "{:#}", v["findings"]);
+    // The default table, piped, names the whole key (SPEC §11: nothing is cut).
+    let o = cetrail(&["verify", a.to_str().expect("p")], Path::new("."));
+    assert!(
+        stdout(&o).contains(&victim),
+        "the whole key {victim} in:\n{}",
+        stdout(&o)
+    );
 
     // One byte of one log file changed (re-compressed, so only the content differs).
     let a = fresh("changed-byte");
