@@ -36,10 +36,33 @@ enum LakeCommand {
         #[command(flatten)]
         s3: super::S3Args,
     },
+    /// Check the lake's files against its ledger: every committed file present, of
+    /// its committed size (`--deep`: its checksum, every file re-read), and no file in
+    /// `events/` that no segment commits. Exit status 0 intact, 1 with one row per
+    /// problem.
+    Check {
+        /// The lake: a folder or `s3://bucket/prefix` (its local mirror is checked).
+        #[arg(long, value_name = "DIR|S3")]
+        lake: PathBuf,
+        /// Re-read every file and compare the xxh3 of its bytes with the ledger's.
+        #[arg(long)]
+        deep: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = cetrail::render::Format::Table)]
+        format: cetrail::render::Format,
+        #[command(flatten)]
+        s3: super::S3Args,
+    },
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
     match args.command {
+        LakeCommand::Check {
+            lake,
+            deep,
+            format,
+            s3,
+        } => check(&s3.readable_lake(&lake)?, &lake, deep, format),
         LakeCommand::Compact {
             lake,
             month,
@@ -104,4 +127,75 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `lake check`: one row per problem, a summary line; exit status 1 when damaged.
+fn check(
+    root: &std::path::Path,
+    name: &std::path::Path,
+    deep: bool,
+    format: cetrail::render::Format,
+) -> Result<ExitCode> {
+    use cetrail::render::{Cell, Format, Table, TimeStyle};
+    let started = std::time::Instant::now();
+    let report = cetrail::lake::check::check(root, deep)
+        .with_context(|| format!("checking the lake {}", name.display()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let mut out = std::io::stdout().lock();
+    if format == Format::Json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        let table = Table {
+            columns: ["file", "segment", "problem", "detail"]
+                .map(String::from)
+                .to_vec(),
+            rows: report
+                .problems
+                .iter()
+                .map(|p| {
+                    vec![
+                        Cell::Text(p.file.clone()),
+                        p.segment.clone().map_or(Cell::Null, Cell::Text),
+                        Cell::Text(p.problem.into()),
+                        Cell::Text(p.detail.clone()),
+                    ]
+                })
+                .collect(),
+        };
+        if !report.problems.is_empty() {
+            cetrail::render::write(&mut out, &table, format, TimeStyle { local: None })?;
+        }
+        if matches!(format, Format::Table | Format::Md) {
+            writeln!(
+                out,
+                "{}: {} committed file(s), {:.1} MB{}, {} problem(s) in {:.2} s",
+                if report.problems.is_empty() {
+                    "intact"
+                } else {
+                    "DAMAGED"
+                },
+                report.files,
+                report.bytes as f64 / 1e6,
+                if deep {
+                    format!(", {} checksum(s) verified", report.hashed)
+                } else {
+                    String::new()
+                },
+                report.problems.len(),
+                seconds
+            )?;
+            if !report.problems.is_empty() {
+                writeln!(
+                    out,
+                    "to recover the events of a damaged file, ingest its sources again (the ledger segment named lists the objects it committed)"
+                )?;
+            }
+        }
+    }
+    Ok(if report.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -191,8 +191,8 @@ impl<'a> Output<'a> {
             if w.size() >= *target
                 && let Some((f, w)) = self.current.take()
             {
-                let rows = w.finish()?;
-                self.done.push(DataFile { rows, ..f });
+                let seal = w.finish()?;
+                self.done.push(f.sealed(seal));
             }
         }
         Ok(())
@@ -204,8 +204,8 @@ impl<'a> Output<'a> {
             w.finish()?;
         }
         if let Some((f, w)) = self.current.take() {
-            let rows = w.finish()?;
-            self.done.push(DataFile { rows, ..f });
+            let seal = w.finish()?;
+            self.done.push(f.sealed(seal));
         }
         Ok(self.done)
     }

@@ -105,6 +105,24 @@ pub struct DataFile {
     /// Staging path, relative to the lake root (moved to `path` after the commit).
     pub staged: String,
     pub rows: u64,
+    /// Its bytes (segments written before checksums have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// The xxh3-64 of its bytes, 16 hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xxh3: Option<String>,
+}
+
+impl DataFile {
+    /// The file with what writing it gave.
+    pub fn sealed(self, seal: super::writer::Seal) -> Self {
+        Self {
+            rows: seal.rows,
+            size: Some(seal.size),
+            xxh3: Some(format!("{:016x}", seal.xxh3)),
+            ..self
+        }
+    }
 }
 
 /// The first line of a segment.

@@ -22,6 +22,7 @@
 //! partial file (renames are atomic and staged names are outside `events/`), and the
 //! objects of an unfinished commit are not in the ledger, so the rerun reads them again.
 
+pub mod check;
 pub mod compact;
 pub mod coverage;
 pub mod ledger;
@@ -193,11 +194,8 @@ impl Lake {
         let mut files = Vec::with_capacity(months.len());
         for (month, batch) in &months {
             let f = self.new_file(month)?;
-            writer::write_parquet(&self.root.join(&f.staged), batch)?;
-            files.push(DataFile {
-                rows: batch.num_rows() as u64,
-                ..f
-            });
+            let seal = writer::write_parquet(&self.root.join(&f.staged), batch)?;
+            files.push(f.sealed(seal));
         }
         self.commit_segment(files, Vec::new(), objects)
     }
@@ -214,6 +212,8 @@ impl Lake {
             staged: format!("_cetrail/staging/{}/{month}-{name}", self.run),
             path: format!("events/month={month}/{name}"),
             rows: 0,
+            size: None,
+            xxh3: None,
         })
     }
 

@@ -25,6 +25,73 @@ const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// files are no larger).
 const UNIQUE_COLUMNS: [&str; 2] = ["event_id", "request_id"];
 
+/// What a written lake file is, as its ledger segment records it: rows, bytes, and the
+/// xxh3-64 of its bytes (SPEC §11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seal {
+    pub rows: u64,
+    pub size: u64,
+    pub xxh3: u64,
+}
+
+/// A file written through a running xxh3 and byte count, so that sealing a file costs
+/// no second read.
+struct Sealing {
+    file: File,
+    size: u64,
+    hash: Box<xxhash_rust::xxh3::Xxh3>,
+}
+
+impl Sealing {
+    fn new(file: File) -> Self {
+        Self {
+            file,
+            size: 0,
+            hash: Box::default(),
+        }
+    }
+
+    /// Syncs the file to disk; its seal with `rows`.
+    fn seal(self, rows: u64, path: &Path) -> Result<Seal, LakeError> {
+        self.file.sync_all().map_err(LakeError::io(path))?;
+        Ok(Seal {
+            rows,
+            size: self.size,
+            xxh3: self.hash.digest(),
+        })
+    }
+}
+
+impl std::io::Write for Sealing {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// The xxh3-64 of a file's bytes, read in blocks (`lake check --deep`).
+pub fn xxh3_of(path: &Path) -> Result<(u64, u64), LakeError> {
+    use std::io::Read;
+    let mut file = File::open(path).map_err(LakeError::io(path))?;
+    let mut hash = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf).map_err(LakeError::io(path))?;
+        if n == 0 {
+            return Ok((size, hash.digest()));
+        }
+        hash.update(&buf[..n]);
+        size += n as u64;
+    }
+}
+
 fn parquet_err(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> LakeError + '_ {
     move |e| LakeError::Parquet {
         path: path.to_path_buf(),
@@ -86,13 +153,13 @@ fn properties(path: &Path) -> Result<WriterProperties, LakeError> {
 /// A lake file being written batch by batch (compaction streams into it).
 pub struct LakeFileWriter {
     path: std::path::PathBuf,
-    inner: ArrowWriter<File>,
+    inner: ArrowWriter<Sealing>,
     rows: u64,
 }
 
 impl LakeFileWriter {
     pub fn create(path: &Path) -> Result<Self, LakeError> {
-        let file = File::create(path).map_err(LakeError::io(path))?;
+        let file = Sealing::new(File::create(path).map_err(LakeError::io(path))?);
         let inner = ArrowWriter::try_new(file, schema(), Some(properties(path)?))
             .map_err(parquet_err(path))?;
         Ok(Self {
@@ -117,21 +184,20 @@ impl LakeFileWriter {
         (self.inner.bytes_written() + self.inner.in_progress_size()) as u64
     }
 
-    /// Closes the file and syncs it to disk; returns its row count.
-    pub fn finish(self) -> Result<u64, LakeError> {
+    /// Closes the file and syncs it to disk; returns its seal.
+    pub fn finish(self) -> Result<Seal, LakeError> {
         let path = self.path;
         let file = self.inner.into_inner().map_err(parquet_err(&path))?;
-        file.sync_all().map_err(LakeError::io(&path))?;
-        Ok(self.rows)
+        file.seal(self.rows, &path)
     }
 }
 
 /// Writes one sorted batch to `path` and syncs it to disk. The columns of each row
 /// group are encoded and compressed in parallel (the file is written at a commit,
-/// while parsing waits for nothing else: its time is the commit's).
-pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), LakeError> {
+/// while parsing waits for nothing else: its time is the commit's). Returns its seal.
+pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<Seal, LakeError> {
     let err = parquet_err(path);
-    let file = File::create(path).map_err(LakeError::io(path))?;
+    let file = Sealing::new(File::create(path).map_err(LakeError::io(path))?);
     let (mut writer, factory) = ArrowWriter::try_new(file, schema(), Some(properties(path)?))
         .and_then(ArrowWriter::into_serialized_writer)
         .map_err(&err)?;
@@ -164,5 +230,5 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), LakeError> 
         group += 1;
     }
     let file = writer.into_inner().map_err(&err)?;
-    file.sync_all().map_err(LakeError::io(path))
+    file.seal(batch.num_rows() as u64, path)
 }

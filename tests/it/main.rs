@@ -9,6 +9,7 @@ mod crash;
 mod derive;
 mod generate;
 mod ingest;
+mod lake_check;
 mod proptest_parser;
 mod report;
 mod s3;

@@ -1,0 +1,185 @@
+//! `cetrail lake check`: the lake's files against its ledger (SPEC §11).
+//!
+//! The ledger is the table: the committed files are those its segments add, less those
+//! a later segment removes (compaction). Each is checked for presence and size (and,
+//! for segments written before sizes were recorded, for a readable footer with the
+//! recorded row count); `--deep` re-reads every file and compares the xxh3 of its bytes
+//! with the one recorded, in parallel. A Parquet file in `events/` that no segment
+//! commits is reported too: cetrail never reads it, but other engines globbing
+//! `events/` would.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::ledger::{DataFile, ledger_dir, read_segments, segment_name};
+use crate::error::LakeError;
+
+/// A committed file and the segment that committed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committed {
+    pub file: DataFile,
+    /// The segment's path relative to the lake root.
+    pub segment: String,
+}
+
+/// The files the ledger commits and does not remove, by path.
+pub fn committed(root: &Path) -> Result<Vec<Committed>, LakeError> {
+    let mut files: BTreeMap<String, Committed> = BTreeMap::new();
+    for s in read_segments(root)? {
+        let segment = format!("_cetrail/ledger/{}", segment_name(&s.header));
+        for r in &s.header.removed {
+            files.remove(r);
+        }
+        for f in s.header.files {
+            files.insert(
+                f.path.clone(),
+                Committed {
+                    file: f,
+                    segment: segment.clone(),
+                },
+            );
+        }
+    }
+    Ok(files.into_values().collect())
+}
+
+/// One problem found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// The file, relative to the lake root.
+    pub file: String,
+    /// The segment that committed it (none for a stray file).
+    pub segment: Option<String>,
+    /// `missing`, `size`, `unreadable`, `rows`, `checksum` or `not-committed`.
+    pub problem: &'static str,
+    pub detail: String,
+}
+
+/// What `lake check` found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub files: u64,
+    pub bytes: u64,
+    /// Files checked by checksum (`--deep`).
+    pub hashed: u64,
+    pub problems: Vec<Problem>,
+}
+
+fn footer_rows(path: &Path) -> Result<u64, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let reader = parquet::file::serialized_reader::SerializedFileReader::new(file)
+        .map_err(|e| e.to_string())?;
+    use parquet::file::reader::FileReader as _;
+    Ok(reader.metadata().file_metadata().num_rows().max(0) as u64)
+}
+
+/// Checks one committed file; `deep`: its checksum too.
+fn check_file(root: &Path, c: &Committed, deep: bool) -> (u64, bool, Option<Problem>) {
+    let path = root.join(&c.file.path);
+    let problem = |problem: &'static str, detail: String| Problem {
+        file: c.file.path.clone(),
+        segment: Some(c.segment.clone()),
+        problem,
+        detail,
+    };
+    let size = match std::fs::metadata(&path) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return (0, false, Some(problem("missing", "no such file".into())));
+        }
+        Err(e) => return (0, false, Some(problem("unreadable", e.to_string()))),
+    };
+    if let Some(want) = c.file.size
+        && want != size
+    {
+        return (
+            size,
+            false,
+            Some(problem(
+                "size",
+                format!("{size} bytes, committed with {want}"),
+            )),
+        );
+    }
+    if deep && let Some(want) = &c.file.xxh3 {
+        return match super::writer::xxh3_of(&path) {
+            Ok((_, got)) if format!("{got:016x}") == *want => (size, true, None),
+            Ok((_, got)) => (
+                size,
+                true,
+                Some(problem(
+                    "checksum",
+                    format!("xxh3 {got:016x}, committed with {want}"),
+                )),
+            ),
+            Err(e) => (size, false, Some(problem("unreadable", e.to_string()))),
+        };
+    }
+    // Without a checksum (or without --deep): the footer must read, with the rows the
+    // segment recorded. With a recorded size and no --deep, the size is the check.
+    if c.file.size.is_none() || deep {
+        return match footer_rows(&path) {
+            Ok(rows) if rows == c.file.rows => (size, false, None),
+            Ok(rows) => (
+                size,
+                false,
+                Some(problem(
+                    "rows",
+                    format!("{rows} rows in its footer, committed with {}", c.file.rows),
+                )),
+            ),
+            Err(e) => (size, false, Some(problem("unreadable", e))),
+        };
+    }
+    (size, false, None)
+}
+
+/// Checks the lake at `root` against its ledger (see the module doc).
+pub fn check(root: &Path, deep: bool) -> Result<Report, LakeError> {
+    if !ledger_dir(root).is_dir() {
+        return Err(LakeError::NotALake {
+            path: root.to_path_buf(),
+            message: "no _cetrail/ledger/ folder (run `cetrail ingest` first)".into(),
+        });
+    }
+    let committed = committed(root)?;
+    let results: Vec<(u64, bool, Option<Problem>)> = committed
+        .par_iter()
+        .map(|c| check_file(root, c, deep))
+        .collect();
+    let mut report = Report {
+        files: committed.len() as u64,
+        ..Report::default()
+    };
+    for (size, hashed, problem) in results {
+        report.bytes += size;
+        report.hashed += u64::from(hashed);
+        report.problems.extend(problem);
+    }
+    let known: std::collections::HashSet<&str> =
+        committed.iter().map(|c| c.file.path.as_str()).collect();
+    let present: Vec<PathBuf> = match super::data_files(root) {
+        Ok(f) => f,
+        Err(LakeError::NotALake { .. }) => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    for p in present {
+        let rel = p
+            .strip_prefix(root)
+            .map(|r| r.to_string_lossy().replace('\\', "/"))
+            .unwrap_or_else(|_| p.to_string_lossy().into_owned());
+        if !known.contains(rel.as_str()) {
+            report.problems.push(Problem {
+                file: rel,
+                segment: None,
+                problem: "not-committed",
+                detail: "no ledger segment commits it: cetrail does not read it, other engines reading events/ would".into(),
+            });
+        }
+    }
+    report.problems.sort_by(|a, b| a.file.cmp(&b.file));
+    Ok(report)
+}

@@ -1,0 +1,141 @@
+//! `lake check`: the lake's files against the ledger that commits them (SPEC §11).
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::util::*;
+
+fn check(lake: &Path, deep: bool) -> (i32, Value) {
+    let mut args = vec![
+        "lake",
+        "check",
+        "--lake",
+        lake.to_str().unwrap_or(""),
+        "--format",
+        "json",
+    ];
+    if deep {
+        args.push("--deep");
+    }
+    let out = cetrail(&args, Path::new("."));
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("lake check JSON: {e}: {} {}", stdout(&out), stderr(&out)));
+    (out.status.code().unwrap_or(-1), v)
+}
+
+/// The one problem found: (file, problem, segment).
+fn only_problem(v: &Value) -> (String, String, String) {
+    let p = v["problems"].as_array().cloned().unwrap_or_default();
+    assert_eq!(p.len(), 1, "{v:#}");
+    (
+        p[0]["file"].as_str().unwrap_or("").to_string(),
+        p[0]["problem"].as_str().unwrap_or("").to_string(),
+        p[0]["segment"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+#[test]
+fn damaged_and_stray_files_are_named_with_their_segment() {
+    let dir = tempdir();
+    let src = dir.path().join("archive");
+    generate(
+        &src,
+        &[
+            "--days",
+            "6",
+            "--events-per-day",
+            "60",
+            "--no-digests",
+            "--seed",
+            "3",
+        ],
+    );
+    let clean = dir.path().join("clean");
+    assert_eq!(ingest(&src, &clean, &["--commit-every", "40"]).0, 0);
+    let files = lake_files(&clean);
+    assert!(files.len() >= 3, "{files:?}");
+    let (code, v) = check(&clean, false);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["files"].as_u64(), Some(files.len() as u64));
+    let (code, v) = check(&clean, true);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(
+        v["hashed"].as_u64(),
+        Some(files.len() as u64),
+        "every file hashed"
+    );
+    // The table says so too.
+    let out = cetrail(
+        &["lake", "check", "--lake", clean.to_str().unwrap_or("")],
+        Path::new("."),
+    );
+    assert!(stdout(&out).starts_with("intact:"), "{}", stdout(&out));
+
+    let fresh = |name: &str| {
+        let p = dir.path().join(name);
+        copy_tree(&clean, &p);
+        let victim = lake_files(&p)[1].clone();
+        let rel = victim
+            .strip_prefix(&p)
+            .map(|r| r.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        (p, victim, rel)
+    };
+    // Deleted.
+    let (lake, victim, rel) = fresh("deleted");
+    std::fs::remove_file(&victim).expect("rm");
+    let (code, v) = check(&lake, false);
+    assert_eq!(code, 1);
+    let (file, problem, segment) = only_problem(&v);
+    assert_eq!((file.as_str(), problem.as_str()), (rel.as_str(), "missing"));
+    assert!(
+        segment.starts_with("_cetrail/ledger/") && lake.join(&segment).is_file(),
+        "{segment}"
+    );
+    // Truncated.
+    let (lake, victim, rel) = fresh("truncated");
+    let bytes = std::fs::read(&victim).expect("read");
+    std::fs::write(&victim, &bytes[..bytes.len() / 2]).expect("write");
+    let (code, v) = check(&lake, false);
+    assert_eq!(code, 1);
+    assert_eq!(only_problem(&v).0, rel);
+    assert_eq!(only_problem(&v).1, "size");
+    // Bytes flipped in place (same size): the size passes, the checksum does not.
+    let (lake, victim, rel) = fresh("flipped");
+    let mut bytes = std::fs::read(&victim).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xFF;
+    bytes[mid + 1] ^= 0x55;
+    std::fs::write(&victim, &bytes).expect("write");
+    assert_eq!(check(&lake, false).0, 0, "a size check cannot see it");
+    let (code, v) = check(&lake, true);
+    assert_eq!(code, 1);
+    assert_eq!(only_problem(&v).0, rel);
+    assert_eq!(only_problem(&v).1, "checksum");
+    // Replaced by another valid lake file of the same name.
+    let (lake, victim, rel) = fresh("replaced");
+    let other = lake_files(&lake)[0].clone();
+    std::fs::copy(&other, &victim).expect("copy");
+    let (code, v) = check(&lake, true);
+    assert_eq!(code, 1);
+    assert_eq!(only_problem(&v).0, rel);
+    // A stray Parquet file nobody committed.
+    let (lake, victim, _) = fresh("stray");
+    let stray = victim.with_file_name("part-stray.parquet");
+    std::fs::copy(&victim, &stray).expect("copy");
+    let (code, v) = check(&lake, false);
+    assert_eq!(code, 1);
+    let (file, problem, segment) = only_problem(&v);
+    assert!(file.ends_with("part-stray.parquet"), "{file}");
+    assert_eq!((problem.as_str(), segment.as_str()), ("not-committed", ""));
+    // After compaction the replaced files are gone from the ledger's table too.
+    let out = cetrail(
+        &["lake", "compact", "--lake", clean.to_str().unwrap_or("")],
+        Path::new("."),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (code, v) = check(&clean, true);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["files"].as_u64(), Some(lake_files(&clean).len() as u64));
+}
