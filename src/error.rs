@@ -92,6 +92,17 @@ pub enum LakeError {
     Locked { path: PathBuf, lock: PathBuf },
     #[error("{path} is not a cetrail lake: {message}")]
     NotALake { path: PathBuf, message: String },
+    /// A committed lake file that is not as its segment committed it (SPEC §11).
+    #[error(
+        "lake file {file}, committed by {segment}, {problem}: the lake is damaged and is not read (`cetrail lake check --lake {}` lists every problem; ingesting the sources of that segment's objects again, into a new lake, recovers their events)",
+        root.display()
+    )]
+    Damaged {
+        root: PathBuf,
+        file: String,
+        segment: String,
+        problem: String,
+    },
     #[error("lake on S3, {key}: {message}")]
     Remote { key: String, message: String },
 }

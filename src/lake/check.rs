@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::ledger::{DataFile, ledger_dir, read_segments, segment_name};
+use super::ledger::{DataFile, ledger_dir, read_headers};
 use crate::error::LakeError;
 
 /// A committed file and the segment that committed it.
@@ -28,12 +28,12 @@ pub struct Committed {
 /// The files the ledger commits and does not remove, by path.
 pub fn committed(root: &Path) -> Result<Vec<Committed>, LakeError> {
     let mut files: BTreeMap<String, Committed> = BTreeMap::new();
-    for s in read_segments(root)? {
-        let segment = format!("_cetrail/ledger/{}", segment_name(&s.header));
-        for r in &s.header.removed {
+    for (name, header) in read_headers(root)? {
+        let segment = format!("_cetrail/ledger/{name}");
+        for r in &header.removed {
             files.remove(r);
         }
-        for f in s.header.files {
+        for f in header.files {
             files.insert(
                 f.path.clone(),
                 Committed {
@@ -182,4 +182,46 @@ pub fn check(root: &Path, deep: bool) -> Result<Report, LakeError> {
     }
     report.problems.sort_by(|a, b| a.file.cmp(&b.file));
     Ok(report)
+}
+
+/// The files a read command reads (SPEC §11): exactly those the ledger commits and
+/// does not remove, each present and of its committed size; a file in `events/` that
+/// no segment commits is not read. A damaged file stops the read with
+/// [`LakeError::Damaged`], which names it, its segment and the way out. A lake folder
+/// without a ledger is no lake.
+pub fn read_files(root: &Path) -> Result<Vec<PathBuf>, LakeError> {
+    if !ledger_dir(root).is_dir() {
+        return Err(LakeError::NotALake {
+            path: root.to_path_buf(),
+            message: "no _cetrail/ledger/ folder (run `cetrail ingest` first)".into(),
+        });
+    }
+    let mut out = Vec::new();
+    for c in committed(root)? {
+        let path = root.join(&c.file.path);
+        let damaged = |problem: String| LakeError::Damaged {
+            root: root.to_path_buf(),
+            file: c.file.path.clone(),
+            segment: c.segment.clone(),
+            problem,
+        };
+        match std::fs::metadata(&path) {
+            Ok(m) => {
+                if let Some(want) = c.file.size
+                    && m.len() != want
+                {
+                    return Err(damaged(format!(
+                        "has {} bytes where {want} were committed",
+                        m.len()
+                    )));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(damaged("is missing".into()));
+            }
+            Err(e) => return Err(damaged(format!("cannot be read: {e}"))),
+        }
+        out.push(path);
+    }
+    Ok(out)
 }

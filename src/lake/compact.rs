@@ -30,7 +30,7 @@ use serde::Serialize;
 
 use super::ledger::DataFile;
 use super::writer::LakeFileWriter;
-use super::{Lake, LakeLocation, data_files};
+use super::{Lake, LakeLocation};
 use crate::error::LakeError;
 
 /// Most files merged at once.
@@ -74,7 +74,8 @@ pub fn compact_at(
     }
     let root = lake.root().to_path_buf();
     let mut by_month: std::collections::BTreeMap<String, Vec<PathBuf>> = Default::default();
-    for f in data_files(&root)? {
+    // Exactly the committed files (a stray file in events/ is not merged in).
+    for f in super::check::read_files(&root)? {
         let m = f
             .parent()
             .and_then(|p| p.file_name())

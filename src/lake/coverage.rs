@@ -197,7 +197,12 @@ pub fn coverage(
     out.days = days.into_values().collect();
     out.log_files = out.days.iter().map(|d| d.log_files).sum();
     out.events_kept = out.days.iter().map(|d| d.events_kept).sum();
-    if let Ok(files) = super::data_files(root) {
+    let files = match super::check::read_files(root) {
+        Ok(f) => Some(f),
+        Err(LakeError::NotALake { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    if let Some(files) = files {
         let sources = super::sources::source_coverage(&files, true)?;
         out.sources = sources
             .days

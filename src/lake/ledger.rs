@@ -176,6 +176,48 @@ pub fn read_segments(root: &Path) -> Result<Vec<Segment>, LakeError> {
     names.iter().map(|n| read_segment(&dir.join(n))).collect()
 }
 
+/// Every committed segment's header (its first line only: what the lake's table is
+/// made of, without the input objects), in name order, with the segment's file name.
+pub fn read_headers(root: &Path) -> Result<Vec<(String, SegmentHeader)>, LakeError> {
+    use std::io::BufRead;
+    let dir = ledger_dir(root);
+    let mut names = Vec::new();
+    match std::fs::read_dir(&dir) {
+        Ok(entries) => {
+            for e in entries {
+                let e = e.map_err(LakeError::io(&dir))?;
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".jsonl") && !name.starts_with('.') {
+                    names.push(name);
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(LakeError::Io {
+                path: dir,
+                source: e,
+            });
+        }
+    }
+    names.sort();
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let path = dir.join(&name);
+        let file = std::fs::File::open(&path).map_err(LakeError::io(&path))?;
+        let mut line = String::new();
+        std::io::BufReader::new(file)
+            .read_line(&mut line)
+            .map_err(LakeError::io(&path))?;
+        let header = serde_json::from_str(&line).map_err(|e| LakeError::Ledger {
+            path: path.clone(),
+            message: format!("line 1: {e}"),
+        })?;
+        out.push((name, header));
+    }
+    Ok(out)
+}
+
 fn read_segment(path: &Path) -> Result<Segment, LakeError> {
     let text = std::fs::read_to_string(path).map_err(LakeError::io(path))?;
     parse_segment(&text, path)

@@ -194,7 +194,7 @@ pub fn read_only_warning(kind: &str, events: u64) -> String {
 /// The warnings of the lake at `root` (see [`SourceCoverage::warnings`]); empty for a
 /// lake without event files.
 pub fn warnings(root: &Path) -> Result<Vec<String>, LakeError> {
-    let files = match super::data_files(root) {
+    let files = match super::check::read_files(root) {
         Ok(f) => f,
         Err(LakeError::NotALake { .. }) => return Ok(Vec::new()),
         Err(e) => return Err(e),

@@ -51,21 +51,26 @@ fn file_schema() -> Schema {
     schema
 }
 
-/// Scans every event file of the lake lazily, with the `month` Hive partition column.
-/// A lake without event files (nothing kept yet) scans as an empty frame.
+/// Scans the lake's event files lazily, with the `month` Hive partition column: exactly
+/// the files its ledger commits (SPEC §11; a damaged one is an error that names it, a
+/// stray one is not read). A lake without event files (nothing kept yet) scans as an
+/// empty frame.
 pub fn scan_lake(root: &Path) -> PolarsResult<LazyFrame> {
-    if crate::lake::data_files(root)
-        .map(|f| f.is_empty())
-        .unwrap_or(false)
-    {
+    let files = crate::lake::check::read_files(root)
+        .map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
+    if files.is_empty() {
         return Ok(DataFrame::empty_with_schema(&polars_schema()).lazy());
     }
-    let events = root.join("events");
-    let path = format!("{}/", events.display());
+    // Hive partitions are read from the paths after `<root>/events/`.
+    let events = format!("{}/", root.join("events").display());
+    let paths: polars_buffer::Buffer<PlRefPath> = files
+        .iter()
+        .map(|f| PlRefPath::new(f.to_string_lossy().as_ref()))
+        .collect();
     let args = ScanArgsParquet {
         hive_options: HiveOptions {
             enabled: Some(true),
-            hive_start_idx: 0,
+            hive_start_idx: events.len(),
             schema: None,
             try_parse_dates: false,
         },
@@ -73,7 +78,7 @@ pub fn scan_lake(root: &Path) -> PolarsResult<LazyFrame> {
         allow_missing_columns: true,
         ..ScanArgsParquet::default()
     };
-    LazyFrame::scan_parquet(PlRefPath::new(path), args)
+    LazyFrame::scan_parquet_files(paths, args)
 }
 
 /// Number of rows in the lake (every file, duplicates included).

@@ -341,7 +341,7 @@ pub fn scan_view(
 ) -> PolarsResult<DataFrame> {
     match scanner {
         Scanner::Direct => {
-            let files = crate::lake::data_files(lake)
+            let files = crate::lake::check::read_files(lake)
                 .map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
             scan_view_direct(&files, p, names, |_| Ok(None))
         }
@@ -360,13 +360,18 @@ fn scan_view_arranged<F>(
 where
     F: FnMut(&DataFrame) -> PolarsResult<Option<Vec<IdxSize>>>,
 {
-    let direct = crate::lake::data_files(lake)
-        .map_err(|e| PolarsError::ComputeError(e.to_string().into()))
-        .and_then(|files| scan_view_direct(&files, p, names, &mut arrange));
-    if direct.is_ok() {
-        return direct;
-    }
-    let mut df = scan_view_polars(lake, p, names)?;
+    // A damaged lake is not read (the error names the file); any other failure of
+    // the direct reader falls back to polars' reader.
+    let files = crate::lake::check::read_files(lake)
+        .map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
+    let direct = scan_view_direct(&files, p, names, &mut arrange);
+    let direct_error = match direct {
+        Ok(df) => return Ok(df),
+        Err(e) => e,
+    };
+    // When polars' reader fails too, the direct reader's error is the one that names
+    // the file at fault (a committed file of the right size whose bytes are damaged).
+    let mut df = scan_view_polars(lake, p, names).map_err(|_| direct_error)?;
     df.rechunk_mut_par();
     let order = arrange(&df)?;
     in_order(df, order)

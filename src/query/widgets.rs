@@ -326,7 +326,7 @@ fn bounds_from_statistics(lake: &Path) -> Option<Option<(i64, i64)>> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::file::statistics::Statistics;
     let mut out: Option<(i64, i64)> = None;
-    for f in crate::lake::data_files(lake).ok()? {
+    for f in crate::lake::check::read_files(lake).ok()? {
         let reader = SerializedFileReader::new(std::fs::File::open(&f).ok()?).ok()?;
         let meta = reader.metadata();
         if meta.file_metadata().schema_descr().column(0).name() != "event_time" {

@@ -139,3 +139,127 @@ fn damaged_and_stray_files_are_named_with_their_segment() {
     assert_eq!(code, 0, "{v:#}");
     assert_eq!(v["files"].as_u64(), Some(lake_files(&clean).len() as u64));
 }
+
+/// Every read command on a lake whose committed file is missing, truncated or replaced
+/// stops with exit status 2 and names the file and its segment; a stray file is not
+/// read.
+#[test]
+fn read_commands_refuse_a_damaged_lake_and_ignore_stray_files() {
+    let dir = tempdir();
+    let src = dir.path().join("archive");
+    generate(
+        &src,
+        &[
+            "--days",
+            "4",
+            "--events-per-day",
+            "60",
+            "--no-digests",
+            "--seed",
+            "8",
+        ],
+    );
+    let clean = dir.path().join("clean");
+    assert_eq!(ingest(&src, &clean, &["--commit-every", "40"]).0, 0);
+    let report_out = dir.path().join("report.html");
+    let sql = dir.path().join("q.sql");
+    std::fs::write(&sql, "SELECT count(*) AS n FROM events").expect("sql");
+    let reads = |lake: &Path| -> Vec<(String, std::process::Output)> {
+        let l = lake.to_str().unwrap_or("").to_string();
+        let r = report_out.to_str().unwrap_or("").to_string();
+        let q = sql.to_str().unwrap_or("").to_string();
+        let commands: Vec<Vec<String>> = vec![
+            vec!["dashboard".into(), "--lake".into(), l.clone()],
+            vec![
+                "query".into(),
+                "top-actions".into(),
+                "--lake".into(),
+                l.clone(),
+            ],
+            vec!["query".into(), q, "--lake".into(), l.clone()],
+            vec!["audit".into(), "--lake".into(), l.clone()],
+            vec![
+                "timeline".into(),
+                "--lake".into(),
+                l.clone(),
+                "--engineer".into(),
+                "alice.martin".into(),
+            ],
+            vec![
+                "report".into(),
+                "--lake".into(),
+                l.clone(),
+                "--month".into(),
+                "2026-09".into(),
+                "--out".into(),
+                r,
+            ],
+            vec!["coverage".into(), "--lake".into(), l],
+        ];
+        commands
+            .into_iter()
+            .map(|c| {
+                let args: Vec<&str> = c.iter().map(String::as_str).collect();
+                (c.join(" "), cetrail(&args, Path::new(".")))
+            })
+            .collect()
+    };
+    for (name, out) in reads(&clean) {
+        assert!(
+            out.status.code().is_some_and(|c| c <= 1),
+            "{name}: {}",
+            stderr(&out)
+        );
+    }
+    for damage in ["missing", "truncated", "replaced"] {
+        let lake = dir.path().join(damage);
+        copy_tree(&clean, &lake);
+        let files = lake_files(&lake);
+        let victim = files[1].clone();
+        match damage {
+            "missing" => std::fs::remove_file(&victim).expect("rm"),
+            "truncated" => {
+                let b = std::fs::read(&victim).expect("read");
+                std::fs::write(&victim, &b[..b.len() - 100]).expect("write");
+            }
+            _ => {
+                std::fs::copy(&files[0], &victim).expect("copy");
+            }
+        }
+        let rel = victim
+            .strip_prefix(&lake)
+            .map(|r| r.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for (name, out) in reads(&lake) {
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{damage}: {name}: {err}");
+            assert!(
+                err.contains(&rel)
+                    && err.contains("_cetrail/ledger/")
+                    && err.contains("lake check"),
+                "{damage}: {name} names the file, its segment and the way out: {err}"
+            );
+        }
+    }
+    // A stray file (a copy of a committed one) is not read: the dashboard is the clean
+    // lake's, where a glob over events/ would count its events twice.
+    let lake = dir.path().join("stray");
+    copy_tree(&clean, &lake);
+    let victim = lake_files(&lake)[0].clone();
+    std::fs::copy(&victim, victim.with_file_name("part-copy.parquet")).expect("copy");
+    let json = |lake: &Path| {
+        let out = cetrail(
+            &[
+                "dashboard",
+                "--lake",
+                lake.to_str().unwrap_or(""),
+                "--format",
+                "json",
+            ],
+            Path::new("."),
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    assert_eq!(json(&lake), json(&clean));
+}
