@@ -169,7 +169,7 @@ fn check(
         if matches!(format, Format::Table | Format::Md) {
             writeln!(
                 out,
-                "{}: {} committed file(s), {:.1} MB{}, {} problem(s) in {:.2} s",
+                "{}: {} committed file(s), {:.1} MB{}, {} problem(s) in {:.3} s",
                 if report.problems.is_empty() {
                     "intact"
                 } else {
@@ -178,7 +178,11 @@ fn check(
                 report.files,
                 report.bytes as f64 / 1e6,
                 if deep {
-                    format!(", {} checksum(s) verified", report.hashed)
+                    format!(
+                        ", {} checksum(s) verified ({:.1} GB/s)",
+                        report.hashed,
+                        report.bytes as f64 / 1e9 / seconds.max(1e-9)
+                    )
                 } else {
                     String::new()
                 },
