@@ -27,7 +27,13 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("cetrail: error: {err:#}");
+            let text = format!("{err:#}");
+            eprintln!("cetrail: error: {text}");
+            // A lake file that could not be read is named with the segment that
+            // committed it, and the way out (SPEC §11).
+            if let Some(why) = cetrail::lake::check::explain(&text) {
+                eprintln!("cetrail: {why}");
+            }
             ExitCode::from(2)
         }
     }

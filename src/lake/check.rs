@@ -225,3 +225,32 @@ pub fn read_files(root: &Path) -> Result<Vec<PathBuf>, LakeError> {
     }
     Ok(out)
 }
+
+/// For an error message that names a lake file (`<root>/events/month=…/….parquet`) of a
+/// lake with a ledger: the segment that committed it and the way out, as a sentence;
+/// `None` when the message names no committed file.
+pub fn explain(message: &str) -> Option<String> {
+    let at = message.find("/events/month=")?;
+    let start = message[..at]
+        .rfind(|c: char| c.is_whitespace())
+        .map_or(0, |i| i + 1);
+    let end = message[at..]
+        .find(".parquet")
+        .map(|i| at + i + ".parquet".len())?;
+    let path = Path::new(&message[start..end]);
+    let root = Path::new(&message[start..at]);
+    let rel = path.strip_prefix(root).ok()?.to_string_lossy().into_owned();
+    let c = committed(root)
+        .ok()?
+        .into_iter()
+        .find(|c| c.file.path == rel)?;
+    Some(
+        LakeError::Damaged {
+            root: root.to_path_buf(),
+            file: rel,
+            segment: c.segment,
+            problem: "cannot be read".into(),
+        }
+        .to_string(),
+    )
+}

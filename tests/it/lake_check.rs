@@ -263,3 +263,61 @@ fn read_commands_refuse_a_damaged_lake_and_ignore_stray_files() {
     };
     assert_eq!(json(&lake), json(&clean));
 }
+
+/// A committed file of the right size whose bytes are damaged: a read command fails
+/// (exit 2) naming the file, the segment that committed it and `lake check`; `lake
+/// check --deep` finds it too.
+#[test]
+fn a_file_damaged_in_place_is_named_with_its_segment_when_read() {
+    let dir = tempdir();
+    let src = dir.path().join("archive");
+    generate(
+        &src,
+        &[
+            "--days",
+            "3",
+            "--events-per-day",
+            "80",
+            "--no-digests",
+            "--seed",
+            "9",
+        ],
+    );
+    let lake = dir.path().join("lake");
+    assert_eq!(ingest(&src, &lake, &[]).0, 0);
+    let victim = lake_files(&lake)[0].clone();
+    // Inside the pages of `event_name` (a column every widget reads).
+    let (start, len) = {
+        use parquet::file::reader::FileReader as _;
+        let reader = parquet::file::serialized_reader::SerializedFileReader::new(
+            std::fs::File::open(&victim).expect("open"),
+        )
+        .expect("footer");
+        let rg = reader.metadata().row_group(0);
+        let col = (0..rg.num_columns())
+            .find(|i| rg.column(*i).column_path().string() == "event_name")
+            .expect("event_name");
+        rg.column(col).byte_range()
+    };
+    let mut bytes = std::fs::read(&victim).expect("read");
+    let from = usize::try_from(start + len / 2).unwrap_or(0);
+    for b in &mut bytes[from..from + 16] {
+        *b ^= 0xA5;
+    }
+    std::fs::write(&victim, &bytes).expect("write");
+    let rel = victim
+        .strip_prefix(&lake)
+        .map(|r| r.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let out = cetrail(
+        &["dashboard", "--lake", lake.to_str().unwrap_or("")],
+        Path::new("."),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&rel) && err.contains("_cetrail/ledger/") && err.contains("lake check"),
+        "{err}"
+    );
+    assert_eq!(check(&lake, true).0, 1);
+}
