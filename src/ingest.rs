@@ -76,7 +76,11 @@ pub struct IngestOptions {
     pub flush_objects: usize,
     /// How local files are read (see [`ReadAhead`]).
     pub read_ahead: ReadAhead,
+    /// `lake repair`: what to read again (see [`Repair`]).
+    pub repair: Option<Repair>,
 }
+
+pub use crate::lake::repair::Repair;
 
 /// How the files of a local archive are read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -105,6 +109,7 @@ impl Default for IngestOptions {
             flush_bytes: 96 << 20,
             flush_objects: 20_000,
             read_ahead: ReadAhead::Auto,
+            repair: None,
         }
     }
 }
@@ -396,7 +401,12 @@ fn process_object(
             in_layout,
         );
         let skipped_records = parsed.skipped;
-        let rows = parsed.rows.into_iter().map(EventRow::into_owned).collect();
+        let mut rows: Vec<EventRow<'static>> =
+            parsed.rows.into_iter().map(EventRow::into_owned).collect();
+        if let Some(r) = &options.repair {
+            // The other months' rows are in intact files.
+            rows.retain(|row| r.months.contains(&month_of(row.event_time)));
+        }
         // A buffer that grew far beyond the usual size is released.
         if buf.capacity() > 256 << 20 {
             *buf = Vec::new();
@@ -615,6 +625,12 @@ fn admit(
     summary: &mut Summary,
     immediate: &mut Vec<ObjectEntry>,
 ) -> Option<(Object, KeyClass)> {
+    if let Some(r) = &options.repair
+        && !r.keys.contains(&object.key)
+    {
+        summary.pruned += 1;
+        return None;
+    }
     let class = classify_key(&object.key);
     if let Some(shard) = &options.shard
         && !shard.owns(&object.key, &class)
@@ -638,7 +654,10 @@ fn admit(
             Err(e) => stat_error = Some(format!("cannot stat: {e}")),
         }
     }
-    if stat_error.is_none() && index.contains(&object.key, object.size, &object.version) {
+    if stat_error.is_none()
+        && options.repair.is_none()
+        && index.contains(&object.key, object.size, &object.version)
+    {
         summary.already_in_ledger += 1;
         return None;
     }
@@ -747,7 +766,11 @@ pub fn ingest_at(
         rows: options.flush_rows,
         bytes: options.flush_bytes,
         objects: options.flush_objects,
+        once: options.repair.is_some(),
     };
+    if let Some(r) = &options.repair {
+        lake.retire(r.retire.clone());
+    }
     // Entries decided from the key alone (not a log, unreadable name, too large).
     let mut immediate: Vec<ObjectEntry> = Vec::new();
     // The number of objects to parse, once the listing is complete (`u64::MAX` until
@@ -868,6 +891,10 @@ pub fn ingest_at(
             .map_err(|_| IngestError::ThreadGone("lister"))??;
         Ok(written)
     })?;
+    if options.repair.is_some() && outcome.commits == 0 {
+        // Nothing was read again: the damaged files are not retired.
+        lake.retire(Vec::new());
+    }
     if !immediate.is_empty() {
         lake.commit(Vec::new(), EntryLines::of(&immediate)?)?;
         summary.commits += 1;
@@ -939,6 +966,8 @@ struct Flush {
     rows: usize,
     bytes: usize,
     objects: usize,
+    /// One commit at the end, whatever the thresholds (a repair's).
+    once: bool,
 }
 
 /// What one commit writes: the kept rows by month, and the objects' ledger lines.
@@ -1037,6 +1066,9 @@ fn buffer_loop(
                 && to_come > 0
                 && to_come <= TAIL_OBJECTS
                 && pending.len() as u64 > to_come;
+            if limits.once {
+                continue;
+            }
             if tail
                 || pending_rows >= limits.rows
                 || pending_bytes + staged.bytes >= limits.bytes

@@ -53,6 +53,26 @@ enum LakeCommand {
         #[command(flatten)]
         s3: super::S3Args,
     },
+    /// Repair a damaged lake: the source objects behind each damaged file (its ledger
+    /// segment lists them) are read again from SOURCE and committed as new files, the
+    /// damaged files retired in the same commit (moved to `_cetrail/quarantine/`).
+    /// Crash-safe; rerun it after a crash. Exit status 0 when the lake is then intact.
+    Repair {
+        /// The lake: a folder or `s3://bucket/prefix`.
+        #[arg(long, value_name = "DIR|S3")]
+        lake: PathBuf,
+        /// Where the lake's events came from (a folder or `s3://…`, as ingested).
+        #[arg(long, value_name = "DIR|S3")]
+        source: String,
+        /// Find damaged files by their checksums too (every file re-read).
+        #[arg(long)]
+        deep: bool,
+        /// Configuration file (default ./cetrail.toml, else built-in defaults).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        s3: super::S3Args,
+    },
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -63,6 +83,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
             format,
             s3,
         } => check(&s3.readable_lake(&lake)?, &lake, deep, format),
+        LakeCommand::Repair {
+            lake,
+            source,
+            deep,
+            config,
+            s3,
+        } => repair(&lake, &source, deep, config.as_deref(), &s3),
         LakeCommand::Compact {
             lake,
             month,
@@ -202,4 +229,75 @@ fn check(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `lake repair`: plan from the check, read the sources again in one commit, check.
+fn repair(
+    lake: &std::path::Path,
+    source: &str,
+    deep: bool,
+    config: Option<&std::path::Path>,
+    s3: &super::S3Args,
+) -> Result<ExitCode> {
+    use cetrail::ingest::{IngestOptions, Progress, ingest_at};
+    let config = super::load_config(config)?;
+    let root = s3.readable_lake(lake)?;
+    let (_, plan) = cetrail::lake::repair::plan(&root, deep)
+        .with_context(|| format!("checking the lake {}", lake.display()))?;
+    let mut out = std::io::stdout().lock();
+    let Some(plan) = plan else {
+        writeln!(out, "nothing to repair: every committed file is intact")?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    writeln!(
+        out,
+        "repairing {} damaged file(s) ({}) from {} source object(s) of {source}",
+        plan.retire.len(),
+        plan.retire.join(", "),
+        plan.keys.len()
+    )?;
+    let retired = plan.retire.len();
+    let wanted = plan.keys.len() as u64;
+    let options = IngestOptions {
+        repair: Some(plan),
+        ..IngestOptions::default()
+    };
+    let src = s3.open(source, cetrail::source::Prune::default(), false)?;
+    let summary = ingest_at(
+        src.as_ref(),
+        s3.lake(lake)?,
+        &config,
+        &options,
+        &Progress::default(),
+    )
+    .with_context(|| format!("repairing {} from {source}", lake.display()))?;
+    writeln!(
+        out,
+        "  read again {} of {wanted} object(s) · {} rejected · {} events committed · {} file(s) retired to _cetrail/quarantine/",
+        summary.ingested,
+        summary.rejected,
+        summary.kept_total,
+        if summary.commits > 0 { retired } else { 0 }
+    )?;
+    for r in &summary.rejections {
+        writeln!(out, "  rejected {}: {}", r.key, r.reason)?;
+    }
+    let root = s3.readable_lake(lake)?;
+    let after = cetrail::lake::check::check(&root, deep)?;
+    let damaged = after
+        .problems
+        .iter()
+        .filter(|p| p.segment.is_some())
+        .count();
+    if damaged == 0 && summary.ingested == wanted {
+        writeln!(out, "intact: {} committed file(s)", after.files)?;
+        Ok(ExitCode::SUCCESS)
+    } else {
+        writeln!(
+            out,
+            "not repaired whole: {damaged} damaged file(s) left, {} of {wanted} source object(s) read (`cetrail lake check` lists them)",
+            summary.ingested
+        )?;
+        Ok(ExitCode::from(1))
+    }
 }

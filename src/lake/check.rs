@@ -30,7 +30,7 @@ pub fn committed(root: &Path) -> Result<Vec<Committed>, LakeError> {
     let mut files: BTreeMap<String, Committed> = BTreeMap::new();
     for (name, header) in read_headers(root)? {
         let segment = format!("_cetrail/ledger/{name}");
-        for r in &header.removed {
+        for r in header.removed.iter().chain(&header.retired) {
             files.remove(r);
         }
         for f in header.files {

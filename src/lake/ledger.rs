@@ -137,6 +137,11 @@ pub struct SegmentHeader {
     /// published, and by recovery when a crash interrupted that.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub removed: Vec<String>,
+    /// Damaged lake files this commit retires (`lake repair`): moved to
+    /// `_cetrail/quarantine/` after `files` are published (by recovery when a crash
+    /// interrupted that), so that no engine reads them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<String>,
 }
 
 /// A whole segment.

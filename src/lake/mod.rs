@@ -27,6 +27,7 @@ pub mod compact;
 pub mod coverage;
 pub mod ledger;
 pub mod remote;
+pub mod repair;
 pub mod schema;
 pub mod sources;
 pub mod writer;
@@ -48,6 +49,8 @@ pub struct Lake {
     files: u64,
     /// The lake on S3 when `root` is only the local spool (staging and mirror).
     remote: Option<remote::RemoteLake>,
+    /// Damaged files the next commit retires (`lake repair`).
+    retiring: Vec<String>,
     _lock: File,
 }
 
@@ -173,6 +176,7 @@ impl Lake {
                 seq: 0,
                 files: 0,
                 remote,
+                retiring: Vec::new(),
                 _lock: lock,
             },
             index,
@@ -250,6 +254,7 @@ impl Lake {
             committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             files,
             removed,
+            retired: std::mem::take(&mut self.retiring),
         };
         if let Some(remote) = &self.remote {
             return commit_remote(remote, &self.root, &header, &objects);
@@ -261,7 +266,15 @@ impl Lake {
         for f in &header.files {
             publish(&self.root, f)?;
         }
-        remove_replaced(&self.root, &header.removed)
+        remove_replaced(&self.root, &header.removed)?;
+        quarantine(&self.root, &header.retired)
+    }
+
+    /// Makes the next commit retire these committed files (paths relative to the
+    /// root): `lake repair` commits the events read again and retires the damaged
+    /// files they replace in one segment.
+    pub fn retire(&mut self, paths: Vec<String>) {
+        self.retiring = paths;
     }
 
     /// The lake on S3, when this writer writes there.
@@ -304,6 +317,34 @@ fn commit_remote(
     }
     for r in &header.removed {
         remote.delete(r)?;
+    }
+    for r in &header.retired {
+        if remote.exists(r)? {
+            remote.copy(r, &quarantined(r))?;
+            remote.delete(r)?;
+        }
+    }
+    quarantine(spool, &header.retired)
+}
+
+/// Where a retired lake file goes.
+fn quarantined(rel: &str) -> String {
+    format!("_cetrail/quarantine/{rel}")
+}
+
+/// Moves retired lake files out of `events/` into `_cetrail/quarantine/` (those already
+/// moved, or missing, are left as they are).
+fn quarantine(root: &Path, retired: &[String]) -> Result<(), LakeError> {
+    for r in retired {
+        let from = root.join(r);
+        if !from.exists() {
+            continue;
+        }
+        let to = root.join(quarantined(r));
+        if let Some(parent) = to.parent() {
+            mkdir(parent)?;
+        }
+        std::fs::rename(&from, &to).map_err(LakeError::io(&from))?;
     }
     Ok(())
 }
@@ -355,6 +396,12 @@ fn recover_remote(
         }
         for r in &s.header.removed {
             if published.contains(r) {
+                remote.delete(r)?;
+            }
+        }
+        for r in &s.header.retired {
+            if published.contains(r) {
+                remote.copy(r, &quarantined(r))?;
                 remote.delete(r)?;
             }
         }
@@ -442,6 +489,7 @@ fn recover(root: &Path, segments: &[Segment], tag: Option<&str>) -> Result<Recov
             }
         }
         remove_replaced(root, &s.header.removed)?;
+        quarantine(root, &s.header.retired)?;
     }
     // Everything left in staging is from a commit that never happened.
     if let Ok(runs) = std::fs::read_dir(&staging) {
