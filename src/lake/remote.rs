@@ -431,6 +431,13 @@ impl RemoteLake {
 /// (created if needed): downloads keys not yet there (or of another size), deletes
 /// local files the lake no longer has (compacted away). Returns files downloaded.
 pub fn mirror(remote: &RemoteLake, local: &Path) -> Result<u64, LakeError> {
+    mirror_with(remote, local, false)
+}
+
+/// [`mirror`]; `fresh`: every lake file is downloaded again, whatever its size (`lake
+/// check --deep` and `lake repair --deep` on S3: an object damaged in place keeps its
+/// size, and the local copy would hide it).
+pub fn mirror_with(remote: &RemoteLake, local: &Path, fresh: bool) -> Result<u64, LakeError> {
     let mut downloaded = 0;
     for area in ["events/", "_cetrail/ledger/"] {
         let objects = remote.list(area)?;
@@ -442,7 +449,7 @@ pub fn mirror(remote: &RemoteLake, local: &Path) -> Result<u64, LakeError> {
             }
             let dst = local.join(&o.rel);
             let have = std::fs::metadata(&dst).map(|m| m.len()).ok();
-            if have != Some(o.size) {
+            if have != Some(o.size) || (fresh && area == "events/") {
                 remote.download(&o.rel, &dst)?;
                 downloaded += 1;
             }

@@ -448,6 +448,43 @@ fn repair_gives_back_a_clean_lake() {
             );
         }
     }
+    // Killed (SIGKILL) at instants spread over the repair, then rerun: still a clean
+    // lake every time.
+    for (i, delay_ms) in [1u64, 4, 10, 25, 60, 150].into_iter().enumerate() {
+        let lake = dir.path().join(format!("killed-{i}"));
+        copy_tree(&clean, &lake);
+        let files = lake_files(&lake);
+        std::fs::remove_file(&files[i % files.len()]).expect("rm");
+        let mut child = std::process::Command::new(BIN)
+            .args([
+                "lake",
+                "repair",
+                "--lake",
+                lake.to_str().unwrap_or(""),
+                "--source",
+            ])
+            .arg(&src)
+            .env_remove("CETRAIL_CRASH_AT")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let out = repair(&lake, &src, false, None);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "killed after {delay_ms} ms: {}",
+            stdout(&out)
+        );
+        assert_eq!(check(&lake, true).0, 0, "killed after {delay_ms} ms");
+        assert_eq!(
+            distinct_events(&lake),
+            want_events,
+            "killed after {delay_ms} ms"
+        );
+    }
     // A lake with nothing damaged: nothing to do.
     let out = repair(&clean, &src, true, None);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
