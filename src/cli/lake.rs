@@ -82,7 +82,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             deep,
             format,
             s3,
-        } => check(&s3.readable_lake_with(&lake, deep)?, &lake, deep, format),
+        } => check(
+            &s3.readable_lake_with(&lake, deep, false)?,
+            &lake,
+            deep,
+            format,
+        ),
         LakeCommand::Repair {
             lake,
             source,
@@ -241,7 +246,7 @@ fn repair(
 ) -> Result<ExitCode> {
     use cetrail::ingest::{IngestOptions, Progress, ingest_at};
     let config = super::load_config(config)?;
-    let root = s3.readable_lake_with(lake, deep)?;
+    let root = s3.readable_lake_with(lake, deep, false)?;
     let (_, plan) = cetrail::lake::repair::plan(&root, deep)
         .with_context(|| format!("checking the lake {}", lake.display()))?;
     let mut out = std::io::stdout().lock();
@@ -282,7 +287,7 @@ fn repair(
     for r in &summary.rejections {
         writeln!(out, "  rejected {}: {}", r.key, r.reason)?;
     }
-    let root = s3.readable_lake_with(lake, deep)?;
+    let root = s3.readable_lake_with(lake, deep, false)?;
     let after = cetrail::lake::check::check(&root, deep)?;
     let damaged = after
         .problems

@@ -158,18 +158,25 @@ impl S3Args {
     /// A local folder holding the lake at `location` for reading: the folder itself,
     /// or for `s3://…` a mirror in the cache folder brought up to date first.
     pub(crate) fn readable_lake(&self, location: &Path) -> Result<PathBuf> {
-        self.readable_lake_with(location, false)
+        self.readable_lake_with(location, false, true)
     }
 
-    /// [`S3Args::readable_lake`]; `fresh`: on S3, every lake file is downloaded again
-    /// (a deep check must see the objects, not an older local copy).
-    pub(crate) fn readable_lake_with(&self, location: &Path, fresh: bool) -> Result<PathBuf> {
+    /// [`S3Args::readable_lake`]; on S3, `fresh`: every lake file is downloaded again
+    /// (a deep check must see the objects, not an older local copy); `verify`: a file
+    /// that is not what was committed stops the mirror (read commands; `lake check`
+    /// and `lake repair` judge the copies themselves).
+    pub(crate) fn readable_lake_with(
+        &self,
+        location: &Path,
+        fresh: bool,
+        verify: bool,
+    ) -> Result<PathBuf> {
         let local = match self.lake(location)? {
             cetrail::lake::LakeLocation::Local(p) => p,
             cetrail::lake::LakeLocation::S3 { remote, spool } => {
-                cetrail::lake::remote::mirror_with(&remote, &spool, fresh).with_context(|| {
-                    format!("mirroring {} to {}", remote.url(), spool.display())
-                })?;
+                cetrail::lake::remote::mirror_with(&remote, &spool, fresh, verify).with_context(
+                    || format!("mirroring {} to {}", remote.url(), spool.display()),
+                )?;
                 spool
             }
         };

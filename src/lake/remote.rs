@@ -46,6 +46,8 @@ pub struct RemoteObject {
     /// Key relative to the lake's prefix.
     pub rel: String,
     pub size: u64,
+    /// What changes when the object's bytes change (its ETag, quotes removed).
+    pub etag: String,
 }
 
 /// A lake's root on S3.
@@ -163,6 +165,7 @@ impl RemoteLake {
                         out.push(RemoteObject {
                             rel: self.rel(k).to_string(),
                             size: o.size().unwrap_or(0).max(0) as u64,
+                            etag: o.e_tag().unwrap_or("").trim_matches('"').to_string(),
                         });
                     }
                 }
@@ -431,15 +434,45 @@ impl RemoteLake {
 /// (created if needed): downloads keys not yet there (or of another size), deletes
 /// local files the lake no longer has (compacted away). Returns files downloaded.
 pub fn mirror(remote: &RemoteLake, local: &Path) -> Result<u64, LakeError> {
-    mirror_with(remote, local, false)
+    mirror_with(remote, local, false, true)
 }
+
+/// The mirror's record of the ETags its copies were downloaded at.
+const MIRROR_ETAGS: &str = "_cetrail/mirror-etags.tsv";
 
 /// [`mirror`]; `fresh`: every lake file is downloaded again, whatever its size (`lake
 /// check --deep` and `lake repair --deep` on S3: an object damaged in place keeps its
-/// size, and the local copy would hide it).
-pub fn mirror_with(remote: &RemoteLake, local: &Path, fresh: bool) -> Result<u64, LakeError> {
+/// size and ETag history, and the local copy would hide it). `verify`: a downloaded
+/// file that is not what its segment committed (its xxh3) stops the mirror with
+/// [`LakeError::Damaged`] (read commands); `lake check` and `lake repair` take the
+/// copy as it is and judge it themselves.
+pub fn mirror_with(
+    remote: &RemoteLake,
+    local: &Path,
+    fresh: bool,
+    verify: bool,
+) -> Result<u64, LakeError> {
     let mut downloaded = 0;
-    for area in ["events/", "_cetrail/ledger/"] {
+    // The ETags the local copies were downloaded at: an object rewritten in place (same
+    // size) is downloaded again.
+    let etags_path = local.join(MIRROR_ETAGS);
+    let mut etags: std::collections::BTreeMap<String, String> =
+        std::fs::read_to_string(&etags_path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    // The ledger first: the files it commits are checked as they arrive.
+    let mut committed: std::collections::HashMap<String, super::check::Committed> =
+        Default::default();
+    for area in ["_cetrail/ledger/", "events/"] {
+        if area == "events/" {
+            committed = super::check::committed(local)?
+                .into_iter()
+                .map(|c| (c.file.path.clone(), c))
+                .collect();
+        }
         let objects = remote.list(area)?;
         let wanted: std::collections::HashSet<&str> =
             objects.iter().map(|o| o.rel.as_str()).collect();
@@ -449,9 +482,30 @@ pub fn mirror_with(remote: &RemoteLake, local: &Path, fresh: bool) -> Result<u64
             }
             let dst = local.join(&o.rel);
             let have = std::fs::metadata(&dst).map(|m| m.len()).ok();
-            if have != Some(o.size) || (fresh && area == "events/") {
+            let changed = etags.get(&o.rel).is_some_and(|e| *e != o.etag);
+            if have != Some(o.size) || changed || (fresh && area == "events/") {
                 remote.download(&o.rel, &dst)?;
                 downloaded += 1;
+                etags.insert(o.rel.clone(), o.etag.clone());
+                // A committed file that is not what its segment committed.
+                if verify
+                    && let Some(c) = committed.get(&o.rel)
+                    && let Some(want) = &c.file.xxh3
+                {
+                    let (_, got) = super::writer::xxh3_of(&dst)?;
+                    if format!("{got:016x}") != *want {
+                        // Not kept: the next read downloads and judges it again.
+                        std::fs::remove_file(&dst).map_err(LakeError::io(&dst))?;
+                        return Err(LakeError::Damaged {
+                            root: PathBuf::from(remote.url()),
+                            file: o.rel.clone(),
+                            segment: c.segment.clone(),
+                            problem: format!(
+                                "differs from what was committed (xxh3 {got:016x}, committed {want})"
+                            ),
+                        });
+                    }
+                }
             }
         }
         let root = local.join(area);
@@ -462,10 +516,16 @@ pub fn mirror_with(remote: &RemoteLake, local: &Path, fresh: bool) -> Result<u64
                 .unwrap_or_default();
             if !wanted.contains(rel.as_str()) {
                 std::fs::remove_file(&f).map_err(LakeError::io(&f))?;
+                etags.remove(&rel);
             }
         }
     }
     std::fs::create_dir_all(local.join("events")).map_err(LakeError::io(local))?;
+    let text: String = etags.iter().map(|(k, v)| format!("{k}\t{v}\n")).collect();
+    if let Some(parent) = etags_path.parent() {
+        std::fs::create_dir_all(parent).map_err(LakeError::io(parent))?;
+    }
+    std::fs::write(&etags_path, text).map_err(LakeError::io(&etags_path))?;
     Ok(downloaded)
 }
 

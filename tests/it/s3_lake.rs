@@ -366,6 +366,14 @@ fn a_damaged_lake_on_s3_is_named_and_repaired() {
     )
     .expect("put");
     let rel = victim.trim_start_matches("lake/").to_string();
+    // A read command downloads the rewritten object (its ETag changed) and refuses it.
+    let out = run(&["dashboard", "--lake", &url]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&rel) && stderr(&out).contains("_cetrail/ledger/"),
+        "{}",
+        stderr(&out)
+    );
     let out = run(&["lake", "check", "--lake", &url, "--deep"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stdout(&out).contains(&rel), "{}", stdout(&out));
