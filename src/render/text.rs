@@ -5,6 +5,9 @@ use comfy_table::{ContentArrangement, Table as Comfy};
 
 use super::{Cell, Table, TimeStyle};
 
+/// Columns at most this wide never wrap on a terminal.
+const SHORT_COLUMN: usize = 32;
+
 /// A terminal table; control characters from the trail are shown escaped. No value is
 /// ever cut (SPEC §11): on a terminal, columns wrap to its width (keys, ARNs and ids are
 /// shown whole, on several lines if need be); elsewhere (a pipe, a file) rows are as
@@ -16,15 +19,28 @@ pub fn table(t: &Table, style: TimeStyle) -> String {
         // otherwise.
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(t.columns.clone());
+    let mut widths: Vec<usize> = t.columns.iter().map(|h| h.chars().count()).collect();
     for r in &t.rows {
-        c.add_row(
-            r.iter()
-                .map(|cell| match cell {
-                    Cell::Text(s) => s.escape_debug().to_string(),
-                    other => other.text(style),
-                })
-                .collect::<Vec<_>>(),
-        );
+        let cells: Vec<String> = r
+            .iter()
+            .map(|cell| match cell {
+                Cell::Text(s) => s.escape_debug().to_string(),
+                other => other.text(style),
+            })
+            .collect();
+        for (w, cell) in widths.iter_mut().zip(&cells) {
+            *w = (*w).max(cell.chars().count());
+        }
+        c.add_row(cells);
+    }
+    // Short columns (ids, times, counts) keep their width; only the long ones (keys,
+    // ARNs, messages) wrap when the terminal is narrow.
+    for (i, w) in widths.into_iter().enumerate() {
+        if w <= SHORT_COLUMN
+            && let Some(col) = c.column_mut(i)
+        {
+            col.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+        }
     }
     if t.rows.is_empty() {
         format!("{c}\n(no rows)")

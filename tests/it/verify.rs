@@ -176,6 +176,20 @@ fn every_kind_of_tampering_is_detected_and_named() {
         "the whole key {victim} in:\n{}",
         stdout(&o)
     );
+    // On a narrow terminal (a pseudo-terminal of 100 columns, through `script`) the key
+    // wraps inside its cell: its pieces, read down the `object` column, are the key.
+    if let Some(shown) = on_a_terminal(&["verify", a.to_str().expect("p")], 100) {
+        let findings = shown
+            .split("╞")
+            .last()
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split('┆').nth(4))
+            .map(str::trim)
+            .collect::<String>();
+        assert_eq!(findings, victim, "in:\n{shown}");
+        assert!(!shown.contains('…'), "nothing is cut:\n{shown}");
+    }
 
     // One byte of one log file changed (re-compressed, so only the content differs).
     let a = fresh("changed-byte");
@@ -599,4 +613,22 @@ fn verify_over_s3_reads_the_newest_signature_from_object_metadata() {
     assert_eq!(of(Problem::BadSignature), vec![newest]);
     assert_eq!(of(Problem::MissingLog), vec![victim]);
     assert_eq!(r.failures, 2);
+}
+
+/// What `cetrail args` prints on a pseudo-terminal `cols` wide (util-linux `script`);
+/// `None` where `script` is missing.
+fn on_a_terminal(args: &[&str], cols: u32) -> Option<String> {
+    let command = format!(
+        "stty cols {cols} rows 50; {BIN} {}",
+        args.iter()
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).replace('\r', ""))
 }
