@@ -185,10 +185,16 @@ pub fn check(root: &Path, deep: bool) -> Result<Report, LakeError> {
 }
 
 /// The files a read command reads (SPEC §11): exactly those the ledger commits and
-/// does not remove, each present and of its committed size; a file in `events/` that
-/// no segment commits is not read. A damaged file stops the read with
-/// [`LakeError::Damaged`], which names it, its segment and the way out. A lake folder
-/// without a ledger is no lake.
+/// does not remove, each present, of its committed size and with its committed bytes;
+/// a file in `events/` that no segment commits is not read. A damaged file stops the
+/// read with [`LakeError::Damaged`], which names it, its segment and the way out. A
+/// lake folder without a ledger is no lake.
+///
+/// Bytes are checked once per version of a file: `_cetrail/verified.tsv` remembers the
+/// size and modification time each file had when its xxh3 last matched the ledger's,
+/// so a lake read again costs a stat per file, and a file rewritten since (another
+/// mtime) is hashed again (in parallel). The record is a cache: when it cannot be
+/// written (a read-only lake) the files are hashed at every read.
 pub fn read_files(root: &Path) -> Result<Vec<PathBuf>, LakeError> {
     if !ledger_dir(root).is_dir() {
         return Err(LakeError::NotALake {
@@ -196,35 +202,143 @@ pub fn read_files(root: &Path) -> Result<Vec<PathBuf>, LakeError> {
             message: "no _cetrail/ledger/ folder (run `cetrail ingest` first)".into(),
         });
     }
-    let mut out = Vec::new();
-    for c in committed(root)? {
+    let committed = committed(root)?;
+    let verified = read_verified(root);
+    let damaged = |c: &Committed, problem: String| LakeError::Damaged {
+        root: root.to_path_buf(),
+        file: c.file.path.clone(),
+        segment: c.segment.clone(),
+        problem,
+    };
+    // Size first, for every file; the files whose bytes were not verified in this
+    // version are hashed after.
+    let mut out = Vec::with_capacity(committed.len());
+    let mut to_hash: Vec<(&Committed, u64, u128)> = Vec::new();
+    for c in &committed {
         let path = root.join(&c.file.path);
-        let damaged = |problem: String| LakeError::Damaged {
-            root: root.to_path_buf(),
-            file: c.file.path.clone(),
-            segment: c.segment.clone(),
-            problem,
-        };
-        match std::fs::metadata(&path) {
-            Ok(m) => {
-                if let Some(want) = c.file.size
-                    && m.len() != want
-                {
-                    return Err(damaged(format!(
-                        "has {} bytes where {want} were committed",
-                        m.len()
-                    )));
-                }
-            }
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(damaged("is missing".into()));
+                return Err(damaged(c, "is missing".into()));
             }
-            Err(e) => return Err(damaged(format!("cannot be read: {e}"))),
+            Err(e) => return Err(damaged(c, format!("cannot be read: {e}"))),
+        };
+        if let Some(want) = c.file.size
+            && meta.len() != want
+        {
+            return Err(damaged(
+                c,
+                format!("has {} bytes where {want} were committed", meta.len()),
+            ));
+        }
+        if let Some(want) = &c.file.xxh3 {
+            let mtime = mtime_of(&meta);
+            let known = verified
+                .get(&c.file.path)
+                .is_some_and(|(s, m, h)| *s == meta.len() && *m == mtime && h == want);
+            if !known {
+                to_hash.push((c, meta.len(), mtime));
+            }
         }
         out.push(path);
     }
+    if to_hash.is_empty() {
+        return Ok(out);
+    }
+    let hashed: Vec<Result<(), LakeError>> = to_hash
+        .par_iter()
+        .map(|(c, _, _)| {
+            let want = c.file.xxh3.as_deref().unwrap_or_default();
+            let (_, got) = super::writer::xxh3_of(&root.join(&c.file.path))?;
+            if format!("{got:016x}") == want {
+                Ok(())
+            } else {
+                Err(damaged(
+                    c,
+                    format!("differs from what was committed (xxh3 {got:016x}, committed {want})"),
+                ))
+            }
+        })
+        .collect();
+    for r in hashed {
+        r?;
+    }
+    // Remember what was verified (best effort: a cache).
+    let mut records = verified;
+    for (c, size, mtime) in to_hash {
+        records.insert(
+            c.file.path.clone(),
+            (size, mtime, c.file.xxh3.clone().unwrap_or_default()),
+        );
+    }
+    let live: std::collections::HashSet<&str> =
+        committed.iter().map(|c| c.file.path.as_str()).collect();
+    records.retain(|k, _| live.contains(k.as_str()));
+    write_verified(root, &records);
     Ok(out)
 }
+
+type Verified = std::collections::HashMap<String, (u64, u128, String)>;
+
+fn read_verified(root: &Path) -> Verified {
+    std::fs::read_to_string(root.join(VERIFIED))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            let (path, size, mtime, hash) = (f.next()?, f.next()?, f.next()?, f.next()?);
+            Some((
+                path.to_string(),
+                (size.parse().ok()?, mtime.parse().ok()?, hash.to_string()),
+            ))
+        })
+        .collect()
+}
+
+/// Writes the record (a temporary file of this process, renamed; errors ignored: it is
+/// a cache).
+fn write_verified(root: &Path, records: &Verified) {
+    let mut keys: Vec<&String> = records.keys().collect();
+    keys.sort();
+    let mut text = String::new();
+    for k in keys {
+        let (size, mtime, hash) = &records[k];
+        text.push_str(&format!("{k}\t{size}\t{mtime}\t{hash}\n"));
+    }
+    let path = root.join(VERIFIED);
+    let tmp = path.with_extension(format!("tsv.{}.tmp", std::process::id()));
+    if std::fs::write(&tmp, text).is_err() || std::fs::rename(&tmp, &path).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+}
+
+/// The modification time of a file, in ns since the epoch (0 when unknown).
+fn mtime_of(meta: &std::fs::Metadata) -> u128 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// Notes files just published by a commit as verified (their bytes are those the
+/// writer hashed): the first read of a new lake file then costs a stat, not a hash.
+pub fn note_verified(root: &Path, files: &[DataFile]) {
+    let mut records = read_verified(root);
+    for f in files {
+        let (Some(size), Some(hash)) = (f.size, &f.xxh3) else {
+            continue;
+        };
+        if let Ok(meta) = std::fs::metadata(root.join(&f.path))
+            && meta.len() == size
+        {
+            records.insert(f.path.clone(), (size, mtime_of(&meta), hash.clone()));
+        }
+    }
+    write_verified(root, &records);
+}
+
+/// The record of the lake files whose bytes were verified (see [`read_files`]).
+const VERIFIED: &str = "_cetrail/verified.tsv";
 
 /// For an error message that names a lake file (`<root>/events/month=…/….parquet`) of a
 /// lake with a ledger: the segment that committed it and the way out, as a sentence;

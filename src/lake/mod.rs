@@ -266,6 +266,7 @@ impl Lake {
         for f in &header.files {
             publish(&self.root, f)?;
         }
+        check::note_verified(&self.root, &header.files);
         remove_replaced(&self.root, &header.removed)?;
         quarantine(&self.root, &header.retired)
     }

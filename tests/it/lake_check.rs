@@ -140,9 +140,9 @@ fn damaged_and_stray_files_are_named_with_their_segment() {
     assert_eq!(v["files"].as_u64(), Some(lake_files(&clean).len() as u64));
 }
 
-/// Every read command on a lake whose committed file is missing, truncated or replaced
-/// stops with exit status 2 and names the file and its segment; a stray file is not
-/// read.
+/// Every read command on a lake whose committed file is missing, truncated, replaced or
+/// changed in place stops with exit status 2 and names the file and its segment; a
+/// stray file is not read.
 #[test]
 fn read_commands_refuse_a_damaged_lake_and_ignore_stray_files() {
     let dir = tempdir();
@@ -211,7 +211,7 @@ fn read_commands_refuse_a_damaged_lake_and_ignore_stray_files() {
             stderr(&out)
         );
     }
-    for damage in ["missing", "truncated", "replaced"] {
+    for damage in ["missing", "truncated", "replaced", "flipped"] {
         let lake = dir.path().join(damage);
         copy_tree(&clean, &lake);
         let files = lake_files(&lake);
@@ -221,6 +221,16 @@ fn read_commands_refuse_a_damaged_lake_and_ignore_stray_files() {
             "truncated" => {
                 let b = std::fs::read(&victim).expect("read");
                 std::fs::write(&victim, &b[..b.len() - 100]).expect("write");
+            }
+            // The same size, 16 bytes flipped wherever they fall (perhaps in a column
+            // no command reads): its bytes are not those committed.
+            "flipped" => {
+                let mut b = std::fs::read(&victim).expect("read");
+                let mid = b.len() / 2;
+                for x in &mut b[mid..mid + 16] {
+                    *x ^= 0xA5;
+                }
+                std::fs::write(&victim, &b).expect("write");
             }
             _ => {
                 std::fs::copy(&files[0], &victim).expect("copy");
