@@ -405,6 +405,55 @@ fn a_damaged_lake_on_s3_is_named_and_repaired() {
         m
     };
     assert_eq!(distinct_events(&mirror_root), distinct_events(&local));
-    let out = run(&["dashboard", "--lake", &url]);
+    // All 17 widgets are the clean lake's.
+    let out = run(&["dashboard", "--lake", &url, "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let clean = cetrail(
+        &[
+            "dashboard",
+            "--lake",
+            local.to_str().unwrap_or(""),
+            "--format",
+            "json",
+        ],
+        Path::new("."),
+    );
+    assert_eq!(stdout(&out), stdout(&clean));
+    // A truncated object: every read command through the mirror refuses the lake.
+    let listed = rt
+        .block_on(
+            client
+                .list_objects_v2()
+                .bucket(&bucket)
+                .prefix("lake/events/")
+                .send(),
+        )
+        .expect("list");
+    let victim = listed.contents()[0].key().unwrap_or("").to_string();
+    let body = rt
+        .block_on(client.get_object().bucket(&bucket).key(&victim).send())
+        .expect("get");
+    let bytes = rt.block_on(body.body.collect()).expect("body").to_vec();
+    rt.block_on(
+        client
+            .put_object()
+            .bucket(&bucket)
+            .key(&victim)
+            .body(aws_sdk_s3::primitives::ByteStream::from(
+                bytes[..bytes.len() / 2].to_vec(),
+            ))
+            .send(),
+    )
+    .expect("put");
+    let rel = victim.trim_start_matches("lake/").to_string();
+    for args in [
+        vec!["dashboard", "--lake", url.as_str()],
+        vec!["audit", "--lake", url.as_str()],
+        vec!["query", "top-actions", "--lake", url.as_str()],
+        vec!["coverage", "--lake", url.as_str()],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(&rel), "{args:?}: {}", stderr(&out));
+    }
 }
