@@ -158,11 +158,20 @@ pub(crate) fn ledger_dir(root: &Path) -> PathBuf {
 /// Reads every committed segment, in name order (oldest run first).
 pub fn read_segments(root: &Path) -> Result<Vec<Segment>, LakeError> {
     let dir = ledger_dir(root);
+    segment_names(&dir)?
+        .iter()
+        .map(|n| read_segment(&dir.join(n)))
+        .collect()
+}
+
+/// The file names of the committed segments in `dir`, sorted (none when the folder
+/// does not exist).
+fn segment_names(dir: &Path) -> Result<Vec<String>, LakeError> {
     let mut names = Vec::new();
-    match std::fs::read_dir(&dir) {
+    match std::fs::read_dir(dir) {
         Ok(entries) => {
             for e in entries {
-                let e = e.map_err(LakeError::io(&dir))?;
+                let e = e.map_err(LakeError::io(dir))?;
                 let name = e.file_name().to_string_lossy().into_owned();
                 if name.ends_with(".jsonl") && !name.starts_with('.') {
                     names.push(name);
@@ -172,13 +181,13 @@ pub fn read_segments(root: &Path) -> Result<Vec<Segment>, LakeError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {
             return Err(LakeError::Io {
-                path: dir,
+                path: dir.to_path_buf(),
                 source: e,
             });
         }
     }
     names.sort();
-    names.iter().map(|n| read_segment(&dir.join(n))).collect()
+    Ok(names)
 }
 
 /// Every committed segment's header (its first line only: what the lake's table is
@@ -186,26 +195,7 @@ pub fn read_segments(root: &Path) -> Result<Vec<Segment>, LakeError> {
 pub fn read_headers(root: &Path) -> Result<Vec<(String, SegmentHeader)>, LakeError> {
     use std::io::BufRead;
     let dir = ledger_dir(root);
-    let mut names = Vec::new();
-    match std::fs::read_dir(&dir) {
-        Ok(entries) => {
-            for e in entries {
-                let e = e.map_err(LakeError::io(&dir))?;
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.ends_with(".jsonl") && !name.starts_with('.') {
-                    names.push(name);
-                }
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(LakeError::Io {
-                path: dir,
-                source: e,
-            });
-        }
-    }
-    names.sort();
+    let names = segment_names(&dir)?;
     let mut out = Vec::with_capacity(names.len());
     for name in names {
         let path = dir.join(&name);

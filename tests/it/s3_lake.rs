@@ -152,6 +152,29 @@ fn lake_on_s3_equals_the_local_lake_through_ingest_compact_and_queries() {
     assert_eq!(widget_tables(&m), widget_tables(&local));
 }
 
+/// The binary with `args` against moto at `endpoint` (test credentials, its own cache
+/// folder) and the environment `env`.
+fn on_moto(
+    endpoint: &str,
+    cache: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .args(["--endpoint-url", endpoint])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("CETRAIL_CACHE_DIR", cache)
+        .env_remove("AWS_PROFILE")
+        .env_remove("CETRAIL_CRASH_AT");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("cetrail")
+}
+
 fn moto_client(endpoint: &str) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version_latest()
@@ -181,21 +204,7 @@ fn binary_lake_on_moto_survives_a_writer_killed_mid_upload() {
         .expect("create bucket");
     let url = format!("s3://{bucket}/cetrail");
     let cache = dir.path().join("cache");
-    let cetrail_s3 = |args: &[&str], env: &[(&str, &str)]| {
-        let mut c = Command::new(BIN);
-        c.args(args)
-            .args(["--endpoint-url", &endpoint])
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env("CETRAIL_CACHE_DIR", &cache)
-            .env_remove("AWS_PROFILE")
-            .env_remove("CETRAIL_CRASH_AT");
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        c.output().expect("cetrail")
-    };
+    let cetrail_s3 = |args: &[&str], env: &[(&str, &str)]| on_moto(&endpoint, &cache, args, env);
     let arch = archive.to_str().expect("utf-8");
 
     // Killed after the first part of the first lake file.
@@ -279,19 +288,7 @@ fn a_damaged_lake_on_s3_is_named_and_repaired() {
         .expect("create bucket");
     let url = format!("s3://{bucket}/lake");
     let cache = dir.path().join("cache");
-    let run = |args: &[&str]| {
-        Command::new(BIN)
-            .args(args)
-            .args(["--endpoint-url", &endpoint])
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env("CETRAIL_CACHE_DIR", &cache)
-            .env_remove("AWS_PROFILE")
-            .env_remove("CETRAIL_CRASH_AT")
-            .output()
-            .expect("cetrail")
-    };
+    let run = |args: &[&str]| on_moto(&endpoint, &cache, args, &[]);
     let arch = archive.to_str().expect("utf-8");
     let out = run(&[
         "ingest",
