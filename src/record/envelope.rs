@@ -112,6 +112,15 @@ struct Probe {
     detail_type: Option<IgnoredAny>,
 }
 
+/// The first key of the JSON object `body` starts with (`None` when it holds an escape
+/// or does not look like one).
+fn first_key(body: &[u8]) -> Option<&[u8]> {
+    let rest = trimmed(body.strip_prefix(b"{")?);
+    let rest = rest.strip_prefix(b"\"")?;
+    let end = memchr::memchr2(b'"', b'\\', rest)?;
+    (rest[end] == b'"').then(|| &rest[..end])
+}
+
 /// Tells what `data` (decompressed, not empty) holds.
 pub fn sniff(data: &[u8]) -> Sniffed {
     let body = trimmed(data);
@@ -119,6 +128,18 @@ pub fn sniff(data: &[u8]) -> Sniffed {
         None => Sniffed::Unknown("only whitespace"),
         Some(b'[') => Sniffed::Format(Format::Records),
         Some(b'{') => {
+            // The first key decides the whole-file shapes, which can be large (an Event
+            // History file is one object): they are not parsed twice.
+            match first_key(body) {
+                Some(b"Records") => return Sniffed::Format(Format::Records),
+                Some(b"Events") => return Sniffed::Format(Format::LookupEvents),
+                Some(b"events" | b"logEvents" | b"messageType" | b"logGroup" | b"logGroupName") => {
+                    return Sniffed::Format(Format::LogEvents);
+                }
+                _ => {}
+            }
+            // Otherwise a unit of a stream (an EventBridge event, a record): its first
+            // object is small and says which.
             let mut stream = serde_json::Deserializer::from_slice(body).into_iter::<Probe>();
             match stream.next() {
                 Some(Ok(p)) if p.records.is_some() => Sniffed::Format(Format::Records),
@@ -463,6 +484,9 @@ mod tests {
             Sniffed::Format(Format::LogEvents)
         );
         assert_eq!(f("Permission Check Successful"), Sniffed::WriteTest);
+        assert_eq!(first_key(b"{ \n \"Events\": []}"), Some(&b"Events"[..]));
+        assert_eq!(first_key(b"{\"a\\\"b\": 1}"), None);
+        assert_eq!(first_key(b"[1]"), None);
         assert_eq!(
             f("Event ID,Event time,User name,Event name,Resource type\n1,2,3,4,5\n"),
             Sniffed::EventHistoryCsv

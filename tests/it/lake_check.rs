@@ -257,21 +257,7 @@ fn read_commands_refuse_a_damaged_lake_and_ignore_stray_files() {
     copy_tree(&clean, &lake);
     let victim = lake_files(&lake)[0].clone();
     std::fs::copy(&victim, victim.with_file_name("part-copy.parquet")).expect("copy");
-    let json = |lake: &Path| {
-        let out = cetrail(
-            &[
-                "dashboard",
-                "--lake",
-                lake.to_str().unwrap_or(""),
-                "--format",
-                "json",
-            ],
-            Path::new("."),
-        );
-        assert!(out.status.success(), "{}", stderr(&out));
-        stdout(&out)
-    };
-    assert_eq!(json(&lake), json(&clean));
+    assert_eq!(dashboard_json(&lake), dashboard_json(&clean));
 }
 
 /// A committed file of the right size whose bytes are damaged: a read command fails

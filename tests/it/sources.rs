@@ -260,39 +260,28 @@ fn eventbridge_lines_event_history_files_and_csv_downloads() {
     );
 }
 
-#[test]
-fn a_trail_copy_wins_over_every_other_source() {
-    let dir = tempdir();
-    let export = dir.path().join("export");
-    let trail = dir.path().join("trail");
-    let a = ce_record("ev-a", "2026-10-01T09:00:00Z", "DescribeInstances");
-    let b = ce_record("ev-b", "2026-10-01T09:05:00Z", "DescribeVolumes");
+/// A one-stream export under `dir` of `records`, each delivered two seconds after it.
+fn write_export(dir: &Path, records: &[&Value]) {
+    let lines: String = records
+        .iter()
+        .map(|r| {
+            let delivered =
+                chrono::DateTime::parse_from_rfc3339(r["eventTime"].as_str().unwrap_or(""))
+                    .map(|t| t + chrono::Duration::seconds(2))
+                    .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+                    .unwrap_or_default();
+            format!("{delivered} {}\n", bus(r))
+        })
+        .collect();
     write(
-        &export.join("exportedlogs/t1/s1/000000.gz"),
-        &gzip(
-            format!(
-                "2026-10-01T09:00:02.000Z {}\n2026-10-01T09:05:02.000Z {}\n",
-                bus(&a),
-                bus(&b)
-            )
-            .as_bytes(),
-        ),
+        &dir.join("exportedlogs/t1/s1/000000.gz"),
+        &gzip(lines.as_bytes()),
     );
-    let key = "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/10/01/111122223333_CloudTrail_eu-west-1_20261001T0910Z_abc.json.gz";
-    write(
-        &trail.join(key),
-        &gzip(json!({"Records": [a]}).to_string().as_bytes()),
-    );
-    let lake = dir.path().join("lake");
-    // The export first, then the trail: the lake holds both copies of ev-a, and every
-    // reader keeps the trail's.
-    assert_eq!(ingest(&export, &lake, &[]).0, 0);
-    assert_eq!(ingest(&trail, &lake, &[]).0, 0);
-    let before = provenance(&lake);
-    assert_eq!(before["ev-a"].1, "trail");
-    assert_eq!(before["ev-a"].2, key);
-    assert_eq!(before["ev-b"].1, "log-export");
-    let sql = dir.path().join("q.sql");
+}
+
+/// The copy of each event the `events` view keeps: its id, kind and object, by id.
+fn copies_kept(lake: &Path, cwd: &Path) -> Value {
+    let sql = cwd.join("copies.sql");
     std::fs::write(
         &sql,
         "SELECT event_id, source_kind, source_object FROM events ORDER BY event_id",
@@ -307,10 +296,35 @@ fn a_trail_copy_wins_over_every_other_source() {
             "--format",
             "json",
         ],
-        dir.path(),
+        cwd,
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let got: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    serde_json::from_slice(&out.stdout).unwrap_or_default()
+}
+
+#[test]
+fn a_trail_copy_wins_over_every_other_source() {
+    let dir = tempdir();
+    let export = dir.path().join("export");
+    let trail = dir.path().join("trail");
+    let a = ce_record("ev-a", "2026-10-01T09:00:00Z", "DescribeInstances");
+    let b = ce_record("ev-b", "2026-10-01T09:05:00Z", "DescribeVolumes");
+    write_export(&export, &[&a, &b]);
+    let key = "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/10/01/111122223333_CloudTrail_eu-west-1_20261001T0910Z_abc.json.gz";
+    write(
+        &trail.join(key),
+        &gzip(json!({"Records": [a]}).to_string().as_bytes()),
+    );
+    let lake = dir.path().join("lake");
+    // The export first, then the trail: the lake holds both copies of ev-a, and every
+    // reader keeps the trail's.
+    assert_eq!(ingest(&export, &lake, &[]).0, 0);
+    assert_eq!(ingest(&trail, &lake, &[]).0, 0);
+    let before = provenance(&lake);
+    assert_eq!(before["ev-a"].1, "trail");
+    assert_eq!(before["ev-a"].2, key);
+    assert_eq!(before["ev-b"].1, "log-export");
+    let got = copies_kept(&lake, dir.path());
     assert_eq!(got[0]["source_kind"], "trail", "{got}");
     assert_eq!(got[0]["source_object"], key, "{got}");
     assert_eq!(got[1]["source_kind"], "log-export", "{got}");
@@ -578,41 +592,10 @@ fn a_lake_of_schema_version_1_reads_and_compacts_beside_new_files() {
     }
     // The same event and another through an export, in files of version 2: the view
     // meets a duplicate and reads `source_kind` from both versions.
-    write(
-        &export.join("exportedlogs/t1/s1/000000.gz"),
-        &gzip(
-            format!(
-                "2026-10-01T09:00:02.000Z {}\n2026-10-01T09:05:02.000Z {}\n",
-                bus(&a),
-                bus(&b)
-            )
-            .as_bytes(),
-        ),
-    );
+    write_export(&export, &[&a, &b]);
     assert_eq!(ingest(&export, &lake, &[]).0, 0);
     let lake_arg = lake.to_str().unwrap_or("");
-    let sql = dir.path().join("q.sql");
-    std::fs::write(
-        &sql,
-        "SELECT event_id, source_kind, source_object FROM events ORDER BY event_id",
-    )
-    .expect("write");
-    let query = || {
-        let out = cetrail(
-            &[
-                "query",
-                sql.to_str().unwrap_or(""),
-                "--lake",
-                lake_arg,
-                "--format",
-                "json",
-            ],
-            dir.path(),
-        );
-        assert!(out.status.success(), "{}", stderr(&out));
-        serde_json::from_slice::<Value>(&out.stdout).unwrap_or_default()
-    };
-    let got = query();
+    let got = copies_kept(&lake, dir.path());
     // The version-1 copy (a trail's, its kind null) wins over the export's.
     assert_eq!(got[0]["event_id"], "ev-a", "{got}");
     assert_eq!(got[0]["source_object"], key, "{got}");
@@ -632,7 +615,7 @@ fn a_lake_of_schema_version_1_reads_and_compacts_beside_new_files() {
     let out = cetrail(&["lake", "compact", "--lake", lake_arg], dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(rows(&lake).len(), 2, "one row per event after compaction");
-    let got = query();
+    let got = copies_kept(&lake, dir.path());
     // The trail's row is kept as it was written: its kind null (a trail's).
     assert!(got[0]["source_kind"].is_null(), "{got}");
     assert_eq!(got[0]["source_object"], key, "{got}");
