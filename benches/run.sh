@@ -7,9 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cetrail-target}"
 if [ "${1:-}" = "--quick" ]; then
-  INGEST=(--scale 0.25 --runs 1 --tiny-files 40000); DASH=(--runs 1); S3=(--days 1); SOURCES=(--runs 1 --days 14)
+  INGEST=(--scale 0.25 --runs 1 --tiny-files 40000); DASH=(--runs 1); S3=(--tiny-objects 20000 --big-days 6 --delays 0,30); SOURCES=(--runs 1 --days 14)
 else
-  INGEST=(--runs 3); DASH=(--runs 5); S3=(--days 4); SOURCES=(--runs 3)
+  INGEST=(--runs 3); DASH=(--runs 5); S3=(); SOURCES=(--runs 3)
 fi
 echo "== criterion: hot paths"
 cargo bench --bench hot_paths -- --noplot

@@ -112,8 +112,9 @@ pub(crate) struct S3Args {
     /// S3: attempts per request, with exponential backoff and jitter.
     #[arg(long, default_value_t = 8)]
     max_attempts: u32,
-    /// S3: downloads in flight.
-    #[arg(long, default_value_t = 32)]
+    /// S3: the most requests in flight. The number in flight adapts below it: it grows
+    /// while more requests do not queue, and shrinks when S3 throttles (SlowDown).
+    #[arg(long, default_value_t = cetrail::source::s3::DEFAULT_CONCURRENCY)]
     concurrency: usize,
 }
 

@@ -29,6 +29,14 @@ pub(crate) struct Faults {
     slowdown_every: u64,
     drop_every: u64,
     stall_every: u64,
+    /// Added before every answer (S3's first-byte latency).
+    delay: Duration,
+    /// GETs answer SlowDown while more than this many are in flight (0: never), as a
+    /// server over its request rate does.
+    throttle_above: u64,
+    /// GETs in flight now, and the most seen.
+    in_flight: Arc<AtomicU64>,
+    peak_in_flight: AtomicU64,
     requests: AtomicU64,
     gets: AtomicU64,
     lists: AtomicU64,
@@ -51,7 +59,11 @@ impl HttpConnector for Wrapped {
         let is_list = req.uri().contains("list-type=2");
         if is_list {
             f.lists.fetch_add(1, Ordering::SeqCst);
-            return self.inner.call(req);
+            let (fut, delay) = (self.inner.call(req), f.delay);
+            return HttpConnectorFuture::new(async move {
+                tokio::time::sleep(delay).await;
+                fut.await
+            });
         }
         if req.method() == "HEAD" {
             let path = req.uri().split('?').next().unwrap_or("").to_string();
@@ -70,14 +82,37 @@ impl HttpConnector for Wrapped {
             });
         }
         let n = f.gets.fetch_add(1, Ordering::SeqCst) + 1;
+        let now = f.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        f.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+        let fut = self.answer(req, n, now);
+        // Counted out when answered or dropped (an attempt timed out).
+        let (delay, guard) = (f.delay, InFlight(f.in_flight.clone()));
+        HttpConnectorFuture::new(async move {
+            let _guard = guard;
+            tokio::time::sleep(delay).await;
+            fut.await
+        })
+    }
+}
+
+struct InFlight(Arc<AtomicU64>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Wrapped {
+    /// The answer to GET number `n`, with `now` GETs in flight.
+    fn answer(&self, req: HttpRequest, n: u64, now: u64) -> HttpConnectorFuture {
+        let f = &self.faults;
         let hit = |every: u64| every > 0 && n.is_multiple_of(every);
+        if f.throttle_above > 0 && now > f.throttle_above {
+            return slow_down(f);
+        }
         if hit(f.slowdown_every) {
-            f.injected.fetch_add(1, Ordering::SeqCst);
-            let body = "<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
-            let mut resp =
-                HttpResponse::new(503u16.try_into().expect("status"), SdkBody::from(body));
-            resp.headers_mut().insert("content-type", "application/xml");
-            return HttpConnectorFuture::ready(Ok(resp));
+            return slow_down(f);
         }
         if hit(f.drop_every) {
             f.injected.fetch_add(1, Ordering::SeqCst);
@@ -96,6 +131,15 @@ impl HttpConnector for Wrapped {
         }
         self.inner.call(req)
     }
+}
+
+/// A 503 SlowDown answer.
+fn slow_down(f: &Faults) -> HttpConnectorFuture {
+    f.injected.fetch_add(1, Ordering::SeqCst);
+    let body = "<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+    let mut resp = HttpResponse::new(503u16.try_into().expect("status"), SdkBody::from(body));
+    resp.headers_mut().insert("content-type", "application/xml");
+    HttpConnectorFuture::ready(Ok(resp))
 }
 
 #[derive(Debug)]
@@ -429,6 +473,139 @@ fn an_object_that_keeps_failing_is_rejected_and_named() {
     assert!(s.has_rejections());
 }
 
+/// An archive of many small objects (five-minute files of a few records).
+fn tiny_objects(dir: &Path, days: &str, seed: &str) -> std::path::PathBuf {
+    let archive = dir.join("archive");
+    generate(
+        &archive,
+        &[
+            "--days",
+            days,
+            "--events-per-day",
+            "400",
+            "--ce-share",
+            "0.3",
+            "--seed",
+            seed,
+            "--no-digests",
+        ],
+    );
+    archive
+}
+
+#[test]
+fn the_limit_grows_under_latency_and_shrinks_under_slowdown() {
+    let dir = tempdir();
+    let archive = tiny_objects(dir.path(), "2", "21");
+    let objects = walk(&archive).len();
+    assert!(objects > 800, "{objects} objects");
+    let local_lake = local_ingest(&archive, dir.path());
+    let root = bucket_with(&archive, "");
+
+    // 20 ms before every answer: the limit grows from 16 to hide it.
+    let faults = Arc::new(Faults {
+        delay: Duration::from_millis(20),
+        ..Faults::default()
+    });
+    let source = S3Source::new(
+        client(root.path(), faults.clone()),
+        "trail-bucket",
+        "",
+        Prune::default(),
+    )
+    .expect("source");
+    let s = s3_ingest(&source, &dir.path().join("lake-delay"));
+    assert_eq!(s.rejected, 0, "{:?}", s.rejections);
+    let grown = source.control();
+    assert!(
+        grown.peak >= 64,
+        "the limit peaked at {} (from 16)",
+        grown.peak
+    );
+    assert!(
+        faults.peak_in_flight.load(Ordering::SeqCst) >= 48,
+        "{} GETs in flight at most",
+        faults.peak_in_flight.load(Ordering::SeqCst)
+    );
+    assert_eq!(grown.cuts, 0);
+
+    // The same, but the server throttles above 24 GETs in flight.
+    let faults = Arc::new(Faults {
+        delay: Duration::from_millis(20),
+        throttle_above: 24,
+        ..Faults::default()
+    });
+    let source = S3Source::new(
+        client(root.path(), faults.clone()),
+        "trail-bucket",
+        "",
+        Prune::default(),
+    )
+    .expect("source");
+    let lake = dir.path().join("lake-throttled");
+    let s = s3_ingest(&source, &lake);
+    let throttled = source.control();
+    assert!(source.stats.throttled.load(Ordering::SeqCst) > 0);
+    assert!(throttled.cuts > 0, "throttling cut the limit");
+    assert!(
+        throttled.limit() <= 48,
+        "the limit settles near what the server takes: {}",
+        throttled.limit()
+    );
+    assert_eq!(s.rejected, 0, "{:?}", s.rejections);
+    assert_eq!(distinct_events(&lake), distinct_events(&local_lake));
+    assert_eq!(rows(&lake).len(), distinct_events(&lake).len());
+}
+
+#[test]
+fn thousands_in_flight_under_throttling_lose_and_double_nothing() {
+    let dir = tempdir();
+    let archive = tiny_objects(dir.path(), "4", "22");
+    let objects = walk(&archive).len();
+    assert!(objects > 2000, "{objects} objects");
+    let local_lake = local_ingest(&archive, dir.path());
+    let root = bucket_with(&archive, "");
+    let faults = Arc::new(Faults {
+        delay: Duration::from_millis(40),
+        slowdown_every: 3,
+        drop_every: 11,
+        ..Faults::default()
+    });
+    // Starts at 2,048 in flight (the controller cuts from there) with a buffer smaller
+    // than the archive.
+    let source = S3Source::new(
+        client(root.path(), faults.clone()),
+        "trail-bucket",
+        "",
+        Prune::default(),
+    )
+    .expect("source")
+    .with_limits(2048, 4096)
+    .with_buffer(2 << 20);
+    let lake = dir.path().join("lake");
+    let s = s3_ingest(&source, &lake);
+    let peak = faults.peak_in_flight.load(Ordering::SeqCst);
+    assert!(peak >= 1000, "{peak} GETs in flight at most");
+    assert!(faults.injected.load(Ordering::SeqCst) > 500);
+    assert!(source.control().cuts > 0);
+    assert_eq!(s.rejected, 0, "{:?}", s.rejections.first());
+    assert_eq!(s.ingested as usize, objects);
+    assert_eq!(distinct_events(&lake), distinct_events(&local_lake));
+    assert_eq!(
+        rows(&lake).len(),
+        distinct_events(&lake).len(),
+        "no duplicates"
+    );
+    // Downloaded-but-unread bytes stayed within the buffer (plus one object).
+    let biggest = walk(&archive)
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .max()
+        .unwrap_or(0);
+    let held = source.stats.peak_held.load(Ordering::SeqCst);
+    assert!(held > 0 && held <= (2 << 20) + biggest, "{held} bytes held");
+}
+
 fn day(s: &str) -> Option<chrono::NaiveDate> {
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
 }
@@ -444,7 +621,7 @@ pub(crate) fn moto_endpoint() -> Option<String> {
 }
 
 #[test]
-fn binary_against_moto_server_equals_local_ingest() {
+fn binary_against_moto_server_resumes_a_killed_run_and_equals_local_ingest() {
     let Some(endpoint) = moto_endpoint() else {
         eprintln!("SKIPPED moto end-to-end test: no CETRAIL_MOTO_ENDPOINT (run .ci/run)");
         return;
@@ -504,30 +681,51 @@ fn binary_against_moto_server_equals_local_ingest() {
 
     let lake = dir.path().join("s3");
     let url = format!("s3://{bucket}/exports");
-    let run = || {
-        std::process::Command::new(BIN)
-            .args([
-                "ingest",
-                &url,
-                "--lake",
-                lake.to_str().expect("p"),
-                "--endpoint-url",
-                &endpoint,
-                "--json",
-            ])
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env_remove("AWS_PROFILE")
-            .output()
-            .expect("cetrail")
+    let run = |crash: Option<&str>| {
+        let mut c = std::process::Command::new(BIN);
+        c.args([
+            "ingest",
+            &url,
+            "--lake",
+            lake.to_str().expect("p"),
+            "--endpoint-url",
+            &endpoint,
+            "--commit-every",
+            "10",
+            "--json",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("CETRAIL_CRASH_AT");
+        if let Some(point) = crash {
+            c.env("CETRAIL_CRASH_AT", point);
+        }
+        c.output().expect("cetrail")
     };
-    let out = run();
+    // Killed at its third commit, with downloads in flight: the rerun reads the rest.
+    let killed = run(Some("before-commit:3"));
+    assert_ne!(
+        killed.status.code(),
+        Some(0),
+        "the crash hook must kill the run"
+    );
+    let out = run(None);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).expect("summary");
     assert!(n(&s, "ingested") > 20);
+    assert!(
+        n(&s, "already_in_ledger") >= 20,
+        "the killed run's commits are kept: {s}"
+    );
     assert_eq!(distinct_events(&lake), distinct_events(&local_lake));
-    let again: serde_json::Value = serde_json::from_slice(&run().stdout).expect("summary");
+    assert_eq!(
+        rows(&lake).len(),
+        distinct_events(&lake).len(),
+        "no event twice"
+    );
+    let again: serde_json::Value = serde_json::from_slice(&run(None).stdout).expect("summary");
     assert_eq!(n(&again, "ingested"), 0);
     assert_eq!(n(&again, "already_in_ledger"), n(&s, "objects_seen"));
 }
