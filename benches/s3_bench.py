@@ -8,7 +8,7 @@ p.add_argument("--bin", required=True)
 p.add_argument("--venv", required=True)
 p.add_argument("--proxy", required=True, help="the delay_proxy binary")
 p.add_argument("--tiny-objects", type=int, default=100_000)
-p.add_argument("--big-days", type=int, default=36, help="days of the big-object archive (~28 MB JSON a day)")
+p.add_argument("--big-days", type=int, default=36, help="days of the big-object archive (~31 MB JSON a day)")
 p.add_argument("--delays", default="0,10,30", help="ms added to each request")
 p.add_argument("--archives", default="tiny,big")
 p.add_argument("--concurrency", type=int, default=None, help="passed to cetrail ingest (default: its own)")
@@ -58,8 +58,8 @@ if "tiny" in a.archives:
     days = -(-a.tiny_objects // 970)
     archives.append(("tiny objects", generate("tiny", days, 1200, 5)))
 if "big" in a.archives:
-    # Hourly files of ~1,500 records.
-    archives.append(("big objects", generate("big", a.big_days, 36_000, 60)))
+    # Hourly files of ~300 records (~300 KB of JSON): ~3,500 objects, ~1.1 GB of JSON.
+    archives.append(("big objects", generate("big", a.big_days, 7_200, 60)))
 
 env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_REGION="us-east-1",
            AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")

@@ -142,9 +142,11 @@ pub fn connect_client(
 }
 
 /// `client` tuned for reading log objects at a high object rate: no retries of the
-/// SDK's own (the source's loop retries, see the module), and no response checksum
-/// validation unless an operation requires it (objects are checked by their
-/// parse, and the lake hashes what it writes).
+/// SDK's own (the source's loop retries, see the module); no response checksum
+/// validation unless an operation requires it (objects are checked by their parse,
+/// and the lake hashes what it writes). Stalled-stream protection stays: it costs a
+/// timer per body (~3 % of a tiny GET's CPU, measured) but ends a stalled download in
+/// seconds where the attempt timeout would take two minutes.
 pub(super) fn for_reading(client: &Client) -> Client {
     let conf = client
         .config()
