@@ -162,6 +162,9 @@ pub struct Summary {
     pub discarded_staged_files: u64,
     /// Rejected objects, and objects with rejected records (first reason each).
     pub rejections: Vec<Rejection>,
+    /// What an S3 source asked of S3 (absent for other sources).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<crate::source::Requests>,
 }
 
 impl Summary {
@@ -918,6 +921,7 @@ pub fn ingest_at(
         }
     }
     summary.kept_total = outcome.kinds.iter().sum();
+    summary.requests = source.requests();
     summary.seconds = started.elapsed().as_secs_f64();
     if summary.seconds > 0.0 {
         summary.mb_per_second = summary.bytes_decompressed as f64 / 1e6 / summary.seconds;

@@ -255,6 +255,13 @@ fn print_summary(s: &Summary) -> Result<()> {
         s.mb_per_second,
         s.events_per_second
     )?;
+    if let Some(r) = &s.requests {
+        writeln!(
+            out,
+            "  requests {} GET · {} LIST · {} throttled (retried) · up to {} in flight ({} allowed at the end, {} cuts)",
+            r.gets, r.lists, r.throttled, r.peak_in_flight, r.final_limit, r.limit_cuts
+        )?;
+    }
     if s.recovered_files + s.discarded_staged_files > 0 {
         writeln!(
             out,

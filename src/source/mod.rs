@@ -69,6 +69,10 @@ pub trait Source: Sync {
     fn defer(&self, _object: &Object) -> Option<Body> {
         None
     }
+    /// The requests a remote source made, for the summary. Local: none.
+    fn requests(&self) -> Option<Requests> {
+        None
+    }
     /// One user metadata value of an object (S3 `x-amz-meta-<name>`); a folder has none.
     fn metadata(&self, _object: &Object, _name: &str) -> Result<Option<String>, String> {
         Ok(None)
@@ -83,6 +87,20 @@ pub trait Source: Sync {
     ) -> Result<Vec<String>, SourceError> {
         Ok(Vec::new())
     }
+}
+
+/// The requests an S3 source made in a run (the ingest summary's `requests`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Requests {
+    pub lists: u64,
+    pub gets: u64,
+    /// Attempts answered with throttling (503 SlowDown and kin), retried.
+    pub throttled: u64,
+    /// The most requests in flight at once.
+    pub peak_in_flight: u64,
+    /// How many the concurrency controller allowed at the end, and its cuts.
+    pub final_limit: u64,
+    pub limit_cuts: u64,
 }
 
 /// One input object.

@@ -734,6 +734,10 @@ fn binary_against_moto_server_resumes_a_killed_run_and_equals_local_ingest() {
         n(&s, "already_in_ledger") >= 20,
         "the killed run's commits are kept: {s}"
     );
+    // The summary says what was asked of S3: a GET per object read, nothing more.
+    assert_eq!(n(&s["requests"], "gets"), n(&s, "ingested"));
+    assert!(n(&s["requests"], "lists") >= 4);
+    assert!(n(&s["requests"], "peak_in_flight") >= 1);
     assert_eq!(distinct_events(&lake), distinct_events(&local_lake));
     assert_eq!(
         rows(&lake).len(),
@@ -742,5 +746,6 @@ fn binary_against_moto_server_resumes_a_killed_run_and_equals_local_ingest() {
     );
     let again: serde_json::Value = serde_json::from_slice(&run(None).stdout).expect("summary");
     assert_eq!(n(&again, "ingested"), 0);
+    assert_eq!(n(&again["requests"], "gets"), 0, "a rerun issues no GET");
     assert_eq!(n(&again, "already_in_ledger"), n(&s, "objects_seen"));
 }

@@ -194,6 +194,7 @@ pub struct Limiter {
 struct State {
     control: Control,
     in_flight: usize,
+    peak_in_flight: usize,
 }
 
 impl Limiter {
@@ -202,6 +203,7 @@ impl Limiter {
             state: Mutex::new(State {
                 control,
                 in_flight: 0,
+                peak_in_flight: 0,
             }),
             wake: tokio::sync::Notify::new(),
         })
@@ -217,6 +219,11 @@ impl Limiter {
         self.lock().control.clone()
     }
 
+    /// The most requests in flight at once so far.
+    pub fn peak_in_flight(&self) -> usize {
+        self.lock().peak_in_flight
+    }
+
     /// Waits until one more request may be sent.
     pub async fn acquire(self: &Arc<Self>) -> Permit {
         loop {
@@ -228,6 +235,7 @@ impl Limiter {
                 if s.in_flight < s.control.limit() {
                     s.in_flight += 1;
                     let n = s.in_flight;
+                    s.peak_in_flight = s.peak_in_flight.max(n);
                     s.control.in_flight(n);
                     return Permit {
                         limiter: self.clone(),

@@ -38,7 +38,7 @@ use fetch::Prefetch;
 use walk::Leaf;
 
 use crate::error::SourceError;
-use crate::source::{Object, Prune, Source};
+use crate::source::{Object, Prune, Requests, Source};
 
 /// Counters of the requests made, for tests and the summary.
 #[derive(Debug, Default)]
@@ -431,6 +431,18 @@ impl Source for S3Source {
                     .await
             })
             .map_err(|e| e.to_string())?
+    }
+
+    fn requests(&self) -> Option<Requests> {
+        let control = self.inner.limiter.snapshot();
+        Some(Requests {
+            lists: self.stats.list_calls.load(Ordering::Relaxed),
+            gets: self.stats.get_calls.load(Ordering::Relaxed),
+            throttled: self.stats.throttled.load(Ordering::Relaxed),
+            peak_in_flight: self.inner.limiter.peak_in_flight() as u64,
+            final_limit: control.limit() as u64,
+            limit_cuts: control.cuts,
+        })
     }
 
     fn prefetch(&self, objects: &mut dyn Iterator<Item = &Object>) {
