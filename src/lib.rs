@@ -22,6 +22,7 @@
 //! 2 usage or fatal error, 3 finished but some input was rejected.
 
 pub mod config;
+pub mod detect;
 pub mod error;
 pub mod generate;
 pub mod ingest;
