@@ -7,6 +7,7 @@ mod audit;
 mod bad_input;
 mod crash;
 mod derive;
+mod detect;
 mod generate;
 mod ingest;
 mod lake_check;

@@ -1,0 +1,168 @@
+//! Our own Sigma rules (`queries/rules/`): each loads as a rule the engine runs, and
+//! each has an event that hits it and a near miss that does not (SPEC §12).
+
+use std::path::{Path, PathBuf};
+
+use cetrail::detect::{Loaded, Rule, load};
+use serde_json::{Value, json};
+
+fn rules_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("queries/rules")
+}
+
+fn our_rule(file: &str) -> Rule {
+    let path = rules_dir().join(file);
+    let text = std::fs::read_to_string(&path).expect("rule file");
+    match load(&path, &text).expect("valid Sigma").pop() {
+        Some(Loaded::Rule(r)) => *r,
+        other => panic!("{file} is not run by the engine: {other:?}"),
+    }
+}
+
+/// A CloudTrail record made by `role` (an assumed-role session).
+fn by(role: &str, source: &str, name: &str, request: Value) -> Value {
+    json!({
+        "eventVersion": "1.09",
+        "eventSource": source,
+        "eventName": name,
+        "userIdentity": {
+            "type": "AssumedRole",
+            "arn": format!("arn:aws:sts::111122223333:assumed-role/{role}/alice.martin"),
+            "sessionContext": {"sessionIssuer": {"type": "Role", "userName": role}}
+        },
+        "requestParameters": request,
+    })
+}
+
+#[test]
+fn every_rule_of_ours_loads_and_is_run() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(rules_dir())
+        .expect("queries/rules")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4, "{files:?}");
+    let mut ids = std::collections::BTreeSet::new();
+    for f in files {
+        let name = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
+        let r = our_rule(&name);
+        assert!(ids.insert(r.id.clone()), "{name}: id {} used twice", r.id);
+        assert!(["high", "critical"].contains(&r.level.as_str()), "{name}");
+        assert!(r.tags.iter().any(|t| t.starts_with("attack.")), "{name}");
+    }
+}
+
+#[test]
+fn long_lived_credentials() {
+    let r = our_rule("ce_long_lived_credentials.yml");
+    let iam = "iam.amazonaws.com";
+    assert!(r.matches(&by(
+        "CE-Admin",
+        iam,
+        "CreateAccessKey",
+        json!({"userName": "x"})
+    )));
+    assert!(r.matches(&by("CE-DevOps", iam, "CreateLoginProfile", json!({}))));
+    // Near misses: another role, another call.
+    assert!(!r.matches(&by("Admin", iam, "CreateAccessKey", json!({}))));
+    assert!(!r.matches(&by("CE-Admin", iam, "ListAccessKeys", json!({}))));
+}
+
+#[test]
+fn ssh_access() {
+    let r = our_rule("ce_ssh_access.yml");
+    let ec2 = "ec2.amazonaws.com";
+    assert!(r.matches(&by(
+        "CE-SRE",
+        "ec2-instance-connect.amazonaws.com",
+        "SendSSHPublicKey",
+        json!({"instanceId": "i-1"})
+    )));
+    let ingress = |from: u16, to: u16| {
+        json!({"groupId": "sg-1", "ipPermissions": {"items": [
+            {"ipProtocol": "tcp", "fromPort": from, "toPort": to}
+        ]}})
+    };
+    assert!(r.matches(&by(
+        "CE-DevOps",
+        ec2,
+        "AuthorizeSecurityGroupIngress",
+        ingress(22, 22)
+    )));
+    assert!(r.matches(&by(
+        "CE-DevOps",
+        ec2,
+        "AuthorizeSecurityGroupIngress",
+        ingress(0, 1024)
+    )));
+    // Near misses: port 443, and SSM (the allowed way in).
+    assert!(!r.matches(&by(
+        "CE-DevOps",
+        ec2,
+        "AuthorizeSecurityGroupIngress",
+        ingress(443, 443)
+    )));
+    assert!(!r.matches(&by(
+        "CE-SRE",
+        "ssm.amazonaws.com",
+        "StartSession",
+        json!({"target": "i-1"})
+    )));
+}
+
+#[test]
+fn trail_tampering() {
+    let r = our_rule("ce_trail_tampering.yml");
+    let ct = "cloudtrail.amazonaws.com";
+    assert!(r.matches(&by(
+        "CE-Security",
+        ct,
+        "StopLogging",
+        json!({"name": "main"})
+    )));
+    assert!(r.matches(&by("CE-Admin", ct, "PutEventSelectors", json!({}))));
+    assert!(
+        !r.matches(&by("CE-Security", ct, "LookupEvents", json!({}))),
+        "reading is fine"
+    );
+    assert!(
+        !r.matches(&by("OrgAdmin", ct, "StopLogging", json!({}))),
+        "not a CE role"
+    );
+}
+
+#[test]
+fn ce_roles_and_deny_prod_modified() {
+    let r = our_rule("ce_roles_modified.yml");
+    let iam = "iam.amazonaws.com";
+    assert!(r.matches(&by(
+        "CE-Admin",
+        iam,
+        "UpdateAssumeRolePolicy",
+        json!({"roleName": "CE-ReadOnly", "policyDocument": "{}"})
+    )));
+    assert!(r.matches(&by(
+        "CE-DevOps",
+        iam,
+        "DetachRolePolicy",
+        json!({"roleName": "app", "policyArn": "arn:aws:iam::111122223333:policy/CE-DenyProd"})
+    )));
+    // Near misses: the client's own role, and a CE role changing an unrelated role.
+    assert!(!r.matches(&by(
+        "Admin",
+        iam,
+        "DeleteRole",
+        json!({"roleName": "CE-Data"})
+    )));
+    assert!(!r.matches(&by(
+        "CE-DevOps",
+        iam,
+        "AttachRolePolicy",
+        json!({"roleName": "app-role", "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"})
+    )));
+}
