@@ -10,6 +10,17 @@ fn rules_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("queries/rules")
 }
 
+/// Our rule files, sorted.
+fn rule_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(rules_dir())
+        .expect("queries/rules")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yml"))
+        .collect();
+    files.sort();
+    files
+}
+
 fn our_rule(file: &str) -> Rule {
     let path = rules_dir().join(file);
     let text = std::fs::read_to_string(&path).expect("rule file");
@@ -36,12 +47,7 @@ fn by(role: &str, source: &str, name: &str, request: Value) -> Value {
 
 #[test]
 fn every_rule_of_ours_loads_and_is_run() {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(rules_dir())
-        .expect("queries/rules")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yml"))
-        .collect();
-    files.sort();
+    let files = rule_files();
     assert!(files.len() >= 4, "{files:?}");
     let mut ids = std::collections::BTreeSet::new();
     for f in files {
@@ -99,6 +105,20 @@ fn ssh_access() {
         ec2,
         "AuthorizeSecurityGroupIngress",
         ingress(0, 1024)
+    )));
+    // The older form: one range at the top of the request.
+    let flat = |port: u16| json!({"groupId": "sg-1", "ipProtocol": "tcp", "fromPort": port, "toPort": port});
+    assert!(r.matches(&by(
+        "CE-DevOps",
+        ec2,
+        "AuthorizeSecurityGroupIngress",
+        flat(22)
+    )));
+    assert!(!r.matches(&by(
+        "CE-DevOps",
+        ec2,
+        "AuthorizeSecurityGroupIngress",
+        flat(80)
     )));
     // Near misses: port 443, and SSM (the allowed way in).
     assert!(!r.matches(&by(
@@ -165,4 +185,96 @@ fn ce_roles_and_deny_prod_modified() {
         "AttachRolePolicy",
         json!({"roleName": "app-role", "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"})
     )));
+}
+
+/// `record` as a call of a CE-Admin session (a new event id), so that real records
+/// exercise our rules' CE-role tests.
+fn as_ce_call(record: &Value) -> Value {
+    let mut ce = record.clone();
+    let id = record["eventID"].as_str().unwrap_or("").to_string();
+    ce["eventID"] = json!(format!("{id}-ce"));
+    ce["userIdentity"] = json!({
+        "type": "AssumedRole",
+        "arn": "arn:aws:sts::111122223333:assumed-role/CE-Admin/alice.martin",
+        "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "CE-Admin"}}
+    });
+    ce
+}
+
+#[test]
+fn our_rules_select_the_same_events_as_pysigma_over_duckdb() {
+    let Some(python) = crate::util::python_with("sigma_backend_duckdb") else {
+        eprintln!("SKIPPED Sigma oracle test: no Python with pysigma-backend-duckdb (run .ci/run)");
+        return;
+    };
+    // The 310 real stratus-red-team records, each also rewritten as a CE-Admin call,
+    // and hand-made CE events for what stratus does not do.
+    let mut events: Vec<Value> = Vec::new();
+    for (_, records) in crate::util::stratus() {
+        for r in records {
+            events.push(as_ce_call(&r));
+            events.push(r);
+        }
+    }
+    let iam = "iam.amazonaws.com";
+    let made = [
+        by(
+            "CE-Admin",
+            iam,
+            "UpdateAssumeRolePolicy",
+            json!({"roleName": "CE-ReadOnly"}),
+        ),
+        by(
+            "CE-DevOps",
+            iam,
+            "DetachRolePolicy",
+            json!({"roleName": "app", "policyArn": "arn:aws:iam::111122223333:policy/CE-DenyProd"}),
+        ),
+        by("Admin", iam, "DeleteRole", json!({"roleName": "CE-Data"})),
+        by(
+            "CE-DevOps",
+            iam,
+            "AttachRolePolicy",
+            json!({"roleName": "app-role", "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}),
+        ),
+    ];
+    for (i, mut e) in made.into_iter().enumerate() {
+        e["eventID"] = json!(format!("made-{i}"));
+        events.push(e);
+    }
+    let dir = crate::util::tempdir();
+    let jsonl = dir.path().join("events.jsonl");
+    let text: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+    std::fs::write(&jsonl, text.join("\n")).expect("write events");
+    let files = rule_files();
+    let out = std::process::Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sigma_oracle.py"))
+        .arg(&jsonl)
+        .args(&files)
+        .output()
+        .expect("run the oracle");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let oracle: Value = serde_json::from_slice(&out.stdout).expect("oracle JSON");
+    for f in &files {
+        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let rule = our_rule(name);
+        let ours: std::collections::BTreeSet<String> = events
+            .iter()
+            .filter(|e| rule.matches(e))
+            .filter_map(|e| e["eventID"].as_str().map(str::to_string))
+            .collect();
+        let theirs: std::collections::BTreeSet<String> =
+            oracle[f.to_string_lossy().as_ref()]["ids"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name}: {}", oracle[f.to_string_lossy().as_ref()]))
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
+        assert!(!ours.is_empty(), "{name} hits nothing in the corpus");
+        assert_eq!(ours, theirs, "{name}: cetrail vs pySigma's DuckDB SQL");
+    }
 }
