@@ -12,22 +12,30 @@ fn rules_dir() -> PathBuf {
 
 /// Our rule files, sorted.
 fn rule_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(rules_dir())
-        .expect("queries/rules")
+    yml_files(&rules_dir())
+}
+
+fn our_rule(file: &str) -> Rule {
+    rule_at(&rules_dir().join(file))
+}
+
+fn rule_at(path: &Path) -> Rule {
+    let text = std::fs::read_to_string(path).expect("rule file");
+    match load(path, &text).expect("valid Sigma").pop() {
+        Some(Loaded::Rule(r)) => *r,
+        other => panic!("{} is not run by the engine: {other:?}", path.display()),
+    }
+}
+
+/// The `.yml` files of `dir`, sorted.
+fn yml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("rules folder")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "yml"))
         .collect();
     files.sort();
     files
-}
-
-fn our_rule(file: &str) -> Rule {
-    let path = rules_dir().join(file);
-    let text = std::fs::read_to_string(&path).expect("rule file");
-    match load(&path, &text).expect("valid Sigma").pop() {
-        Some(Loaded::Rule(r)) => *r,
-        other => panic!("{file} is not run by the engine: {other:?}"),
-    }
 }
 
 /// A CloudTrail record made by `role` (an assumed-role session).
@@ -202,7 +210,7 @@ fn as_ce_call(record: &Value) -> Value {
 }
 
 #[test]
-fn our_rules_select_the_same_events_as_pysigma_over_duckdb() {
+fn our_rules_and_the_test_corpus_select_the_same_events_as_pysigma_over_duckdb() {
     let Some(python) = crate::util::python_with("sigma_backend_duckdb") else {
         eprintln!("SKIPPED Sigma oracle test: no Python with pysigma-backend-duckdb (run .ci/run)");
         return;
@@ -246,7 +254,11 @@ fn our_rules_select_the_same_events_as_pysigma_over_duckdb() {
     let jsonl = dir.path().join("events.jsonl");
     let text: Vec<String> = events.iter().map(|e| e.to_string()).collect();
     std::fs::write(&jsonl, text.join("\n")).expect("write events");
-    let files = rule_files();
+    // Our rules, and test rules exercising every modifier and condition form.
+    let mut files = rule_files();
+    let corpus = yml_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sigma"));
+    assert!(corpus.len() >= 9, "{corpus:?}");
+    files.extend(corpus);
     let out = std::process::Command::new(python)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sigma_oracle.py"))
         .arg(&jsonl)
@@ -261,7 +273,7 @@ fn our_rules_select_the_same_events_as_pysigma_over_duckdb() {
     let oracle: Value = serde_json::from_slice(&out.stdout).expect("oracle JSON");
     for f in &files {
         let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let rule = our_rule(name);
+        let rule = rule_at(f);
         let ours: std::collections::BTreeSet<String> = events
             .iter()
             .filter(|e| rule.matches(e))
