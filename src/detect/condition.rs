@@ -130,28 +130,29 @@ impl Parser {
     }
 
     fn or(&mut self) -> Result<Condition, ConditionError> {
-        let mut parts = vec![self.and()?];
-        while self.peek_word().as_deref() == Some("or") {
-            self.at += 1;
-            parts.push(self.and()?);
-        }
-        Ok(if parts.len() == 1 {
-            parts.remove(0)
-        } else {
-            Condition::Or(parts)
-        })
+        self.joined("or", Self::and, Condition::Or)
     }
 
     fn and(&mut self) -> Result<Condition, ConditionError> {
-        let mut parts = vec![self.not()?];
-        while self.peek_word().as_deref() == Some("and") {
+        self.joined("and", Self::not, Condition::And)
+    }
+
+    /// `operand (word operand)*`, one operand alone as itself.
+    fn joined(
+        &mut self,
+        word: &str,
+        operand: fn(&mut Self) -> Result<Condition, ConditionError>,
+        all: fn(Vec<Condition>) -> Condition,
+    ) -> Result<Condition, ConditionError> {
+        let mut parts = vec![operand(self)?];
+        while self.peek_word().as_deref() == Some(word) {
             self.at += 1;
-            parts.push(self.not()?);
+            parts.push(operand(self)?);
         }
         Ok(if parts.len() == 1 {
             parts.remove(0)
         } else {
-            Condition::And(parts)
+            all(parts)
         })
     }
 

@@ -215,12 +215,7 @@ impl Source for LocalSource {
     }
 
     fn list(&self) -> Result<Vec<Object>, SourceError> {
-        let mut all = Vec::new();
-        self.list_each(&mut |batch| {
-            all.extend(batch);
-            true
-        })?;
-        Ok(all)
+        crate::source::collect_listing(self)
     }
 
     fn list_each(&self, sink: &mut dyn FnMut(Vec<Object>) -> bool) -> Result<(), SourceError> {

@@ -103,6 +103,17 @@ pub struct Requests {
     pub limit_cuts: u64,
 }
 
+/// Every object of `source`, sorted, collected from [`Source::list_each`] (the
+/// `list` of sources that stream their listing).
+pub(crate) fn collect_listing(source: &dyn Source) -> Result<Vec<Object>, SourceError> {
+    let mut all = Vec::new();
+    source.list_each(&mut |batch| {
+        all.extend(batch);
+        true
+    })?;
+    Ok(all)
+}
+
 /// One input object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Object {

@@ -192,6 +192,17 @@ pub(crate) fn client(root: &Path, faults: Arc<Faults>) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(conf)
 }
 
+/// A source over the whole of `trail-bucket` under `root`, through `faults`.
+fn bucket_source(root: &Path, faults: &Arc<Faults>) -> S3Source {
+    S3Source::new(
+        client(root, faults.clone()),
+        "trail-bucket",
+        "",
+        Prune::default(),
+    )
+    .expect("source")
+}
+
 fn s3_ingest(source: &S3Source, lake: &Path) -> cetrail::ingest::Summary {
     let options = IngestOptions {
         threads: 2,
@@ -300,13 +311,7 @@ fn listing_paginates_past_1000_keys() {
     assert!(logs > 1000, "{logs} log files");
     let root = bucket_with(&archive, "");
     let faults = Arc::new(Faults::default());
-    let source = S3Source::new(
-        client(root.path(), faults.clone()),
-        "trail-bucket",
-        "",
-        Prune::default(),
-    )
-    .expect("source");
+    let source = bucket_source(root.path(), &faults);
     let lake = dir.path().join("lake");
     let s = s3_ingest(&source, &lake);
     assert_eq!(s.ingested as usize, logs);
@@ -409,13 +414,7 @@ fn faults_are_retried_and_every_event_is_ingested_once() {
         stall_every: 41,
         ..Faults::default()
     });
-    let source = S3Source::new(
-        client(root.path(), faults.clone()),
-        "trail-bucket",
-        "",
-        Prune::default(),
-    )
-    .expect("source");
+    let source = bucket_source(root.path(), &faults);
     let lake = dir.path().join("lake");
     let s = s3_ingest(&source, &lake);
     assert!(
@@ -456,14 +455,7 @@ fn an_object_that_keeps_failing_is_rejected_and_named() {
         slowdown_every: 1,
         ..Faults::default()
     });
-    let source = S3Source::new(
-        client(root.path(), faults),
-        "trail-bucket",
-        "",
-        Prune::default(),
-    )
-    .expect("source")
-    .with_attempts(3);
+    let source = bucket_source(root.path(), &faults).with_attempts(3);
     let lake = dir.path().join("lake");
     let s = s3_ingest(&source, &lake);
     assert!(s.rejected > 0 && s.ingested == 0);
@@ -511,13 +503,7 @@ fn the_limit_grows_under_latency_and_shrinks_under_slowdown() {
         delay: Duration::from_millis(20),
         ..Faults::default()
     });
-    let source = S3Source::new(
-        client(root.path(), faults.clone()),
-        "trail-bucket",
-        "",
-        Prune::default(),
-    )
-    .expect("source");
+    let source = bucket_source(root.path(), &faults);
     let s = s3_ingest(&source, &dir.path().join("lake-delay"));
     assert_eq!(s.rejected, 0, "{:?}", s.rejections);
     let grown = source.control();
@@ -539,13 +525,7 @@ fn the_limit_grows_under_latency_and_shrinks_under_slowdown() {
         throttle_above: 24,
         ..Faults::default()
     });
-    let source = S3Source::new(
-        client(root.path(), faults.clone()),
-        "trail-bucket",
-        "",
-        Prune::default(),
-    )
-    .expect("source");
+    let source = bucket_source(root.path(), &faults);
     let lake = dir.path().join("lake-throttled");
     let s = s3_ingest(&source, &lake);
     let throttled = source.control();
@@ -589,15 +569,9 @@ fn thousands_in_flight_under_throttling_lose_and_double_nothing() {
     // Starts at 2,048 in flight (the controller cuts from there), with room for half
     // the archive downloaded ahead.
     let buffer = total / 2;
-    let source = S3Source::new(
-        client(root.path(), faults.clone()),
-        "trail-bucket",
-        "",
-        Prune::default(),
-    )
-    .expect("source")
-    .with_limits(2048, 4096)
-    .with_buffer(buffer);
+    let source = bucket_source(root.path(), &faults)
+        .with_limits(2048, 4096)
+        .with_buffer(buffer);
     let objects = source.list().expect("list");
     assert_eq!(objects.len(), files.len());
     source.prefetch(&mut objects.iter());

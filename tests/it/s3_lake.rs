@@ -175,6 +175,19 @@ fn on_moto(
     c.output().expect("cetrail")
 }
 
+/// A new bucket `<name>-<pid>` on moto, with a client and the runtime to drive it.
+fn moto_bucket(
+    endpoint: &str,
+    name: &str,
+) -> (String, aws_sdk_s3::Client, tokio::runtime::Runtime) {
+    let bucket = format!("{name}-{}", std::process::id());
+    let client = moto_client(endpoint);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(client.create_bucket().bucket(&bucket).send())
+        .expect("create bucket");
+    (bucket, client, rt)
+}
+
 fn moto_client(endpoint: &str) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version_latest()
@@ -197,11 +210,7 @@ fn binary_lake_on_moto_survives_a_writer_killed_mid_upload() {
     let local = dir.path().join("local");
     assert_eq!(ingest(&archive, &local, &[]).0, 0);
 
-    let bucket = format!("lake-{}", std::process::id());
-    let client = moto_client(&endpoint);
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(client.create_bucket().bucket(&bucket).send())
-        .expect("create bucket");
+    let (bucket, client, rt) = moto_bucket(&endpoint, "lake");
     let url = format!("s3://{bucket}/cetrail");
     let cache = dir.path().join("cache");
     let cetrail_s3 = |args: &[&str], env: &[(&str, &str)]| on_moto(&endpoint, &cache, args, env);
@@ -281,11 +290,7 @@ fn a_damaged_lake_on_s3_is_named_and_repaired() {
     let archive = small_archive(dir.path(), "33");
     let local = dir.path().join("local");
     assert_eq!(ingest(&archive, &local, &[]).0, 0);
-    let bucket = format!("repair-{}", std::process::id());
-    let client = moto_client(&endpoint);
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(client.create_bucket().bucket(&bucket).send())
-        .expect("create bucket");
+    let (bucket, client, rt) = moto_bucket(&endpoint, "repair");
     let url = format!("s3://{bucket}/lake");
     let cache = dir.path().join("cache");
     let run = |args: &[&str]| on_moto(&endpoint, &cache, args, &[]);

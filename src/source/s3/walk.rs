@@ -94,12 +94,10 @@ impl Inner {
         &self,
         prefixes: &[String],
         objects: bool,
-    ) -> Result<Vec<(String, Vec<String>, Vec<Leaf>)>, SourceError> {
-        let lists = join_all(prefixes.iter().map(|p| self.level(p, objects))).await;
-        prefixes
-            .iter()
-            .zip(lists)
-            .map(|(p, r)| r.map(|(c, o)| (p.clone(), c, o)))
+    ) -> Result<Vec<(Vec<String>, Vec<Leaf>)>, SourceError> {
+        join_all(prefixes.iter().map(|p| self.level(p, objects)))
+            .await
+            .into_iter()
             .collect()
     }
 
@@ -133,7 +131,7 @@ impl Inner {
         let (orgs, mut accounts): (Vec<String>, Vec<String>) = top
             .into_iter()
             .partition(|c| last_segment(c).starts_with("o-"));
-        for (_, members, _) in self.levels(&orgs, false).await? {
+        for (members, _) in self.levels(&orgs, false).await? {
             accounts.extend(members);
         }
         let prune = &self.prune;
@@ -145,7 +143,7 @@ impl Inner {
             .flat_map(|a| self.services.iter().map(move |s| format!("{a}{s}/")))
             .collect();
         let mut regions = Vec::new();
-        for (_, children, _) in self.levels(&services, false).await? {
+        for (children, _) in self.levels(&services, false).await? {
             regions.extend(children.into_iter().filter(|r| {
                 prune.regions.is_empty() || prune.regions.iter().any(|x| x == last_segment(r))
             }));
@@ -165,7 +163,7 @@ impl Inner {
         let mut leaves = Vec::new();
         // Regions → years.
         let mut years = Vec::new();
-        for (_, children, objects) in self.levels(regions, !dated).await? {
+        for (children, objects) in self.levels(regions, !dated).await? {
             leaves.extend(objects);
             for y in children {
                 match last_segment(&y).parse::<i32>() {
@@ -179,7 +177,7 @@ impl Inner {
         // Years → months.
         let names: Vec<String> = years.iter().map(|(y, _)| y.clone()).collect();
         let mut months = Vec::new();
-        for ((_, children, objects), (_, year)) in
+        for ((children, objects), (_, year)) in
             self.levels(&names, !dated).await?.into_iter().zip(&years)
         {
             leaves.extend(objects);
@@ -205,7 +203,7 @@ impl Inner {
         }
         // Months → days.
         let names: Vec<String> = months.iter().map(|(m, _, _)| m.clone()).collect();
-        for ((_, children, objects), (_, year, month)) in
+        for ((children, objects), (_, year, month)) in
             self.levels(&names, !dated).await?.into_iter().zip(&months)
         {
             leaves.extend(objects);
