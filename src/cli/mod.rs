@@ -3,6 +3,7 @@
 mod audit;
 mod bench;
 mod config;
+mod detect;
 mod generate;
 mod ingest;
 mod lake;
@@ -47,6 +48,8 @@ enum Command {
     Audit(audit::Args),
     /// The forensic story of one session, engineer, source IP or resource.
     Timeline(timeline::Args),
+    /// Sigma detections over the lake: our own rules and yours (SPEC §12).
+    Detect(detect::Args),
     /// The monthly compliance report (one self-contained HTML file, or Markdown).
     Report(report::Args),
     /// Print the widgets' SQL for DuckDB, Spark or Athena (view included).
@@ -76,6 +79,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Dashboard(a) => query::dashboard(a),
         Command::Audit(a) => audit::run(a),
         Command::Timeline(a) => timeline::run(a),
+        Command::Detect(a) => detect::run(a),
         Command::Report(a) => report::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Coverage(a) => verify::coverage(a),

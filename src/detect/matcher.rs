@@ -167,8 +167,8 @@ fn text(v: &serde_json::Value) -> Option<String> {
     }
 }
 
-/// The leaves at `path`, lists flattened.
-fn leaves<'a>(record: &'a serde_json::Value, path: &str) -> Vec<&'a serde_json::Value> {
+/// The leaves at `path`, lists flattened: what a field test sees.
+pub fn leaves<'a>(record: &'a serde_json::Value, path: &str) -> Vec<&'a serde_json::Value> {
     let mut out = Vec::new();
     for v in lookup(record, path) {
         match v {
@@ -182,9 +182,16 @@ fn leaves<'a>(record: &'a serde_json::Value, path: &str) -> Vec<&'a serde_json::
 impl FieldTest {
     /// Whether `record` passes this test.
     pub fn matches(&self, record: &serde_json::Value) -> bool {
-        let found = leaves(record, &self.field);
+        self.test.over(&leaves(record, &self.field))
+    }
+}
+
+impl Test {
+    /// Whether the values found at a field's path (none: the field is absent; a list
+    /// found at the path stands for its elements) satisfy this test.
+    pub fn over(&self, found: &[&serde_json::Value]) -> bool {
         let texts = || found.iter().filter_map(|v| text(v));
-        match &self.test {
+        match self {
             Test::Exists(want) => found.iter().any(|v| !v.is_null()) == *want,
             Test::Null => found.iter().all(|v| v.is_null()),
             Test::Patterns { patterns, all } => {

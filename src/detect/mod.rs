@@ -5,57 +5,98 @@
 //! - [`condition`]: the condition language.
 //! - [`matcher`]: one field test, and its meaning over a CloudTrail record.
 //!
-//! [`Rule::matches`] is the reference semantics over one record (JSON). Running rules
-//! over the lake compiles them to expressions over the events view (next step, issue
-//! 36), held to these semantics.
+//! - [`fields`]: where a CloudTrail field lives in the lake.
+//! - [`compile`]: a rule as one polars expression over the lake's columns.
+//! - [`run`]: every rule in one pass over the lake.
+//!
+//! [`Rule::matches`] is the reference semantics over one record (JSON); the compiled
+//! rules are held to it (the same [`matcher::Test::over`] decides each value).
 
+pub mod compile;
 pub mod condition;
+pub mod fields;
+pub mod library;
 pub mod matcher;
 pub mod rule;
+pub mod run;
 
 use condition::Condition;
+use matcher::FieldTest;
 pub use rule::{Loaded, Rule, RuleError, load};
 
 impl Rule {
     /// Whether `record` (a CloudTrail record) hits this rule.
     pub fn matches(&self, record: &serde_json::Value) -> bool {
-        self.conditions.iter().any(|c| self.holds(c, record))
+        self.eval(&|t: &FieldTest| Some(t.matches(record))) == Some(true)
     }
 
-    fn search(&self, name: &str, record: &serde_json::Value) -> bool {
-        self.searches
-            .iter()
-            .find(|(n, _)| n == name)
-            .is_some_and(|(_, s)| {
-                s.0.iter()
-                    .any(|map| map.iter().all(|test| test.matches(record)))
-            })
+    /// The rule's value when `known` gives the outcome of some field tests (`None`:
+    /// unknown), in Kleene's three-valued logic: `Some(false)` means no value of the
+    /// unknown tests can make the rule hit. The lake uses it to skip the events a rule
+    /// cannot hit from their `eventName` alone.
+    pub fn eval(&self, known: &dyn Fn(&FieldTest) -> Option<bool>) -> Option<bool> {
+        any3(self.conditions.iter().map(|c| self.holds(c, known)))
     }
 
-    fn holds(&self, c: &Condition, record: &serde_json::Value) -> bool {
+    fn search(&self, name: &str, known: &dyn Fn(&FieldTest) -> Option<bool>) -> Option<bool> {
+        let Some((_, s)) = self.searches.iter().find(|(n, _)| n == name) else {
+            return Some(false);
+        };
+        any3(s.0.iter().map(|map| all3(map.iter().map(known))))
+    }
+
+    fn holds(&self, c: &Condition, known: &dyn Fn(&FieldTest) -> Option<bool>) -> Option<bool> {
         match c {
-            Condition::Search(n) => self.search(n, record),
-            Condition::Not(c) => !self.holds(c, record),
-            Condition::And(cs) => cs.iter().all(|c| self.holds(c, record)),
-            Condition::Or(cs) => cs.iter().any(|c| self.holds(c, record)),
+            Condition::Search(n) => self.search(n, known),
+            Condition::Not(c) => self.holds(c, known).map(|b| !b),
+            Condition::And(cs) => all3(cs.iter().map(|c| self.holds(c, known))),
+            Condition::Or(cs) => any3(cs.iter().map(|c| self.holds(c, known))),
             Condition::Of { all, what } => {
-                let mut names = self
+                let names: Vec<&str> = self
                     .searches
                     .iter()
                     .map(|(n, _)| n.as_str())
                     .filter(|n| what.covers(n))
-                    .peekable();
-                if names.peek().is_none() {
-                    return false;
+                    .collect();
+                if names.is_empty() {
+                    return Some(false);
                 }
-                if *all {
-                    names.all(|n| self.search(n, record))
-                } else {
-                    names.any(|n| self.search(n, record))
-                }
+                let each = names.into_iter().map(|n| self.search(n, known));
+                if *all { all3(each) } else { any3(each) }
             }
         }
     }
+
+    /// Every field test of the rule.
+    pub fn tests(&self) -> impl Iterator<Item = &FieldTest> {
+        self.searches.iter().flat_map(|(_, s)| s.0.iter().flatten())
+    }
+}
+
+/// Kleene's `or`: true if any is, false if all are, else unknown.
+fn any3(values: impl Iterator<Item = Option<bool>>) -> Option<bool> {
+    let mut unknown = false;
+    for v in values {
+        match v {
+            Some(true) => return Some(true),
+            None => unknown = true,
+            Some(false) => {}
+        }
+    }
+    (!unknown).then_some(false)
+}
+
+/// Kleene's `and`: false if any is, true if all are, else unknown.
+fn all3(values: impl Iterator<Item = Option<bool>>) -> Option<bool> {
+    let mut unknown = false;
+    for v in values {
+        match v {
+            Some(false) => return Some(false),
+            None => unknown = true,
+            Some(true) => {}
+        }
+    }
+    (!unknown).then_some(true)
 }
 
 #[cfg(test)]

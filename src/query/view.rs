@@ -261,13 +261,37 @@ pub fn materialise(
     p: &ViewParams,
     extra: &[&str],
 ) -> PolarsResult<(DataFrame, Stages)> {
+    let (df, mut stages) = materialise_rows(lake, p, extra, Rows::default())?;
+    let df = with_core(df, p)?;
+    stages.lap("calendar");
+    Ok((df, stages))
+}
+
+/// Which events a scan keeps besides the account and role of [`ViewParams`].
+#[derive(Clone, Copy, Default)]
+pub struct Rows<'a> {
+    /// Every kind of event (an `--all-events` lake's infra and other events too), not
+    /// only the CE ones the widgets count.
+    pub all_kinds: bool,
+    /// Only events whose `event_name` passes this test. A narrowing for speed: the
+    /// direct reader applies it, polars' reader (the fallback) may keep more rows.
+    pub event_names: Option<&'a (dyn Fn(&str) -> bool + Sync)>,
+}
+
+/// [`materialise`] without the calendar columns, keeping the events `rows` says.
+pub fn materialise_rows(
+    lake: &Path,
+    p: &ViewParams,
+    extra: &[&str],
+    rows: Rows<'_>,
+) -> PolarsResult<(DataFrame, Stages)> {
     let mut stages = Stages::default();
     let mut names: Vec<&str> = VIEW_COLUMNS.to_vec();
     names.extend(extra.iter().filter(|c| !VIEW_COLUMNS.contains(c)));
     // The scan computes the order (and whether any id occurs twice) from the plain
     // columns it reads first, and then writes the other columns in that order.
     let mut duplicates = false;
-    let mut df = scan_view_arranged(lake, p, &names, |plain| {
+    let mut df = scan_view_arranged(lake, p, &names, rows, |plain| {
         let (twice, order) = check_and_order(plain, true)?;
         duplicates = twice;
         Ok(if twice { None } else { order })
@@ -279,7 +303,7 @@ pub fn materialise(
             .filter(|c| !names.contains(c))
             .collect();
         names.extend(&carried);
-        df = dedup_duplicates(scan_view_arranged(lake, p, &names, |_| Ok(None))?)?;
+        df = dedup_duplicates(scan_view_arranged(lake, p, &names, rows, |_| Ok(None))?)?;
         for c in carried {
             df = df.drop(c)?;
         }
@@ -288,8 +312,6 @@ pub fn materialise(
         df = in_order(df, order)?;
         stages.lap("exact dedup");
     }
-    let df = with_core(df, p)?;
-    stages.lap("calendar");
     Ok((df, stages))
 }
 
@@ -343,9 +365,9 @@ pub fn scan_view(
         Scanner::Direct => {
             let files = crate::lake::check::read_files(lake)
                 .map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
-            scan_view_direct(&files, p, names, |_| Ok(None))
+            scan_view_direct(&files, p, names, Rows::default(), |_| Ok(None))
         }
-        Scanner::Polars => scan_view_polars(lake, p, names),
+        Scanner::Polars => scan_view_polars(lake, p, names, Rows::default()),
     }
 }
 
@@ -355,6 +377,7 @@ fn scan_view_arranged<F>(
     lake: &Path,
     p: &ViewParams,
     names: &[&str],
+    rows: Rows<'_>,
     mut arrange: F,
 ) -> PolarsResult<DataFrame>
 where
@@ -364,14 +387,14 @@ where
     // the direct reader falls back to polars' reader.
     let files = crate::lake::check::read_files(lake)
         .map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
-    let direct = scan_view_direct(&files, p, names, &mut arrange);
+    let direct = scan_view_direct(&files, p, names, rows, &mut arrange);
     let direct_error = match direct {
         Ok(df) => return Ok(df),
         Err(e) => e,
     };
     // When polars' reader fails too, the direct reader's error is the one that names
     // the file at fault (a committed file of the right size whose bytes are damaged).
-    let mut df = scan_view_polars(lake, p, names).map_err(|_| direct_error)?;
+    let mut df = scan_view_polars(lake, p, names, rows).map_err(|_| direct_error)?;
     df.rechunk_mut_par();
     let order = arrange(&df)?;
     in_order(df, order)
@@ -389,6 +412,7 @@ fn scan_view_direct<F>(
     files: &[PathBuf],
     p: &ViewParams,
     names: &[&str],
+    rows: Rows<'_>,
     arrange: F,
 ) -> PolarsResult<DataFrame>
 where
@@ -398,6 +422,8 @@ where
         names,
         categorical: CATEGORICAL_COLUMNS,
         kinds: CE_KINDS,
+        all_kinds: rows.all_kinds,
+        event_names: rows.event_names,
         account: p.account.as_deref(),
         role: p.role.as_deref(),
         resource: true,
@@ -405,14 +431,22 @@ where
     super::view_scan::scan_arranged(files, &spec, arrange)
 }
 
-fn scan_view_polars(lake: &Path, p: &ViewParams, names: &[&str]) -> PolarsResult<DataFrame> {
+fn scan_view_polars(
+    lake: &Path,
+    p: &ViewParams,
+    names: &[&str],
+    rows: Rows<'_>,
+) -> PolarsResult<DataFrame> {
     let mut projection: Vec<Expr> = names.iter().map(|c| col(*c)).collect();
     // `resource` is derived once here, from `resources` (read only for it unless named).
     let keep_resources = names.contains(&"resources");
     if !keep_resources {
         projection.push(col("resources"));
     }
-    let mut lf = super::scan_lake(lake)?.select(projection).filter(is_ce());
+    let mut lf = super::scan_lake(lake)?.select(projection);
+    if !rows.all_kinds {
+        lf = lf.filter(is_ce());
+    }
     if let Some(a) = &p.account {
         lf = lf.filter(col("account").eq(lit(a.clone())));
     }

@@ -51,6 +51,10 @@ pub struct ScanSpec<'a> {
     pub names: &'a [&'a str],
     pub categorical: &'a [&'a str],
     pub kinds: &'a [&'a str],
+    /// Also keeps every kind (then `kinds` is not read).
+    pub all_kinds: bool,
+    /// Keeps only the rows whose `event_name` passes this test (nulls never do).
+    pub event_names: Option<&'a (dyn Fn(&str) -> bool + Sync)>,
     pub account: Option<&'a str>,
     pub role: Option<&'a str>,
     /// Adds the view's `resource` column (a categorical; see [`resource_codes`]),
@@ -309,18 +313,24 @@ impl LakeFile {
 
     /// Which rows of `rg` hold a kept event: `kind` in `kinds`, `account` and `role`
     /// equal to the spec's (if given). `None`: every row.
-    fn mask(&self, rg: &RowGroupMetadata, spec: &ScanSpec) -> PolarsResult<Option<Bitmap>> {
+    fn mask<'a>(&self, rg: &RowGroupMetadata, spec: &ScanSpec<'a>) -> PolarsResult<Option<Bitmap>> {
         let mut mask: Option<Bitmap> = None;
-        let conditions: [(&str, Vec<&str>); 3] = [
-            ("kind", spec.kinds.to_vec()),
-            ("account", spec.account.into_iter().collect()),
-            ("role", spec.role.into_iter().collect()),
-        ];
-        for (name, allowed) in conditions {
-            if name != "kind" && allowed.is_empty() {
-                continue;
-            }
-            let keep = self.matching(rg, name, &allowed)?;
+        let is = |allowed: Vec<&'a str>| move |v: &str| allowed.contains(&v);
+        let mut conditions: Vec<(&str, Box<dyn Fn(&str) -> bool + '_>)> = Vec::new();
+        if !spec.all_kinds {
+            conditions.push(("kind", Box::new(is(spec.kinds.to_vec()))));
+        }
+        if let Some(a) = spec.account {
+            conditions.push(("account", Box::new(is(vec![a]))));
+        }
+        if let Some(r) = spec.role {
+            conditions.push(("role", Box::new(is(vec![r]))));
+        }
+        if let Some(test) = spec.event_names {
+            conditions.push(("event_name", Box::new(test)));
+        }
+        for (name, test) in conditions {
+            let keep = self.matching(rg, name, &*test)?;
             mask = Some(match mask {
                 Some(m) => &m & &keep,
                 None => keep,
@@ -329,14 +339,14 @@ impl LakeFile {
         Ok(mask.filter(|m| m.unset_bits() > 0))
     }
 
-    /// Rows of `rg` whose `name` is one of `allowed` (nulls never are).
+    /// Rows of `rg` whose `name` passes `test` (nulls never do).
     fn matching(
         &self,
         rg: &RowGroupMetadata,
         name: &str,
-        allowed: &[&str],
+        test: &dyn Fn(&str) -> bool,
     ) -> PolarsResult<Bitmap> {
-        let keep = |v: Option<&str>| v.is_some_and(|v| allowed.contains(&v));
+        let keep = |v: Option<&str>| v.is_some_and(test);
         if let Some(d) = self.decode_dictionary(rg, name, None)? {
             let values = d
                 .values()

@@ -50,6 +50,10 @@ fn by(role: &str, source: &str, name: &str, request: Value) -> Value {
             "sessionContext": {"sessionIssuer": {"type": "Role", "userName": role}}
         },
         "requestParameters": request,
+        "eventTime": "2026-10-01T10:00:00Z",
+        "awsRegion": "eu-west-1",
+        "recipientAccountId": "111122223333",
+        "eventType": "AwsApiCall",
     })
 }
 
@@ -271,6 +275,35 @@ fn our_rules_and_the_test_corpus_select_the_same_events_as_pysigma_over_duckdb()
         String::from_utf8_lossy(&out.stderr)
     );
     let oracle: Value = serde_json::from_slice(&out.stdout).expect("oracle JSON");
+    // The same events in a trail file, ingested into an `--all-events` lake, for the
+    // compiled rules.
+    let src = dir.path().join("src");
+    crate::util::write(
+        &src.join("AWSLogs/111122223333/CloudTrail/eu-west-1/2026/10/01/111122223333_CloudTrail_eu-west-1_20261001T1000Z_sigma.json.gz"),
+        &crate::util::gzip(json!({ "Records": events }).to_string().as_bytes()),
+    );
+    let lake = dir.path().join("lake");
+    let (code, summary) = crate::util::ingest(&src, &lake, &["--all-events"]);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(crate::util::n(&summary, "kept_total"), events.len() as u64, "{summary}");
+    let mut loaded = Vec::new();
+    for f in &files {
+        loaded.extend(cetrail::detect::library::from_path(f).expect("rule file"));
+    }
+    let (compiled, skipped) = cetrail::detect::run::prepare(loaded);
+    assert!(skipped.is_empty(), "{skipped:?}");
+    let view = cetrail::query::view::ViewParams::from_config(&cetrail::config::Config::default());
+    let lake_hits = cetrail::detect::run::detect(&lake, &view, compiled, skipped).expect("detect");
+    let in_lake = |file: &Path| -> std::collections::BTreeSet<String> {
+        let ids = lake_hits.events.column("event_id").expect("event_id");
+        let ids = ids.str().expect("text");
+        lake_hits
+            .hits
+            .iter()
+            .filter(|h| lake_hits.rules[h.rule].file == file.display().to_string())
+            .filter_map(|h| ids.get(h.row).map(str::to_string))
+            .collect()
+    };
     for f in &files {
         let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let rule = rule_at(f);
@@ -288,5 +321,10 @@ fn our_rules_and_the_test_corpus_select_the_same_events_as_pysigma_over_duckdb()
                 .collect();
         assert!(!ours.is_empty(), "{name} hits nothing in the corpus");
         assert_eq!(ours, theirs, "{name}: cetrail vs pySigma's DuckDB SQL");
+        assert_eq!(
+            in_lake(f),
+            theirs,
+            "{name}: cetrail over the lake vs pySigma's DuckDB SQL"
+        );
     }
 }

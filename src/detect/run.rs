@@ -1,0 +1,366 @@
+//! One pass of every rule over the lake's events in a range.
+//!
+//! Plan: each rule is compiled ([`super::compile`]); from the `eventName` tests alone,
+//! each rule says which event names it can hit (Kleene's logic, the other tests
+//! unknown). The scan reads only the events whose name some rule can hit (the test
+//! runs once per distinct name of each row group's dictionary), every kind of event,
+//! one row per event id, in time order. Then each rule's expression runs over the rows
+//! whose names it can hit (all rows for a rule with no `eventName` test): one event
+//! matching one rule is one hit.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use polars::prelude::*;
+
+use super::compile::{Compiled, compile, may_hit};
+use super::{Loaded, Rule};
+use crate::query::view::{self, Rows, Stages, ViewParams};
+
+/// The columns every hit reports, besides those its rule reads.
+pub const HIT_COLUMNS: &[&str] = &[
+    "event_time",
+    "event_id",
+    "account",
+    "aws_region",
+    "role",
+    "engineer",
+    "source_ip",
+    "event_source",
+    "event_name",
+    "resource",
+];
+
+/// A rule that did not run, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skip {
+    pub title: String,
+    /// Where it was read (file; empty for a rule that was never loaded).
+    pub file: String,
+    pub reason: String,
+}
+
+/// One event matching one rule: the rule's index in [`Detections::rules`], the
+/// event's row in [`Detections::events`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Hit {
+    pub row: usize,
+    pub rule: usize,
+}
+
+/// The outcome of a pass.
+pub struct Detections {
+    /// The rules that ran, in the order given.
+    pub rules: Vec<Rule>,
+    pub skipped: Vec<Skip>,
+    /// The events some rule could hit, in (`event_time`, `event_id`) order: at least
+    /// [`HIT_COLUMNS`].
+    pub events: DataFrame,
+    /// The hits in event order, then rule order.
+    pub hits: Vec<Hit>,
+    pub stages: Stages,
+}
+
+/// Splits what the rule files gave into rules that run over the lake and skips.
+pub fn prepare(loaded: Vec<(String, Loaded)>) -> (Vec<Compiled>, Vec<Skip>) {
+    let mut compiled = Vec::new();
+    let mut skipped = Vec::new();
+    for (file, l) in loaded {
+        match l {
+            Loaded::Rule(rule) => {
+                let title = rule.title.clone();
+                match compile(*rule) {
+                    Ok(c) => compiled.push(c),
+                    Err(reason) => skipped.push(Skip {
+                        title,
+                        file,
+                        reason,
+                    }),
+                }
+            }
+            Loaded::Skipped { title, reason } => skipped.push(Skip {
+                title,
+                file,
+                reason,
+            }),
+        }
+    }
+    (compiled, skipped)
+}
+
+fn time_lit(t: DateTime<Utc>) -> Expr {
+    lit(t.timestamp_micros()).cast(DataType::Datetime(
+        TimeUnit::Microseconds,
+        Some(TimeZone::UTC),
+    ))
+}
+
+/// Runs `rules` over the events of `lake` in the range and filters of `p` (every kind
+/// of event: an `--all-events` lake is searched whole).
+pub fn detect(
+    lake: &Path,
+    p: &ViewParams,
+    rules: Vec<Compiled>,
+    skipped: Vec<Skip>,
+) -> PolarsResult<Detections> {
+    let mut stages = Stages::default();
+    // `resource` is the view's own (derived by the scan); the rest are lake columns.
+    let mut extra: Vec<&str> = HIT_COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| *c != "resource")
+        .collect();
+    for c in &rules {
+        for col in &c.columns {
+            if !extra.contains(col) {
+                extra.push(col);
+            }
+        }
+    }
+    // Which names some rule can hit, decided once per distinct name.
+    let names_memo: Mutex<HashMap<String, bool>> = Mutex::new(HashMap::new());
+    let wanted = |name: &str| -> bool {
+        if let Ok(memo) = names_memo.lock()
+            && let Some(v) = memo.get(name)
+        {
+            return *v;
+        }
+        let v = rules.iter().any(|c| may_hit(&c.rule, name));
+        if let Ok(mut memo) = names_memo.lock() {
+            memo.insert(name.to_string(), v);
+        }
+        v
+    };
+    let rows = Rows {
+        all_kinds: true,
+        event_names: Some(&wanted),
+    };
+    let scanned = if rules.is_empty() {
+        None
+    } else {
+        Some(view::materialise_rows(lake, p, &extra, rows)?)
+    };
+    let mut events = match scanned {
+        Some((df, scan_stages)) => {
+            stages.laps.extend(scan_stages.laps);
+            df
+        }
+        None => DataFrame::empty(),
+    };
+    if p.from.is_some() || p.to.is_some() {
+        let mut keep = lit(true);
+        if let Some(f) = p.from {
+            keep = keep.and(col("event_time").gt_eq(time_lit(f)));
+        }
+        if let Some(t) = p.to {
+            keep = keep.and(col("event_time").lt(time_lit(t)));
+        }
+        if events.width() > 0 {
+            events = events.lazy().filter(keep).collect()?;
+        }
+    }
+    stages.lap("range");
+
+    let mut hits = Vec::new();
+    if events.height() > 0 {
+        let by_name = rows_by_name(&events)?;
+        for (r, c) in rules.iter().enumerate() {
+            let candidates: Vec<IdxSize> = {
+                let mut rows: Vec<IdxSize> = by_name
+                    .iter()
+                    .filter(|(name, _)| name.as_deref().is_none_or(|n| may_hit(&c.rule, n)))
+                    .flat_map(|(_, rows)| rows.iter().copied())
+                    .collect();
+                rows.sort_unstable();
+                rows
+            };
+            if candidates.is_empty() {
+                continue;
+            }
+            let sub = events.select(c.columns.iter().copied())?;
+            let sub = if candidates.len() == events.height() {
+                sub
+            } else {
+                sub.take(&IdxCa::from_vec("rows".into(), candidates.clone()))?
+            };
+            let mask = sub
+                .lazy()
+                .select([c.expr.clone().alias("hit")])
+                .collect()?;
+            let mask = mask.column("hit")?.bool()?.clone();
+            for (i, hit) in mask.iter().enumerate() {
+                if hit == Some(true)
+                    && let Some(row) = candidates.get(i)
+                {
+                    hits.push(Hit {
+                        row: *row as usize,
+                        rule: r,
+                    });
+                }
+            }
+        }
+    }
+    hits.sort_unstable();
+    stages.lap("rules");
+    Ok(Detections {
+        rules: rules.into_iter().map(|c| c.rule).collect(),
+        skipped,
+        events,
+        hits,
+        stages,
+    })
+}
+
+/// The rows of each distinct `event_name` (a categorical), `None` for null.
+type NameRows = Vec<(Option<String>, Vec<IdxSize>)>;
+
+fn rows_by_name(events: &DataFrame) -> PolarsResult<NameRows> {
+    let names = events.column("event_name")?.as_materialized_series();
+    let mut by_code: HashMap<Option<u32>, Vec<IdxSize>> = HashMap::new();
+    let mut text: HashMap<Option<u32>, Option<String>> = HashMap::new();
+    if let Ok(cats) = names.cat32() {
+        let mapping = cats.get_mapping();
+        for (i, code) in cats.physical().iter().enumerate() {
+            by_code.entry(code).or_default().push(i as IdxSize);
+            text.entry(code)
+                .or_insert_with(|| code.and_then(|c| mapping.cat_to_str(c)).map(String::from));
+        }
+    } else {
+        let mut ids: HashMap<Option<&str>, u32> = HashMap::new();
+        for (i, v) in names.str()?.iter().enumerate() {
+            let next = ids.len() as u32;
+            let id = *ids.entry(v).or_insert(next);
+            by_code.entry(Some(id)).or_default().push(i as IdxSize);
+            text.entry(Some(id)).or_insert_with(|| v.map(String::from));
+        }
+    }
+    Ok(by_code
+        .into_iter()
+        .map(|(code, rows)| (text.get(&code).cloned().flatten(), rows))
+        .collect())
+}
+
+/// Sigma's levels, lowest first.
+pub const LEVELS: &[&str] = &["informational", "low", "medium", "high", "critical"];
+
+/// The rank of a level in [`LEVELS`] (an unknown level ranks lowest).
+pub fn level_rank(level: &str) -> usize {
+    LEVELS
+        .iter()
+        .position(|l| l.eq_ignore_ascii_case(level))
+        .unwrap_or(0)
+}
+
+/// A rule's ATT&CK tags (`attack.*`), comma-separated.
+pub fn attack_tags(rule: &Rule) -> String {
+    rule.tags
+        .iter()
+        .filter(|t| t.starts_with("attack."))
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl Detections {
+    /// One row per hit, in event order: the rule (title, id, level, ATT&CK tags), then
+    /// the event ([`HIT_COLUMNS`], text as text).
+    pub fn hits_frame(&self) -> PolarsResult<DataFrame> {
+        let rule_col = |name: &str, f: &dyn Fn(&Rule) -> String| -> Column {
+            let values: Vec<String> = self
+                .hits
+                .iter()
+                .map(|h| self.rules.get(h.rule).map(f).unwrap_or_default())
+                .collect();
+            Column::new(name.into(), values)
+        };
+        let mut columns = vec![
+            rule_col("rule", &|r| r.title.clone()),
+            rule_col("rule_id", &|r| r.id.clone()),
+            rule_col("level", &|r| r.level.clone()),
+            rule_col("tags", &attack_tags),
+        ];
+        let rows = IdxCa::from_vec(
+            "rows".into(),
+            self.hits.iter().map(|h| h.row as IdxSize).collect(),
+        );
+        let events = if self.events.width() == 0 {
+            None
+        } else {
+            Some(self.events.select(HIT_COLUMNS.iter().copied())?.take(&rows)?)
+        };
+        for name in HIT_COLUMNS {
+            let c = match &events {
+                Some(e) => {
+                    let c = e.column(name)?;
+                    if matches!(c.dtype(), DataType::Categorical(..)) {
+                        c.cast(&DataType::String)?
+                    } else {
+                        c.clone()
+                    }
+                }
+                None if *name == "event_time" => Column::new_empty(
+                    (*name).into(),
+                    &DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)),
+                ),
+                None => Column::new_empty((*name).into(), &DataType::String),
+            };
+            columns.push(c);
+        }
+        DataFrame::new_infer_height(columns)
+    }
+
+    /// One row per rule that ran: hits, first and last hit; most severe first, then
+    /// most hits, then title.
+    pub fn summary_frame(&self) -> PolarsResult<DataFrame> {
+        let times = match self.events.column("event_time") {
+            Ok(c) => Some(c.as_materialized_series().to_physical_repr().i64()?.clone()),
+            Err(_) => None,
+        };
+        let mut per_rule: Vec<(usize, Option<i64>, Option<i64>)> = vec![(0, None, None); self.rules.len()];
+        for h in &self.hits {
+            let t = times.as_ref().and_then(|t| t.get(h.row));
+            if let Some(r) = per_rule.get_mut(h.rule) {
+                r.0 += 1;
+                r.1 = match (r.1, t) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                r.2 = match (r.2, t) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        let mut order: Vec<usize> = (0..self.rules.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (ra, rb) = (&self.rules[a], &self.rules[b]);
+            level_rank(&rb.level)
+                .cmp(&level_rank(&ra.level))
+                .then(per_rule[b].0.cmp(&per_rule[a].0))
+                .then(ra.title.cmp(&rb.title))
+        });
+        let text = |f: &dyn Fn(&Rule) -> String| -> Vec<String> {
+            order.iter().map(|&i| f(&self.rules[i])).collect()
+        };
+        let time_col = |name: &str, pick: &dyn Fn(&(usize, Option<i64>, Option<i64>)) -> Option<i64>| {
+            Int64Chunked::from_iter_options(name.into(), order.iter().map(|&i| pick(&per_rule[i])))
+                .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+                .into_column()
+        };
+        DataFrame::new_infer_height(vec![
+            Column::new("rule".into(), text(&|r| r.title.clone())),
+            Column::new("rule_id".into(), text(&|r| r.id.clone())),
+            Column::new("level".into(), text(&|r| r.level.clone())),
+            Column::new("tags".into(), text(&attack_tags)),
+            Column::new(
+                "hits".into(),
+                order.iter().map(|&i| per_rule[i].0 as u64).collect::<Vec<_>>(),
+            ),
+            time_col("first", &|r| r.1),
+            time_col("last", &|r| r.2),
+            Column::new("file".into(), text(&|r| r.file.clone())),
+        ])
+    }
+}
