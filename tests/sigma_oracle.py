@@ -7,7 +7,12 @@ Prints one JSON object: rule file -> {"ids": [eventID, ...]} or {"skipped": reas
 
 A list of one element is flattened into it; a longer list is kept as JSON text (the
 oracle's table has one value per path). Columns whose values are all numbers are DOUBLE,
-the others VARCHAR (booleans as true/false)."""
+the others VARCHAR (booleans as true/false).
+
+Where the two may differ (SPEC §12): the backend compares plain values with `=`,
+case-sensitively; and `not <a test on a field the event lacks>` is NULL in SQL, so such an
+event is not selected, where Sigma (and cetrail) read the test as false and its negation
+as true. The test events avoid both."""
 import json, re, sys
 
 import duckdb

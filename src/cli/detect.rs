@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use cetrail::detect::library;
 use cetrail::detect::run::{self, LEVELS, level_rank};
-use cetrail::render::{self, Format, Table};
+use cetrail::render::{self, Format};
 
 use super::query::LakeArgs;
 
@@ -73,9 +73,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         d.hits_frame()?
     };
-    let table = Table::from_frame(&frame)?;
-    let mut out = std::io::stdout().lock();
-    render::write(&mut out, &table, args.format, style)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    render::write_frame(&mut out, &frame, args.format, style)?;
+    out.flush()?;
     if args.timings {
         for (name, ms) in &d.stages.laps {
             writeln!(err, "{name:>16}: {ms:8.1} ms")?;

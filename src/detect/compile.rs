@@ -8,7 +8,6 @@
 //! distinct value of its column (a categorical's category, a string), not once per row.
 //! The searches and the condition become `and`/`or`/`not` of those columns.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use polars::prelude::*;
@@ -18,6 +17,9 @@ use super::Rule;
 use super::condition::Condition;
 use super::fields::{self, Render, Source};
 use super::matcher::{FieldTest, Test, leaves};
+
+/// A test's outcome per distinct value (foldhash: the keys are short strings).
+type Memo<K> = std::collections::HashMap<K, bool, foldhash::fast::FixedState>;
 
 /// A rule ready to run over the lake.
 pub struct Compiled {
@@ -48,7 +50,12 @@ pub fn compile(rule: Rule) -> Result<Compiled, String> {
             columns.push(source.column());
         }
     }
-    let expr = any_of(rule.conditions.iter().map(|c| condition(&rule, c)).collect());
+    let expr = any_of(
+        rule.conditions
+            .iter()
+            .map(|c| condition(&rule, c))
+            .collect(),
+    );
     Ok(Compiled {
         rule,
         expr,
@@ -155,7 +162,7 @@ pub fn evaluate(c: &Column, source: &Source, test: &Test) -> PolarsResult<Boolea
                 .collect()
         }
         Source::Json { path, .. } => {
-            let mut memo: HashMap<&str, bool> = HashMap::new();
+            let mut memo: Memo<&str> = Memo::default();
             s.str()?
                 .iter()
                 .map(|v| match v {
@@ -196,19 +203,29 @@ fn texts(s: &Series, f: &dyn Fn(Option<&str>) -> bool) -> PolarsResult<Vec<bool>
     let null = f(None);
     if let Ok(cats) = s.cat32() {
         let mapping = cats.get_mapping();
-        let mut memo: HashMap<u32, bool> = HashMap::new();
+        // 0: not decided yet, 1: false, 2: true; indexed by category code.
+        let mut memo = vec![0u8; mapping.num_cats_upper_bound()];
+        let mut decide = |code: u32| -> bool {
+            match memo.get(code as usize) {
+                Some(1) => false,
+                Some(2) => true,
+                Some(_) => {
+                    let v = f(mapping.cat_to_str(code));
+                    if let Some(m) = memo.get_mut(code as usize) {
+                        *m = 1 + u8::from(v);
+                    }
+                    v
+                }
+                None => f(mapping.cat_to_str(code)),
+            }
+        };
         return Ok(cats
             .physical()
             .iter()
-            .map(|code| match code {
-                None => null,
-                Some(code) => *memo
-                    .entry(code)
-                    .or_insert_with(|| f(mapping.cat_to_str(code))),
-            })
+            .map(|code| code.map_or(null, &mut decide))
             .collect());
     }
-    let mut memo: HashMap<&str, bool> = HashMap::new();
+    let mut memo: Memo<&str> = Memo::default();
     Ok(s.str()?
         .iter()
         .map(|v| match v {

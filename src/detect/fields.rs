@@ -161,7 +161,10 @@ mod tests {
         );
         assert_eq!(source("resources.ARN"), Some(Source::Resources("arn")));
         assert_eq!(source("requestParametersX.a"), None);
-        assert_eq!(source("userIdentity.sessionContext.webIdFederationData"), None);
+        assert_eq!(
+            source("userIdentity.sessionContext.webIdFederationData"),
+            None
+        );
         assert_eq!(
             issuer_name("arn:aws:sts::123456789012:assumed-role/CE-Admin/alice.martin"),
             Some("CE-Admin")

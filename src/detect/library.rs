@@ -8,6 +8,14 @@ use super::{Loaded, RuleError, load};
 /// Our own rules, as (file name, text).
 pub const BUILTIN: &[(&str, &str)] = &[
     (
+        "ce_admin_at_night.yml",
+        include_str!("../../queries/rules/ce_admin_at_night.yml"),
+    ),
+    (
+        "ce_data_beyond_database_instances.yml",
+        include_str!("../../queries/rules/ce_data_beyond_database_instances.yml"),
+    ),
+    (
         "ce_long_lived_credentials.yml",
         include_str!("../../queries/rules/ce_long_lived_credentials.yml"),
     ),
@@ -82,10 +90,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         let path = entry?.path();
         if path.is_dir() {
             walk(&path, out)?;
-        } else if path
-            .extension()
-            .is_some_and(|e| e == "yml" || e == "yaml")
-        {
+        } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
             out.push(path);
         }
     }

@@ -17,6 +17,7 @@ use polars::prelude::*;
 
 use super::compile::{Compiled, compile, may_hit};
 use super::{Loaded, Rule};
+use crate::query::in_place::Table;
 use crate::query::view::{self, Rows, Stages, ViewParams};
 
 /// The columns every hit reports, besides those its rule reads.
@@ -107,15 +108,15 @@ pub fn detect(
 ) -> PolarsResult<Detections> {
     let mut stages = Stages::default();
     // `resource` is the view's own (derived by the scan); the rest are lake columns.
-    let mut extra: Vec<&str> = HIT_COLUMNS
+    let mut names: Vec<&str> = HIT_COLUMNS
         .iter()
         .copied()
         .filter(|c| *c != "resource")
         .collect();
     for c in &rules {
         for col in &c.columns {
-            if !extra.contains(col) {
-                extra.push(col);
+            if !names.contains(col) {
+                names.push(col);
             }
         }
     }
@@ -140,11 +141,11 @@ pub fn detect(
     let scanned = if rules.is_empty() {
         None
     } else {
-        Some(view::materialise_rows(lake, p, &extra, rows)?)
+        Some(view::materialise_rows(lake, p, &names, rows)?)
     };
     let mut events = match scanned {
         Some((df, scan_stages)) => {
-            stages.laps.extend(scan_stages.laps);
+            stages.extend(scan_stages);
             df
         }
         None => DataFrame::empty(),
@@ -162,45 +163,30 @@ pub fn detect(
         }
     }
     stages.lap("range");
-
     let mut hits = Vec::new();
     if events.height() > 0 {
         let by_name = rows_by_name(&events)?;
-        for (r, c) in rules.iter().enumerate() {
-            let candidates: Vec<IdxSize> = {
-                let mut rows: Vec<IdxSize> = by_name
+        // Each rule's candidate rows (`None`: all), the rules with most rows first.
+        let mut plans: Vec<(usize, Option<Vec<IdxSize>>)> = rules
+            .iter()
+            .enumerate()
+            .map(|(r, c)| {
+                let names: Vec<&Vec<IdxSize>> = by_name
                     .iter()
                     .filter(|(name, _)| name.as_deref().is_none_or(|n| may_hit(&c.rule, n)))
-                    .flat_map(|(_, rows)| rows.iter().copied())
+                    .map(|(_, rows)| rows)
                     .collect();
-                rows.sort_unstable();
-                rows
-            };
-            if candidates.is_empty() {
-                continue;
-            }
-            let sub = events.select(c.columns.iter().copied())?;
-            let sub = if candidates.len() == events.height() {
-                sub
-            } else {
-                sub.take(&IdxCa::from_vec("rows".into(), candidates.clone()))?
-            };
-            let mask = sub
-                .lazy()
-                .select([c.expr.clone().alias("hit")])
-                .collect()?;
-            let mask = mask.column("hit")?.bool()?.clone();
-            for (i, hit) in mask.iter().enumerate() {
-                if hit == Some(true)
-                    && let Some(row) = candidates.get(i)
-                {
-                    hits.push(Hit {
-                        row: *row as usize,
-                        rule: r,
-                    });
+                if names.len() == by_name.len() {
+                    (r, None)
+                } else {
+                    (r, Some(names.into_iter().flatten().copied().collect()))
                 }
-            }
-        }
+            })
+            .collect();
+        let size = |p: &Option<Vec<IdxSize>>| p.as_ref().map_or(events.height(), Vec::len);
+        plans.retain(|(_, rows)| size(rows) > 0);
+        plans.sort_by_key(|(_, rows)| std::cmp::Reverse(size(rows)));
+        hits = run_plans(&events, &rules, &plans)?;
     }
     hits.sort_unstable();
     stages.lap("rules");
@@ -213,13 +199,72 @@ pub fn detect(
     })
 }
 
+/// Runs each plan (a rule and its candidate rows) over `events`, two at a time on as
+/// many threads (polars runs each query on its own pool), the longest first.
+fn run_plans(
+    events: &DataFrame,
+    rules: &[Compiled],
+    plans: &[(usize, Option<Vec<IdxSize>>)],
+) -> PolarsResult<Vec<Hit>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let jobs = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, plans.len().max(1));
+    let work = || -> PolarsResult<Vec<Hit>> {
+        let mut hits = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some((r, rows)) = plans.get(i) else {
+                return Ok(hits);
+            };
+            let Some(c) = rules.get(*r) else {
+                continue;
+            };
+            let sub = events.select(c.columns.iter().copied())?;
+            let sub = match rows {
+                Some(rows) => sub.take(&IdxCa::from_vec("rows".into(), rows.clone()))?,
+                None => sub,
+            };
+            let mask = sub.lazy().select([c.expr.clone().alias("hit")]).collect()?;
+            let mask = mask.column("hit")?.bool()?.clone();
+            for (i, hit) in mask.iter().enumerate() {
+                if hit != Some(true) {
+                    continue;
+                }
+                let row = match rows {
+                    Some(rows) => rows.get(i).map(|r| *r as usize),
+                    None => Some(i),
+                };
+                if let Some(row) = row {
+                    hits.push(Hit { row, rule: *r });
+                }
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..jobs).map(|_| s.spawn(work)).collect();
+        let mut hits = Vec::new();
+        for h in handles {
+            match h.join() {
+                Ok(r) => hits.extend(r?),
+                Err(_) => {
+                    return Err(PolarsError::ComputeError(
+                        "a detection thread failed".into(),
+                    ));
+                }
+            }
+        }
+        Ok(hits)
+    })
+}
+
 /// The rows of each distinct `event_name` (a categorical), `None` for null.
 type NameRows = Vec<(Option<String>, Vec<IdxSize>)>;
 
 fn rows_by_name(events: &DataFrame) -> PolarsResult<NameRows> {
     let names = events.column("event_name")?.as_materialized_series();
-    let mut by_code: HashMap<Option<u32>, Vec<IdxSize>> = HashMap::new();
-    let mut text: HashMap<Option<u32>, Option<String>> = HashMap::new();
+    let mut by_code: Table<Option<u32>, Vec<IdxSize>> = Table::default();
+    let mut text: Table<Option<u32>, Option<String>> = Table::default();
     if let Ok(cats) = names.cat32() {
         let mapping = cats.get_mapping();
         for (i, code) in cats.physical().iter().enumerate() {
@@ -228,7 +273,7 @@ fn rows_by_name(events: &DataFrame) -> PolarsResult<NameRows> {
                 .or_insert_with(|| code.and_then(|c| mapping.cat_to_str(c)).map(String::from));
         }
     } else {
-        let mut ids: HashMap<Option<&str>, u32> = HashMap::new();
+        let mut ids: Table<Option<&str>, u32> = Table::default();
         for (i, v) in names.str()?.iter().enumerate() {
             let next = ids.len() as u32;
             let id = *ids.entry(v).or_insert(next);
@@ -263,6 +308,9 @@ pub fn attack_tags(rule: &Rule) -> String {
         .join(",")
 }
 
+/// A rule's hits, first and last hit time (µs).
+type RuleHits = (usize, Option<i64>, Option<i64>);
+
 impl Detections {
     /// One row per hit, in event order: the rule (title, id, level, ATT&CK tags), then
     /// the event ([`HIT_COLUMNS`], text as text).
@@ -288,7 +336,11 @@ impl Detections {
         let events = if self.events.width() == 0 {
             None
         } else {
-            Some(self.events.select(HIT_COLUMNS.iter().copied())?.take(&rows)?)
+            Some(
+                self.events
+                    .select(HIT_COLUMNS.iter().copied())?
+                    .take(&rows)?,
+            )
         };
         for name in HIT_COLUMNS {
             let c = match &events {
@@ -318,7 +370,7 @@ impl Detections {
             Ok(c) => Some(c.as_materialized_series().to_physical_repr().i64()?.clone()),
             Err(_) => None,
         };
-        let mut per_rule: Vec<(usize, Option<i64>, Option<i64>)> = vec![(0, None, None); self.rules.len()];
+        let mut per_rule: Vec<RuleHits> = vec![(0, None, None); self.rules.len()];
         for h in &self.hits {
             let t = times.as_ref().and_then(|t| t.get(h.row));
             if let Some(r) = per_rule.get_mut(h.rule) {
@@ -344,7 +396,7 @@ impl Detections {
         let text = |f: &dyn Fn(&Rule) -> String| -> Vec<String> {
             order.iter().map(|&i| f(&self.rules[i])).collect()
         };
-        let time_col = |name: &str, pick: &dyn Fn(&(usize, Option<i64>, Option<i64>)) -> Option<i64>| {
+        let time_col = |name: &str, pick: &dyn Fn(&RuleHits) -> Option<i64>| {
             Int64Chunked::from_iter_options(name.into(), order.iter().map(|&i| pick(&per_rule[i])))
                 .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
                 .into_column()
@@ -356,7 +408,10 @@ impl Detections {
             Column::new("tags".into(), text(&attack_tags)),
             Column::new(
                 "hits".into(),
-                order.iter().map(|&i| per_rule[i].0 as u64).collect::<Vec<_>>(),
+                order
+                    .iter()
+                    .map(|&i| per_rule[i].0 as u64)
+                    .collect::<Vec<_>>(),
             ),
             time_col("first", &|r| r.1),
             time_col("last", &|r| r.2),

@@ -261,7 +261,9 @@ pub fn materialise(
     p: &ViewParams,
     extra: &[&str],
 ) -> PolarsResult<(DataFrame, Stages)> {
-    let (df, mut stages) = materialise_rows(lake, p, extra, Rows::default())?;
+    let mut names: Vec<&str> = VIEW_COLUMNS.to_vec();
+    names.extend(extra.iter().filter(|c| !VIEW_COLUMNS.contains(c)));
+    let (df, mut stages) = materialise_rows(lake, p, &names, Rows::default())?;
     let df = with_core(df, p)?;
     stages.lap("calendar");
     Ok((df, stages))
@@ -278,16 +280,32 @@ pub struct Rows<'a> {
     pub event_names: Option<&'a (dyn Fn(&str) -> bool + Sync)>,
 }
 
-/// [`materialise`] without the calendar columns, keeping the events `rows` says.
+/// The lake columns a materialised frame needs whatever else it reads: the order
+/// (`event_time`, `event_id`) and what `resource` is derived from.
+pub const CORE_COLUMNS: &[&str] = &[
+    "event_time",
+    "event_id",
+    "target_instance",
+    "bucket",
+    "object_key",
+    "db",
+];
+
+/// [`materialise`] without the calendar columns: the lake columns `names` (at least
+/// [`CORE_COLUMNS`]) and `resource`, of the events `rows` says.
 pub fn materialise_rows(
     lake: &Path,
     p: &ViewParams,
-    extra: &[&str],
+    names: &[&str],
     rows: Rows<'_>,
 ) -> PolarsResult<(DataFrame, Stages)> {
     let mut stages = Stages::default();
-    let mut names: Vec<&str> = VIEW_COLUMNS.to_vec();
-    names.extend(extra.iter().filter(|c| !VIEW_COLUMNS.contains(c)));
+    let mut names: Vec<&str> = names.to_vec();
+    for c in CORE_COLUMNS {
+        if !names.contains(c) {
+            names.push(c);
+        }
+    }
     // The scan computes the order (and whether any id occurs twice) from the plain
     // columns it reads first, and then writes the other columns in that order.
     let mut duplicates = false;
@@ -332,6 +350,12 @@ impl Default for Stages {
 }
 
 impl Stages {
+    /// Appends `other`'s laps (steps timed elsewhere) and starts the next lap now.
+    pub fn extend(&mut self, other: Stages) {
+        self.laps.extend(other.laps);
+        self.last = std::time::Instant::now();
+    }
+
     /// Records the time since the previous lap (or the start) as `name`.
     pub fn lap(&mut self, name: &'static str) {
         let now = std::time::Instant::now();

@@ -311,12 +311,13 @@ impl LakeFile {
         Ok(())
     }
 
-    /// Which rows of `rg` hold a kept event: `kind` in `kinds`, `account` and `role`
-    /// equal to the spec's (if given). `None`: every row.
+    /// Which rows of `rg` hold a kept event: `kind` in `kinds` (unless `all_kinds`),
+    /// `account` and `role` equal to the spec's and `event_name` passing its test (each
+    /// if given). `None`: every row.
     fn mask<'a>(&self, rg: &RowGroupMetadata, spec: &ScanSpec<'a>) -> PolarsResult<Option<Bitmap>> {
         let mut mask: Option<Bitmap> = None;
         let is = |allowed: Vec<&'a str>| move |v: &str| allowed.contains(&v);
-        let mut conditions: Vec<(&str, Box<dyn Fn(&str) -> bool + '_>)> = Vec::new();
+        let mut conditions: Vec<(&str, ValueTest<'_>)> = Vec::new();
         if !spec.all_kinds {
             conditions.push(("kind", Box::new(is(spec.kinds.to_vec()))));
         }
@@ -374,6 +375,9 @@ impl LakeFile {
         Ok(bits.freeze())
     }
 }
+
+/// A test on one column's (non-null) values.
+type ValueTest<'a> = Box<dyn Fn(&str) -> bool + 'a>;
 
 /// A row group with kept rows, and which of its rows those are.
 struct Group<'a> {
