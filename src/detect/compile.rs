@@ -1,12 +1,14 @@
 //! A rule compiled to one polars expression over the lake's columns.
 //!
-//! Each field test becomes a boolean column computed from the lake column that holds
-//! its field ([`super::fields`]), with the reference semantics of
-//! [`Test::over`](super::matcher::Test::over) applied to the value as CloudTrail wrote
-//! it: text as it is, booleans as `true`/`false`, times as `YYYY-MM-DDTHH:MM:SSZ`, JSON
-//! paths through the parsed text, `resources` leaf by leaf. A test is evaluated once per
-//! distinct value of its column (a categorical's category, a string), not once per row.
-//! The searches and the condition become `and`/`or`/`not` of those columns.
+//! Each map of field tests (all must hold) becomes one boolean column computed from
+//! the lake columns that hold its fields ([`super::fields`]), with the reference
+//! semantics of [`Test::over`](super::matcher::Test::over) applied to the values as
+//! CloudTrail wrote them: text as it is, booleans as `true`/`false`, times as
+//! `YYYY-MM-DDTHH:MM:SSZ`, JSON paths through the parsed text, `resources` leaf by leaf.
+//! The cheapest test runs first and each next one only on the rows still standing; a
+//! text test is decided once per distinct value (a categorical's category, a string),
+//! not once per row. The searches and the condition become `and`/`or`/`not` of those
+//! columns.
 
 use std::sync::Arc;
 
@@ -73,11 +75,7 @@ fn all_of(exprs: Vec<Expr>) -> Expr {
 
 fn search(rule: &Rule, name: &str) -> Expr {
     match rule.searches.iter().find(|(n, _)| n == name) {
-        Some((_, s)) => any_of(
-            s.0.iter()
-                .map(|map| all_of(map.iter().map(leaf).collect()))
-                .collect(),
-        ),
+        Some((_, s)) => any_of(s.0.iter().map(|map| map_expr(map)).collect()),
         None => lit(false),
     }
 }
@@ -106,80 +104,137 @@ fn condition(rule: &Rule, c: &Condition) -> Expr {
     }
 }
 
-/// One field test as a boolean column of the lake column holding its field.
-fn leaf(t: &FieldTest) -> Expr {
-    // `compile` checked every field has a source; an unknown one never matches.
-    let Some(source) = fields::source(&t.field) else {
-        return lit(false);
-    };
-    let test = Arc::new(t.test.clone());
+/// How much a test costs per row on its source: the cheap ones narrow the rows first.
+fn cost(source: &Source) -> u8 {
+    match source {
+        Source::Column {
+            render: Render::Text,
+            ..
+        } => 0,
+        Source::Column {
+            render: Render::Bool,
+            ..
+        } => 1,
+        Source::IssuerName => 2,
+        Source::Column {
+            render: Render::Time,
+            ..
+        } => 3,
+        Source::Resources(_) => 4,
+        Source::Json { .. } => 5,
+    }
+}
+
+/// The field tests of one map (all must hold) as one boolean column: over a struct
+/// of the columns they read, each test (cheapest first) decides only the rows every
+/// test before it passed.
+fn map_expr(tests: &[FieldTest]) -> Expr {
+    let mut parts: Vec<(Source, Test)> = Vec::with_capacity(tests.len());
+    for t in tests {
+        // `compile` checked every field has a source; an unknown one never matches.
+        let Some(source) = fields::source(&t.field) else {
+            return lit(false);
+        };
+        parts.push((source, t.test.clone()));
+    }
+    if parts.is_empty() {
+        return lit(true);
+    }
+    parts.sort_by_key(|(source, _)| cost(source));
+    let mut columns: Vec<&'static str> = Vec::new();
+    for (source, _) in &parts {
+        if !columns.contains(&source.column()) {
+            columns.push(source.column());
+        }
+    }
+    let parts = Arc::new(parts);
     let boolean = |_: &Schema, f: &Field| Ok(Field::new(f.name().clone(), DataType::Boolean));
-    col(source.column()).map(
-        move |c| Ok(evaluate(&c, &source, &test)?.into_column()),
+    as_struct(columns.iter().map(|c| col(*c)).collect()).map(
+        move |c| {
+            let fields = c.struct_()?;
+            let mut rows = vec![true; c.len()];
+            for (source, test) in parts.iter() {
+                let field = fields.field_by_name(source.column())?;
+                narrow(&field, source, test, &mut rows)?;
+                if !rows.contains(&true) {
+                    break;
+                }
+            }
+            Ok(BooleanChunked::from_iter_values(c.name().clone(), rows.into_iter()).into_column())
+        },
         boolean,
     )
 }
 
-/// `test` over each row of `c` (the column of `source`).
-pub fn evaluate(c: &Column, source: &Source, test: &Test) -> PolarsResult<BooleanChunked> {
-    let name = c.name().clone();
-    let s = c.as_materialized_series();
-    let over_text = |v: Option<&str>| match v {
-        Some(v) => test.over(&[&Value::String(v.to_string())]),
-        None => test.over(&[]),
-    };
-    let bits: Vec<bool> = match source {
+/// Keeps in `rows` (true: still possible) the rows of `s` (the column of `source`)
+/// that pass `test`; rows already false are not looked at.
+pub fn narrow(s: &Series, source: &Source, test: &Test, rows: &mut [bool]) -> PolarsResult<()> {
+    match source {
         Source::Column {
             render: Render::Text,
             ..
-        } => texts(s, &over_text)?,
-        Source::IssuerName => texts(s, &|arn| over_text(arn.and_then(fields::issuer_name)))?,
+        } => texts(s, &|v| test.on_text(v), rows),
+        Source::IssuerName => texts(
+            s,
+            &|arn| test.on_text(arn.and_then(fields::issuer_name)),
+            rows,
+        ),
         Source::Column {
             render: Render::Bool,
             ..
-        } => s
-            .bool()?
-            .iter()
-            .map(|v| match v {
-                Some(b) => test.over(&[&Value::Bool(b)]),
-                None => test.over(&[]),
-            })
-            .collect(),
+        } => {
+            let (yes, no, null) = (
+                test.on_text(Some("true")),
+                test.on_text(Some("false")),
+                test.on_text(None),
+            );
+            for (row, v) in rows.iter_mut().zip(s.bool()?.iter()) {
+                if *row {
+                    *row = match v {
+                        Some(true) => yes,
+                        Some(false) => no,
+                        None => null,
+                    };
+                }
+            }
+            Ok(())
+        }
         Source::Column {
             render: Render::Time,
             ..
         } => {
             let micros = s.to_physical_repr();
-            micros
-                .i64()?
-                .iter()
-                .map(|v| {
-                    let text = v
-                        .and_then(chrono::DateTime::from_timestamp_micros)
-                        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
-                    over_text(text.as_deref())
-                })
-                .collect()
+            let mut buf = [0u8; 20];
+            for (row, v) in rows.iter_mut().zip(micros.i64()?.iter()) {
+                if *row {
+                    *row = test.on_text(v.and_then(|v| cloudtrail_time(v, &mut buf)));
+                }
+            }
+            Ok(())
         }
         Source::Json { path, .. } => {
             let mut memo: Memo<&str> = Memo::default();
-            s.str()?
-                .iter()
-                .map(|v| match v {
-                    None => test.over(&[]),
-                    Some(text) => *memo
-                        .entry(text)
-                        .or_insert_with(|| over_json(text, path, test)),
-                })
-                .collect()
+            for (row, v) in rows.iter_mut().zip(s.str()?.iter()) {
+                if *row {
+                    *row = match v {
+                        None => test.over(&[]),
+                        Some(text) => *memo
+                            .entry(text)
+                            .or_insert_with(|| over_json(text, path, test)),
+                    };
+                }
+            }
+            Ok(())
         }
         Source::Resources(leaf) => {
             let lists = s.list()?;
-            let mut bits = Vec::with_capacity(lists.len());
-            for row in lists.amortized_iter() {
+            for (row, list) in rows.iter_mut().zip(lists.amortized_iter()) {
+                if !*row {
+                    continue;
+                }
                 let mut found: Vec<Value> = Vec::new();
-                if let Some(row) = row {
-                    let items = row.as_ref().struct_()?;
+                if let Some(list) = list {
+                    let items = list.as_ref().struct_()?;
                     let field = items.field_by_name(leaf)?;
                     found.extend(
                         field
@@ -189,50 +244,85 @@ pub fn evaluate(c: &Column, source: &Source, test: &Test) -> PolarsResult<Boolea
                             .map(|v| Value::String(v.to_string())),
                     );
                 }
-                bits.push(test.over(&found.iter().collect::<Vec<_>>()));
+                *row = test.over(&found.iter().collect::<Vec<_>>());
             }
-            bits
+            Ok(())
         }
-    };
-    Ok(BooleanChunked::from_iter_values(name, bits.into_iter()))
+    }
 }
 
-/// `f` of each row of a text column (a categorical or a string), computed once per
-/// distinct value.
-fn texts(s: &Series, f: &dyn Fn(Option<&str>) -> bool) -> PolarsResult<Vec<bool>> {
+/// A time as CloudTrail writes it (`YYYY-MM-DDTHH:MM:SSZ`), into `buf`.
+fn cloudtrail_time(micros: i64, buf: &mut [u8; 20]) -> Option<&str> {
+    use chrono::{Datelike, Timelike};
+    let t = chrono::DateTime::from_timestamp_micros(micros)?;
+    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+    let mut put = |at: usize, v: u32, width: usize| {
+        let mut v = v;
+        for i in (0..width).rev() {
+            if let Some(b) = buf.get_mut(at + i) {
+                *b = b'0' + (v % 10) as u8;
+            }
+            v /= 10;
+        }
+    };
+    put(0, year, 4);
+    put(5, t.month(), 2);
+    put(8, t.day(), 2);
+    put(11, t.hour(), 2);
+    put(14, t.minute(), 2);
+    put(17, t.second(), 2);
+    for (at, c) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'Z'),
+    ] {
+        buf[at] = c;
+    }
+    std::str::from_utf8(buf).ok()
+}
+
+/// Narrows `rows` by `f` of each row of a text column (a categorical or a string),
+/// decided once per distinct value.
+fn texts(s: &Series, f: &dyn Fn(Option<&str>) -> bool, rows: &mut [bool]) -> PolarsResult<()> {
     let null = f(None);
     if let Ok(cats) = s.cat32() {
         let mapping = cats.get_mapping();
         // 0: not decided yet, 1: false, 2: true; indexed by category code.
         let mut memo = vec![0u8; mapping.num_cats_upper_bound()];
-        let mut decide = |code: u32| -> bool {
-            match memo.get(code as usize) {
-                Some(1) => false,
-                Some(2) => true,
-                Some(_) => {
-                    let v = f(mapping.cat_to_str(code));
-                    if let Some(m) = memo.get_mut(code as usize) {
-                        *m = 1 + u8::from(v);
-                    }
-                    v
-                }
-                None => f(mapping.cat_to_str(code)),
+        for (row, code) in rows.iter_mut().zip(cats.physical().iter()) {
+            if !*row {
+                continue;
             }
-        };
-        return Ok(cats
-            .physical()
-            .iter()
-            .map(|code| code.map_or(null, &mut decide))
-            .collect());
+            *row = match code {
+                None => null,
+                Some(code) => match memo.get(code as usize) {
+                    Some(1) => false,
+                    Some(2) => true,
+                    _ => {
+                        let v = f(mapping.cat_to_str(code));
+                        if let Some(m) = memo.get_mut(code as usize) {
+                            *m = 1 + u8::from(v);
+                        }
+                        v
+                    }
+                },
+            };
+        }
+        return Ok(());
     }
     let mut memo: Memo<&str> = Memo::default();
-    Ok(s.str()?
-        .iter()
-        .map(|v| match v {
-            None => null,
-            Some(v) => *memo.entry(v).or_insert_with(|| f(Some(v))),
-        })
-        .collect())
+    for (row, v) in rows.iter_mut().zip(s.str()?.iter()) {
+        if *row {
+            *row = match v {
+                None => null,
+                Some(v) => *memo.entry(v).or_insert_with(|| f(Some(v))),
+            };
+        }
+    }
+    Ok(())
 }
 
 /// `test` over the values at `path` of the JSON `text` (empty path: the whole value).

@@ -190,12 +190,32 @@ impl Test {
     /// Whether the values found at a field's path (none: the field is absent; a list
     /// found at the path stands for its elements) satisfy this test.
     pub fn over(&self, found: &[&serde_json::Value]) -> bool {
-        let texts = || found.iter().filter_map(|v| text(v));
+        let texts: Vec<String> = found.iter().filter_map(|v| text(v)).collect();
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        self.judge(
+            found.iter().any(|v| !v.is_null()),
+            found.iter().all(|v| v.is_null()),
+            &texts,
+        )
+    }
+
+    /// [`Test::over`] for a field holding one text (`None`: absent or null).
+    pub fn on_text(&self, value: Option<&str>) -> bool {
+        match value {
+            Some(v) => self.judge(true, false, &[v]),
+            None => self.judge(false, true, &[]),
+        }
+    }
+
+    /// The test, given whether a non-null value was found, whether every value found
+    /// (none included) is null, and the texts of the scalar values found.
+    fn judge(&self, non_null: bool, all_null: bool, found: &[&str]) -> bool {
+        let texts = || found.iter().copied();
         match self {
-            Test::Exists(want) => found.iter().any(|v| !v.is_null()) == *want,
-            Test::Null => found.iter().all(|v| v.is_null()),
+            Test::Exists(want) => non_null == *want,
+            Test::Null => all_null,
             Test::Patterns { patterns, all } => {
-                let hit = |p: &Pattern| texts().any(|t| p.matches(&t));
+                let hit = |p: &Pattern| texts().any(|t| p.matches(t));
                 if *all {
                     patterns.iter().all(hit)
                 } else {
@@ -203,7 +223,7 @@ impl Test {
                 }
             }
             Test::Regex { regexes, all } => {
-                let hit = |r: &regex::Regex| texts().any(|t| r.is_match(&t));
+                let hit = |r: &regex::Regex| texts().any(|t| r.is_match(t));
                 if *all {
                     regexes.iter().all(hit)
                 } else {
