@@ -244,6 +244,12 @@ pub fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
         .run_widgets(&order, usize::from(args.jobs))
         .context("running the dashboard's widgets")?;
     let widgets_ms = started_widgets.elapsed().as_secs_f64() * 1e3;
+    // Our Sigma rules over the same range and filters (every kind of event).
+    let started_detections = std::time::Instant::now();
+    let detections = cetrail::detect::run::ours(&args.lake.local()?, &d.view)
+        .and_then(|r| r.overview(None))
+        .context("running our detection rules (queries/rules)")?;
+    let detections_ms = started_detections.elapsed().as_secs_f64() * 1e3;
     for run in runs {
         timings.insert(run.widget.name.into(), run.ms.into());
         let total = run.frame.height();
@@ -256,7 +262,7 @@ pub fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
     }
     if args.timings {
         // Wall time of the view and of the widgets (rendering the tables excluded).
-        let total_ms = view_ms + widgets_ms;
+        let total_ms = view_ms + widgets_ms + detections_ms;
         eprintln!(
             "{}",
             serde_json::json!({
@@ -264,6 +270,7 @@ pub fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
                 "view_stages_ms": d.stages.laps.iter().map(|(k, v)| ((*k).to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
                 "widgets_ms": timings,
                 "widgets_wall_ms": widgets_ms,
+                "detections_ms": detections_ms,
                 "jobs": args.jobs,
                 "total_ms": total_ms,
                 "events": d.events().height()
@@ -316,7 +323,23 @@ pub fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
                 render::write_frame_json_rows(&mut out, df, style, ",\n      ", &mut first)?;
                 write!(out, "{}]", if first { "" } else { "\n    " })?;
             }
-            writeln!(out, "\n  }}\n}}")?;
+            write!(
+                out,
+                "\n  }},\n  \"detections\": {{\"alarm\": {}, \"rules_run\": {}, \"hits\": {}, \"rules\": [",
+                detections.alarm, detections.ran, detections.total
+            )?;
+            let mut first = true;
+            if detections.rules.height() > 0 {
+                write!(out, "\n    ")?;
+            }
+            render::write_frame_json_rows(
+                &mut out,
+                &detections.rules,
+                style,
+                ",\n    ",
+                &mut first,
+            )?;
+            writeln!(out, "{}]}}\n}}", if first { "" } else { "\n  " })?;
         }
         DashFormat::Table | DashFormat::Md => {
             let md = args.format == DashFormat::Md;
@@ -374,6 +397,29 @@ pub fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
                     }
                     writeln!(out)?;
                 }
+            }
+            // After the widgets: which of our Sigma rules hit, alarm when a high or
+            // critical one did.
+            let state = if detections.alarm { "ALARM" } else { "OK" };
+            let (on, off) = match (color, detections.alarm) {
+                (true, true) => ("\x1b[1;31m", "\x1b[0m"),
+                (true, false) => ("\x1b[1;32m", "\x1b[0m"),
+                _ => ("", ""),
+            };
+            writeln!(
+                out,
+                "{}{on}18. detections {state}{off} — Sigma rules of queries/rules ({} hits, {} of {} rules; cetrail detect --lake … lists them)",
+                if md { "## " } else { "" },
+                detections.total,
+                detections.rules.height(),
+                detections.ran
+            )?;
+            let t = Table::from_frame(&detections.rules)?;
+            if md {
+                writeln!(out)?;
+                writeln!(out, "{}", render::markdown(&t, style))?;
+            } else {
+                writeln!(out, "{}", render::table(&t, style))?;
             }
         }
     }

@@ -112,7 +112,8 @@ pub fn shells_table(t: &Timeline) -> Table {
     }
 }
 
-/// The events table; `flags`: W write, D denied, A after hours, * named by the selector.
+/// The events table; `flags`: W write, D denied, A after hours, * named by the selector,
+/// ! hit one of our Sigma rules (named in `rules`).
 pub fn steps_table(t: &Timeline) -> Table {
     Table {
         columns: [
@@ -129,6 +130,7 @@ pub fn steps_table(t: &Timeline) -> Table {
             "error_code",
             "event_id",
             "detail",
+            "rules",
         ]
         .map(String::from)
         .to_vec(),
@@ -142,6 +144,7 @@ pub fn steps_table(t: &Timeline) -> Table {
                     (s.write, 'W'),
                     (s.denied, 'D'),
                     (s.after_hours, 'A'),
+                    (!s.rules.is_empty(), '!'),
                 ] {
                     if on {
                         flags.push(c);
@@ -161,6 +164,11 @@ pub fn steps_table(t: &Timeline) -> Table {
                     opt(&s.error_code),
                     Cell::Text(s.event_id.clone()),
                     Cell::Text(s.detail.clone()),
+                    if s.rules.is_empty() {
+                        Cell::Null
+                    } else {
+                        Cell::Text(s.rules.join("; "))
+                    },
                 ]
             })
             .collect(),
@@ -215,7 +223,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
             heading(
                 &mut out,
-                "Events (* named by the selector, W write, D denied, A after hours)",
+                "Events (* named by the selector, W write, D denied, A after hours, ! hit a detection rule)",
             )?;
             render::write(&mut out, &steps_table(&t), format, style)?;
         }

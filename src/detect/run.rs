@@ -419,3 +419,54 @@ impl Detections {
         ])
     }
 }
+
+/// What the dashboard, the report and the timeline show of a pass.
+#[derive(Debug, Clone)]
+pub struct Overview {
+    /// The rules that hit: [`Detections::summary_frame`]'s rows with hits.
+    pub rules: DataFrame,
+    /// The hits ([`Detections::hits_frame`]), at most the limit asked.
+    pub hits: DataFrame,
+    /// All hits.
+    pub total: usize,
+    /// A rule of level high or critical hit.
+    pub alarm: bool,
+    /// Rules that ran.
+    pub ran: usize,
+}
+
+impl Detections {
+    /// The [`Overview`], with at most `limit` hits.
+    pub fn overview(&self, limit: Option<usize>) -> PolarsResult<Overview> {
+        let rules = self
+            .summary_frame()?
+            .lazy()
+            .filter(col("hits").gt(lit(0u64)))
+            .collect()?;
+        let hits = self.hits_frame()?;
+        let hits = match limit {
+            Some(n) => hits.head(Some(n)),
+            None => hits,
+        };
+        let high = level_rank("high");
+        Ok(Overview {
+            rules,
+            hits,
+            total: self.hits.len(),
+            alarm: self.hits.iter().any(|h| {
+                self.rules
+                    .get(h.rule)
+                    .is_some_and(|r| level_rank(&r.level) >= high)
+            }),
+            ran: self.rules.len(),
+        })
+    }
+}
+
+/// Our own rules (`queries/rules/`) over the lake, in the range and filters of `p`.
+pub fn ours(lake: &Path, p: &ViewParams) -> PolarsResult<Detections> {
+    let loaded = super::library::builtin()
+        .map_err(|e| PolarsError::ComputeError(format!("our own rules: {e}").into()))?;
+    let (rules, skipped) = prepare(loaded);
+    detect(lake, p, rules, skipped)
+}

@@ -48,6 +48,23 @@ pub struct Report {
     /// Anomalies on the hourly series: (index into `hourly`, label).
     pub marks: Vec<(usize, String)>,
     pub events: usize,
+    /// Our Sigma rules over the month (every kind of event).
+    pub detections: ReportDetections,
+}
+
+/// What the report shows of our Sigma rules (SPEC §12).
+#[derive(Debug, Clone)]
+pub struct ReportDetections {
+    /// A rule of level high or critical hit.
+    pub alarm: bool,
+    /// Rules that ran.
+    pub ran: usize,
+    /// Hits in the month.
+    pub total: usize,
+    /// Per rule that hit: hits, first and last.
+    pub rules: Table,
+    /// The hits, at most [`MAX_ROWS`].
+    pub hits: Table,
 }
 
 impl Report {
@@ -92,6 +109,14 @@ pub fn build(
     view.from = Some(from);
     view.to = Some(to);
     view.account = account.clone();
+    let overview = crate::detect::run::ours(lake, &view)?.overview(Some(MAX_ROWS))?;
+    let detections = ReportDetections {
+        alarm: overview.alarm,
+        ran: overview.ran,
+        total: overview.total,
+        rules: Table::from_frame(&overview.rules)?,
+        hits: Table::from_frame(&overview.hits)?,
+    };
     let mut d = Dashboard::open(lake, config, view)?;
     let mut widgets = Vec::with_capacity(WIDGETS.len());
     let all: Vec<&'static Widget> = WIDGETS.iter().collect();
@@ -173,5 +198,6 @@ pub fn build(
         hourly,
         marks,
         events,
+        detections,
     })
 }

@@ -53,6 +53,8 @@ pub struct Step {
     pub shared_event_id: Option<String>,
     /// What matters about this event (AssumeRole details, SSM session, peer).
     pub detail: String,
+    /// The titles of our Sigma rules (`queries/rules/`) this event hits.
+    pub rules: Vec<String>,
 }
 
 /// One session's summary.
@@ -194,7 +196,43 @@ pub fn timeline(
                 .sort(["t", "event_id"], SortMultipleOptions::default())?;
         }
     }
-    build(&story, config, &seed_ids)
+    let mut t = build(&story, config, &seed_ids)?;
+    flag_detections(lake, p, &mut t)?;
+    Ok(t)
+}
+
+/// Flags each step with the titles of our Sigma rules it hits (one pass of the rules
+/// over the story's time span).
+fn flag_detections(lake: &Path, p: &ViewParams, t: &mut Timeline) -> PolarsResult<()> {
+    let (Some(first), Some(last)) = (
+        t.steps.iter().map(|s| s.event_time).min(),
+        t.steps.iter().map(|s| s.event_time).max(),
+    ) else {
+        return Ok(());
+    };
+    let mut span = p.clone();
+    span.from = chrono::DateTime::from_timestamp_micros(first);
+    span.to = chrono::DateTime::from_timestamp_micros(last.saturating_add(1));
+    // The story may cross roles and accounts (the other side of a cross-account call).
+    span.account = None;
+    span.role = None;
+    let d = crate::detect::run::ours(lake, &span)?;
+    if d.hits.is_empty() {
+        return Ok(());
+    }
+    let ids = d.events.column("event_id")?.str()?.clone();
+    let mut by_id: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for h in &d.hits {
+        if let (Some(id), Some(rule)) = (ids.get(h.row), d.rules.get(h.rule)) {
+            by_id.entry(id).or_default().push(rule.title.clone());
+        }
+    }
+    for step in &mut t.steps {
+        if let Some(rules) = by_id.get(step.event_id.as_str()) {
+            step.rules = rules.clone();
+        }
+    }
+    Ok(())
 }
 
 fn build(df: &DataFrame, config: &Config, seeds: &BTreeSet<String>) -> PolarsResult<Timeline> {
@@ -360,6 +398,7 @@ fn build(df: &DataFrame, config: &Config, seeds: &BTreeSet<String>) -> PolarsRes
             after_hours: after,
             shared_event_id: shared[i].clone(),
             detail: detail.join(" · "),
+            rules: Vec::new(),
         });
     }
     for (k, mut s) in sessions {

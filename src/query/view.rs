@@ -484,6 +484,7 @@ fn scan_view_polars(
     let lf = lf.with_columns(
         CATEGORICAL_COLUMNS
             .iter()
+            .filter(|c| **c == "resource" || names.contains(c))
             .map(|c| {
                 col(*c).map(to_categorical, |_, f| {
                     Ok(Field::new(

@@ -337,6 +337,23 @@ pub fn report_html(r: &Report) -> String {
         o.push_str(&table_html(&t, r.audit.findings.len(), style));
     }
 
+    // Detections.
+    let det = &r.detections;
+    let _ = write!(
+        o,
+        r#"<h2 id="detections">Detections</h2><h3 class="{}">Sigma rules of queries/rules — {} ({} hits, {} of {} rules)</h3>"#,
+        if det.alarm { "alarm" } else { "ok" },
+        if det.alarm { "ALARM" } else { "OK" },
+        det.total,
+        det.rules.rows.len(),
+        det.ran
+    );
+    o.push_str(&table_html(&det.rules, det.rules.rows.len(), style));
+    if det.total > 0 {
+        o.push_str("<h3>The events</h3>");
+        o.push_str(&table_html(&det.hits, det.total, style));
+    }
+
     // Anomalies and the widgets.
     if let Some(w) = r.widget("anomalies") {
         o.push_str(r#"<h2 id="anomalies">Anomalies</h2>"#);

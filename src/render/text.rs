@@ -121,6 +121,19 @@ pub fn report_markdown(r: &crate::query::report::Report) -> String {
             style,
         ));
     }
+    let det = &r.detections;
+    o.push_str(&format!(
+        "\n\n## Detections\n\nSigma rules of queries/rules — {} ({} hits, {} of {} rules)\n\n{}",
+        if det.alarm { "ALARM" } else { "OK" },
+        det.total,
+        det.rules.rows.len(),
+        det.ran,
+        markdown(&det.rules, style)
+    ));
+    if det.total > 0 {
+        o.push_str("\n\n### The events\n\n");
+        o.push_str(&markdown(&det.hits, style));
+    }
     o.push_str("\n\n## The 17 widgets\n\n");
     for w in &r.widgets {
         o.push_str(&format!(

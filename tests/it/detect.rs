@@ -408,3 +408,323 @@ fn our_rules_and_the_test_corpus_select_the_same_events_as_pysigma_over_duckdb()
         );
     }
 }
+
+/// A lake of CE calls: `CreateAccessKey` by CE-Admin (a high rule), an unfiltered
+/// `DescribeInstances` by CE-Data (a medium rule), and calls no rule hits.
+fn detections_lake(dir: &Path) -> PathBuf {
+    use crate::util::as_ce_session;
+    let call = |id: &str, t: &str, role: &str, eng: &str, key: &str, source: &str, name: &str| {
+        let mut v = json!({
+            "eventVersion": "1.09", "eventTime": t, "eventID": id, "eventName": name,
+            "eventSource": source, "awsRegion": "eu-west-1", "sourceIPAddress": "203.0.113.10",
+            "userAgent": "aws-cli/2", "recipientAccountId": "111122223333",
+            "eventType": "AwsApiCall", "readOnly": name.starts_with("Describe"),
+            "requestParameters": {}
+        });
+        v = as_ce_session(v, role, eng, key, "2026-10-01T09:00:00Z");
+        v
+    };
+    let records = vec![
+        call(
+            "e-admin-key",
+            "2026-10-01T10:00:00Z",
+            "CE-Admin",
+            "alice",
+            "ASIAADMIN",
+            "iam.amazonaws.com",
+            "CreateAccessKey",
+        ),
+        call(
+            "e-admin-list",
+            "2026-10-01T10:05:00Z",
+            "CE-Admin",
+            "alice",
+            "ASIAADMIN",
+            "iam.amazonaws.com",
+            "ListUsers",
+        ),
+        call(
+            "e-data-list",
+            "2026-10-01T11:00:00Z",
+            "CE-Data",
+            "bob",
+            "ASIADATA",
+            "ec2.amazonaws.com",
+            "DescribeInstances",
+        ),
+        call(
+            "e-sre-list",
+            "2026-10-01T12:00:00Z",
+            "CE-SRE",
+            "carol",
+            "ASIASRE",
+            "ec2.amazonaws.com",
+            "DescribeInstances",
+        ),
+    ];
+    let src = dir.join("src");
+    crate::util::write(
+        &src.join("AWSLogs/111122223333/CloudTrail/eu-west-1/2026/10/01/111122223333_CloudTrail_eu-west-1_20261001T1200Z_d.json.gz"),
+        &crate::util::gzip(json!({ "Records": records }).to_string().as_bytes()),
+    );
+    let lake = dir.join("lake");
+    let (code, summary) = crate::util::ingest(&src, &lake, &[]);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(crate::util::n(&summary, "kept_total"), 4, "{summary}");
+    lake
+}
+
+fn jsonl(out: &std::process::Output) -> Vec<Value> {
+    crate::util::stdout(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+#[test]
+fn detect_command_lists_hits_filters_levels_adds_rules_and_names_what_it_skips() {
+    use crate::util::{cetrail, stderr};
+    let dir = crate::util::tempdir();
+    let lake = detections_lake(dir.path());
+    let lake_arg = lake.to_str().expect("utf-8");
+    let out = cetrail(
+        &["detect", "--lake", lake_arg, "--format", "jsonl"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let hits = jsonl(&out);
+    let got: Vec<(&str, &str)> = hits
+        .iter()
+        .map(|h| {
+            (
+                h["event_id"].as_str().unwrap_or(""),
+                h["rule"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("e-admin-key", "Long-lived credentials created by a CE role"),
+            ("e-data-list", "CE-Data beyond database instances"),
+        ]
+    );
+    assert_eq!(hits[0]["level"], "high");
+    assert_eq!(hits[0]["engineer"], "alice");
+    assert_eq!(hits[0]["role"], "CE-Admin");
+    assert_eq!(hits[0]["tags"], "attack.persistence,attack.t1098.001");
+    assert_eq!(hits[0]["event_time"], "2026-10-01T10:00:00Z");
+
+    // --level: only high and above.
+    let out = cetrail(
+        &[
+            "detect", "--lake", lake_arg, "--level", "high", "--format", "jsonl",
+        ],
+        dir.path(),
+    );
+    let ids: Vec<Value> = jsonl(&out).iter().map(|h| h["event_id"].clone()).collect();
+    assert_eq!(ids, vec![json!("e-admin-key")]);
+
+    // --summary: one row per rule that ran, the two that hit first by level.
+    let out = cetrail(
+        &[
+            "detect",
+            "--lake",
+            lake_arg,
+            "--summary",
+            "--format",
+            "jsonl",
+        ],
+        dir.path(),
+    );
+    let rows = jsonl(&out);
+    assert_eq!(rows.len(), cetrail::detect::library::BUILTIN.len());
+    let hit: Vec<(&str, u64)> = rows
+        .iter()
+        .filter(|r| r["hits"].as_u64() > Some(0))
+        .map(|r| {
+            (
+                r["rule"].as_str().unwrap_or(""),
+                r["hits"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        hit,
+        vec![
+            ("Long-lived credentials created by a CE role", 1),
+            ("CE-Data beyond database instances", 1)
+        ]
+    );
+
+    // --rules adds a rule of the user's; one this engine cannot run is named and skipped.
+    let mine = dir.path().join("mine");
+    std::fs::create_dir_all(&mine).expect("mkdir");
+    std::fs::write(
+        mine.join("sre.yml"),
+        "title: SRE lists instances\nid: 11111111-2222-4333-8444-555555555555\nlevel: low\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    eventName: describeinstances\n    userIdentity.arn|endswith: '/carol'\n  condition: sel\n",
+    )
+    .expect("write rule");
+    std::fs::write(
+        mine.join("count.yml"),
+        "title: Many denials\nid: 11111111-2222-4333-8444-666666666666\nlevel: low\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    errorCode: AccessDenied\n  condition: sel | count() > 10\n",
+    )
+    .expect("write rule");
+    let mine_arg = mine.to_str().expect("utf-8");
+    let out = cetrail(
+        &[
+            "detect",
+            "--lake",
+            lake_arg,
+            "--rules",
+            mine_arg,
+            "--no-builtin",
+            "--format",
+            "jsonl",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ids: Vec<Value> = jsonl(&out).iter().map(|h| h["event_id"].clone()).collect();
+    assert_eq!(
+        ids,
+        vec![json!("e-sre-list")],
+        "case-insensitive, the user's rule only"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("skipped: Many denials") && err.contains("count.yml"),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 rules ran") && err.contains("1 skipped"),
+        "{err}"
+    );
+
+    // A file that is not Sigma stops the command, naming the file and the line.
+    std::fs::write(mine.join("zbroken.yml"), "title: x\ndetection:\n  sel: [\n").expect("write");
+    let out = cetrail(
+        &["detect", "--lake", lake_arg, "--rules", mine_arg],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("zbroken.yml:"), "{}", stderr(&out));
+}
+
+#[test]
+fn dashboard_report_and_timeline_show_the_detections() {
+    use crate::util::{cetrail, stderr};
+    let dir = crate::util::tempdir();
+    let lake = detections_lake(dir.path());
+    let lake_arg = lake.to_str().expect("utf-8");
+    // The dashboard: after the widgets, an alarm because a high rule hit.
+    let out = cetrail(
+        &["dashboard", "--lake", lake_arg, "--format", "json"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let d: Value = serde_json::from_slice(&out.stdout).expect("dashboard JSON");
+    assert_eq!(d["detections"]["alarm"], true, "{}", d["detections"]);
+    assert_eq!(d["detections"]["hits"], 2);
+    let rules: Vec<&str> = d["detections"]["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .filter_map(|r| r["rule"].as_str())
+        .collect();
+    assert_eq!(
+        rules,
+        vec![
+            "Long-lived credentials created by a CE role",
+            "CE-Data beyond database instances"
+        ]
+    );
+    let out = cetrail(&["dashboard", "--lake", lake_arg], dir.path());
+    assert!(
+        crate::util::stdout(&out).contains("18. detections ALARM"),
+        "{}",
+        crate::util::stdout(&out)
+    );
+    // Without the high hit (range after it): no alarm, the medium hit still listed.
+    let out = cetrail(
+        &[
+            "dashboard",
+            "--lake",
+            lake_arg,
+            "--from",
+            "2026-10-01T10:30:00Z",
+            "--to",
+            "2026-10-02",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    let d: Value = serde_json::from_slice(&out.stdout).expect("dashboard JSON");
+    assert_eq!(d["detections"]["alarm"], false, "{}", d["detections"]);
+    assert_eq!(d["detections"]["hits"], 1);
+
+    // The monthly report: per rule, and the events.
+    let md = dir.path().join("report.md");
+    let out = cetrail(
+        &[
+            "report",
+            "--lake",
+            lake_arg,
+            "--month",
+            "2026-10",
+            "--format",
+            "md",
+            "--out",
+            md.to_str().expect("utf-8"),
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&md).expect("report");
+    let section = text
+        .split("## Detections")
+        .nth(1)
+        .and_then(|s| s.split("## The 17 widgets").next())
+        .expect("a Detections section");
+    assert!(
+        section.contains("ALARM (2 hits, 2 of 6 rules)"),
+        "{section}"
+    );
+    for needle in [
+        "Long-lived credentials created by a CE role",
+        "e-admin-key",
+        "e-data-list",
+    ] {
+        assert!(section.contains(needle), "{needle}: {section}");
+    }
+    assert!(!section.contains("e-sre-list"), "{section}");
+
+    // The timeline flags the event with the rule it hit.
+    let out = cetrail(
+        &[
+            "timeline",
+            "--lake",
+            lake_arg,
+            "--engineer",
+            "alice",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let t: Value = serde_json::from_slice(&out.stdout).expect("timeline JSON");
+    let events = t["events"].as_array().expect("events");
+    let key = events
+        .iter()
+        .find(|e| e["event_id"] == "e-admin-key")
+        .expect("the CreateAccessKey step");
+    assert_eq!(key["rules"], "Long-lived credentials created by a CE role");
+    assert!(key["flags"].as_str().unwrap_or("").contains('!'));
+    let list = events
+        .iter()
+        .find(|e| e["event_id"] == "e-admin-list")
+        .expect("the ListUsers step");
+    assert_eq!(list["rules"], Value::Null);
+}
