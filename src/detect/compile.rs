@@ -340,10 +340,43 @@ fn over_json(text: &str, path: &str, test: &Test) -> bool {
     test.over(&leaves(&value, path))
 }
 
-/// Whether `rule` can hit an event named `name`, whatever its other fields (Kleene's
-/// logic with only the `eventName` tests known).
-pub fn may_hit(rule: &Rule, name: &str) -> bool {
-    let value = Value::String(name.to_string());
-    rule.eval(&|t: &FieldTest| (t.field == "eventName").then(|| t.test.over(&[&value])))
-        != Some(false)
+/// The fields whose tests decide, before any other column is read, which events a
+/// rule can hit, and the lake column each is read from.
+pub const PLAN_FIELDS: &[(&str, &str)] = &[
+    ("eventName", "event_name"),
+    ("eventSource", "event_source"),
+    ("userIdentity.arn", "identity_arn"),
+    (
+        "userIdentity.sessionContext.sessionIssuer.userName",
+        "identity_arn",
+    ),
+];
+
+/// The lake columns of [`PLAN_FIELDS`] that some rule tests, in a fixed order.
+pub fn plan_columns<'a>(rules: impl Iterator<Item = &'a Rule> + Clone) -> Vec<&'static str> {
+    let mut columns = Vec::new();
+    for (field, column) in PLAN_FIELDS {
+        if !columns.contains(column) && rules.clone().any(|r| r.tests().any(|t| t.field == *field))
+        {
+            columns.push(*column);
+        }
+    }
+    columns
+}
+
+/// Whether `rule` can hit an event whose `columns` (of [`plan_columns`]) hold `values`,
+/// whatever its other fields: Kleene's logic with only the tests of those columns'
+/// fields known.
+pub fn may_hit(rule: &Rule, columns: &[&str], values: &[Option<&str>]) -> bool {
+    rule.eval(&|t: &FieldTest| {
+        let (_, column) = PLAN_FIELDS.iter().find(|(f, _)| *f == t.field)?;
+        let i = columns.iter().position(|c| c == column)?;
+        let v = values.get(i).copied().flatten();
+        let v = if matches!(fields::source(&t.field), Some(Source::IssuerName)) {
+            v.and_then(fields::issuer_name)
+        } else {
+            v
+        };
+        Some(t.test.on_text(v))
+    }) != Some(false)
 }

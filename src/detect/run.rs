@@ -15,10 +15,11 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use polars::prelude::*;
 
-use super::compile::{Compiled, compile, may_hit};
+use super::compile::{Compiled, compile, may_hit, plan_columns};
 use super::{Loaded, Rule};
 use crate::query::in_place::Table;
 use crate::query::view::{self, Rows, Stages, ViewParams};
+use crate::query::view_scan::RowTest;
 
 /// The columns every hit reports, besides those its rule reads.
 pub const HIT_COLUMNS: &[&str] = &[
@@ -120,23 +121,29 @@ pub fn detect(
             }
         }
     }
-    // Which names some rule can hit, decided once per distinct name.
-    let names_memo: Mutex<HashMap<String, bool>> = Mutex::new(HashMap::new());
-    let wanted = |name: &str| -> bool {
-        if let Ok(memo) = names_memo.lock()
-            && let Some(v) = memo.get(name)
+    // Which events some rule can hit, from the planning columns alone (decided once
+    // per distinct combination of their values).
+    let plan = plan_columns(rules.iter().map(|c| &c.rule));
+    let memo: Mutex<HashMap<Vec<Option<String>>, bool>> = Mutex::new(HashMap::new());
+    let wanted = |values: &[Option<&str>]| -> bool {
+        let key: Vec<Option<String>> = values.iter().map(|v| v.map(String::from)).collect();
+        if let Ok(memo) = memo.lock()
+            && let Some(v) = memo.get(&key)
         {
             return *v;
         }
-        let v = rules.iter().any(|c| may_hit(&c.rule, name));
-        if let Ok(mut memo) = names_memo.lock() {
-            memo.insert(name.to_string(), v);
+        let v = rules.iter().any(|c| may_hit(&c.rule, &plan, values));
+        if let Ok(mut memo) = memo.lock() {
+            memo.insert(key, v);
         }
         v
     };
     let rows = Rows {
         all_kinds: true,
-        event_names: Some(&wanted),
+        test: (!plan.is_empty()).then_some(RowTest {
+            columns: &plan,
+            keep: &wanted,
+        }),
     };
     let scanned = if rules.is_empty() {
         None
@@ -165,21 +172,25 @@ pub fn detect(
     stages.lap("range");
     let mut hits = Vec::new();
     if events.height() > 0 {
-        let by_name = rows_by_name(&events)?;
+        let groups = row_groups(&events, &plan)?;
         // Each rule's candidate rows (`None`: all), the rules with most rows first.
         let mut plans: Vec<(usize, Option<Vec<IdxSize>>)> = rules
             .iter()
             .enumerate()
             .map(|(r, c)| {
-                let names: Vec<&Vec<IdxSize>> = by_name
+                let groups: Vec<&Vec<IdxSize>> = groups
                     .iter()
-                    .filter(|(name, _)| name.as_deref().is_none_or(|n| may_hit(&c.rule, n)))
+                    .filter(|(values, _)| {
+                        let values: Vec<Option<&str>> =
+                            values.iter().map(|v| v.as_deref()).collect();
+                        may_hit(&c.rule, &plan, &values)
+                    })
                     .map(|(_, rows)| rows)
                     .collect();
-                if names.len() == by_name.len() {
+                if groups.iter().map(|g| g.len()).sum::<usize>() == events.height() {
                     (r, None)
                 } else {
-                    (r, Some(names.into_iter().flatten().copied().collect()))
+                    (r, Some(groups.into_iter().flatten().copied().collect()))
                 }
             })
             .collect();
@@ -258,32 +269,69 @@ fn run_plans(
     })
 }
 
-/// The rows of each distinct `event_name` (a categorical), `None` for null.
-type NameRows = Vec<(Option<String>, Vec<IdxSize>)>;
+/// The rows of each distinct combination of the values of `columns` (categoricals or
+/// strings; `None`: null).
+type Groups = Vec<(Vec<Option<String>>, Vec<IdxSize>)>;
 
-fn rows_by_name(events: &DataFrame) -> PolarsResult<NameRows> {
-    let names = events.column("event_name")?.as_materialized_series();
-    let mut by_code: Table<Option<u32>, Vec<IdxSize>> = Table::default();
-    let mut text: Table<Option<u32>, Option<String>> = Table::default();
-    if let Ok(cats) = names.cat32() {
-        let mapping = cats.get_mapping();
-        for (i, code) in cats.physical().iter().enumerate() {
-            by_code.entry(code).or_default().push(i as IdxSize);
-            text.entry(code)
-                .or_insert_with(|| code.and_then(|c| mapping.cat_to_str(c)).map(String::from));
+fn row_groups(events: &DataFrame, columns: &[&str]) -> PolarsResult<Groups> {
+    let n = events.height();
+    // Each column as ids per row (0: null) and the text of each id.
+    let mut ids: Vec<Vec<u32>> = Vec::with_capacity(columns.len());
+    let mut texts: Vec<Table<u32, String>> = Vec::with_capacity(columns.len());
+    for name in columns {
+        let s = events.column(name)?.as_materialized_series();
+        let mut column = Vec::with_capacity(n);
+        let mut text: Table<u32, String> = Table::default();
+        if let Ok(cats) = s.cat32() {
+            let mapping = cats.get_mapping();
+            for code in cats.physical().iter() {
+                let id = code.map_or(0, |c| c.saturating_add(1));
+                if let Some(c) = code
+                    && !text.contains_key(&id)
+                {
+                    text.insert(id, mapping.cat_to_str(c).unwrap_or_default().to_string());
+                }
+                column.push(id);
+            }
+        } else {
+            let mut seen: Table<&str, u32> = Table::default();
+            for v in s.str()?.iter() {
+                column.push(match v {
+                    None => 0,
+                    Some(v) => {
+                        let next = seen.len() as u32 + 1;
+                        let id = *seen.entry(v).or_insert(next);
+                        text.entry(id).or_insert_with(|| v.to_string());
+                        id
+                    }
+                });
+            }
         }
-    } else {
-        let mut ids: Table<Option<&str>, u32> = Table::default();
-        for (i, v) in names.str()?.iter().enumerate() {
-            let next = ids.len() as u32;
-            let id = *ids.entry(v).or_insert(next);
-            by_code.entry(Some(id)).or_default().push(i as IdxSize);
-            text.entry(Some(id)).or_insert_with(|| v.map(String::from));
+        ids.push(column);
+        texts.push(text);
+    }
+    let mut by_key: Table<Vec<u32>, Vec<IdxSize>> = Table::default();
+    let mut key = Vec::with_capacity(columns.len());
+    for i in 0..n {
+        key.clear();
+        key.extend(ids.iter().map(|c| c.get(i).copied().unwrap_or(0)));
+        match by_key.get_mut(&key) {
+            Some(rows) => rows.push(i as IdxSize),
+            None => {
+                by_key.insert(key.clone(), vec![i as IdxSize]);
+            }
         }
     }
-    Ok(by_code
+    Ok(by_key
         .into_iter()
-        .map(|(code, rows)| (text.get(&code).cloned().flatten(), rows))
+        .map(|(key, rows)| {
+            let values = key
+                .iter()
+                .zip(&texts)
+                .map(|(id, text)| text.get(id).cloned())
+                .collect();
+            (values, rows)
+        })
         .collect())
 }
 

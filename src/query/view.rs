@@ -275,9 +275,9 @@ pub struct Rows<'a> {
     /// Every kind of event (an `--all-events` lake's infra and other events too), not
     /// only the CE ones the widgets count.
     pub all_kinds: bool,
-    /// Only events whose `event_name` passes this test. A narrowing for speed: the
-    /// direct reader applies it, polars' reader (the fallback) may keep more rows.
-    pub event_names: Option<&'a (dyn Fn(&str) -> bool + Sync)>,
+    /// Only events that pass this test of a few text columns. A narrowing for speed:
+    /// the direct reader applies it, polars' reader (the fallback) may keep more rows.
+    pub test: Option<super::view_scan::RowTest<'a>>,
 }
 
 /// The lake columns a materialised frame needs whatever else it reads: the order
@@ -447,7 +447,7 @@ where
         categorical: CATEGORICAL_COLUMNS,
         kinds: CE_KINDS,
         all_kinds: rows.all_kinds,
-        event_names: rows.event_names,
+        row_test: rows.test,
         account: p.account.as_deref(),
         role: p.role.as_deref(),
         resource: true,

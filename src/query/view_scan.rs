@@ -53,8 +53,8 @@ pub struct ScanSpec<'a> {
     pub kinds: &'a [&'a str],
     /// Also keeps every kind (then `kinds` is not read).
     pub all_kinds: bool,
-    /// Keeps only the rows whose `event_name` passes this test (nulls never do).
-    pub event_names: Option<&'a (dyn Fn(&str) -> bool + Sync)>,
+    /// Keeps only the rows that pass this test of a few text columns.
+    pub row_test: Option<RowTest<'a>>,
     pub account: Option<&'a str>,
     pub role: Option<&'a str>,
     /// Adds the view's `resource` column (a categorical; see [`resource_codes`]),
@@ -62,6 +62,14 @@ pub struct ScanSpec<'a> {
     /// among `names`. It reads the lake's `resources` too: only its `arn` leaf,
     /// unless `resources` is among `names`.
     pub resource: bool,
+}
+
+/// A test of a row from the values of a few text columns (at most four; `None`:
+/// null), decided once per distinct combination of values in a row group.
+#[derive(Clone, Copy)]
+pub struct RowTest<'a> {
+    pub columns: &'a [&'a str],
+    pub keep: &'a (dyn Fn(&[Option<&str>]) -> bool + Sync),
 }
 
 /// Category codes while a column is built: the global category code plus one, `0`
@@ -327,17 +335,99 @@ impl LakeFile {
         if let Some(r) = spec.role {
             conditions.push(("role", Box::new(is(vec![r]))));
         }
-        if let Some(test) = spec.event_names {
-            conditions.push(("event_name", Box::new(test)));
-        }
+        let mut keeps = Vec::new();
         for (name, test) in conditions {
-            let keep = self.matching(rg, name, &*test)?;
+            keeps.push(self.matching(rg, name, &*test)?);
+        }
+        if let Some(test) = &spec.row_test {
+            keeps.push(self.passing(rg, test)?);
+        }
+        for keep in keeps {
             mask = Some(match mask {
                 Some(m) => &m & &keep,
                 None => keep,
             });
         }
         Ok(mask.filter(|m| m.unset_bits() > 0))
+    }
+
+    /// Rows of `rg` that pass `test`: each row's values as ids (a dictionary's keys, or
+    /// distinct values numbered), the test run once per combination of ids.
+    fn passing(&self, rg: &RowGroupMetadata, test: &RowTest) -> PolarsResult<Bitmap> {
+        if test.columns.len() > 4 {
+            return Err(err(&self.path, "a row test reads at most four columns"));
+        }
+        // Per column: each row's id (0: null, else index + 1 into its values).
+        let mut ids: Vec<Vec<u32>> = Vec::with_capacity(test.columns.len());
+        let mut values: Vec<Vec<String>> = Vec::with_capacity(test.columns.len());
+        for name in test.columns {
+            let not_text = || err(&self.path, format!("column {name} is not text"));
+            if let Some(d) = self.decode_dictionary(rg, name, None)? {
+                let dict = d
+                    .values()
+                    .as_any()
+                    .downcast_ref::<Utf8ViewArray>()
+                    .ok_or_else(not_text)?;
+                values.push(
+                    dict.iter()
+                        .map(|v| v.unwrap_or_default().to_string())
+                        .collect(),
+                );
+                ids.push(d.keys().iter().map(|k| k.map_or(0, |k| k + 1)).collect());
+                continue;
+            }
+            let mut seen: std::collections::HashMap<&str, u32> = Default::default();
+            let arrays = self.decode(rg, name, self.field(name)?, None)?;
+            let mut column_ids = Vec::with_capacity(rg.num_rows());
+            let mut column_values = Vec::new();
+            for a in &arrays {
+                let s = a
+                    .as_any()
+                    .downcast_ref::<Utf8ViewArray>()
+                    .ok_or_else(not_text)?;
+                for v in s.iter() {
+                    column_ids.push(match v {
+                        None => 0,
+                        Some(v) => *seen.entry(v).or_insert_with(|| {
+                            column_values.push(v.to_string());
+                            column_values.len() as u32
+                        }),
+                    });
+                }
+            }
+            values.push(column_values);
+            ids.push(column_ids);
+        }
+        let rows = ids.first().map_or(rg.num_rows(), Vec::len);
+        if ids.iter().any(|c| c.len() != rows) {
+            return Err(err(&self.path, "a row test's columns differ in length"));
+        }
+        let mut memo: std::collections::HashMap<u128, bool> = Default::default();
+        let mut row_values: Vec<Option<&str>> = vec![None; ids.len()];
+        let mut bits = BitmapBuilder::with_capacity(rows);
+        for i in 0..rows {
+            let mut key = 0u128;
+            for c in &ids {
+                key = (key << 32) | u128::from(c.get(i).copied().unwrap_or(0));
+            }
+            let keep = match memo.get(&key) {
+                Some(k) => *k,
+                None => {
+                    for (slot, (c, vals)) in row_values.iter_mut().zip(ids.iter().zip(&values)) {
+                        let id = c.get(i).copied().unwrap_or(0);
+                        *slot = id
+                            .checked_sub(1)
+                            .and_then(|j| vals.get(j as usize))
+                            .map(String::as_str);
+                    }
+                    let k = (test.keep)(&row_values);
+                    memo.insert(key, k);
+                    k
+                }
+            };
+            bits.push(keep);
+        }
+        Ok(bits.freeze())
     }
 
     /// Rows of `rg` whose `name` passes `test` (nulls never do).
