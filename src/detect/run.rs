@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use polars::prelude::*;
 
 use super::compile::{Compiled, compile, may_hit, plan_columns};
+use super::fields::{self, Render, Source};
 use super::{Loaded, Rule};
 use crate::query::in_place::Table;
 use crate::query::view::{self, Rows, Stages, ViewParams};
@@ -34,6 +35,9 @@ pub const HIT_COLUMNS: &[&str] = &[
     "event_name",
     "resource",
 ];
+
+/// Text columns whose values are (nearly) unique to an event: read as strings.
+const UNIQUE_COLUMNS: &[&str] = &["event_id", "request_id", "shared_event_id"];
 
 /// A rule that did not run, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,8 +142,29 @@ pub fn detect(
         }
         v
     };
+    // The text columns the rules read, as categoricals, but those unique to an event.
+    let mut categorical: Vec<&str> = rules
+        .iter()
+        .flat_map(|c| c.rule.tests())
+        .filter_map(|t| fields::source(&t.field))
+        .filter(|s| {
+            matches!(
+                s,
+                Source::IssuerName
+                    | Source::Column {
+                        render: Render::Text,
+                        ..
+                    }
+            )
+        })
+        .map(|s| s.column())
+        .filter(|c| !UNIQUE_COLUMNS.contains(c))
+        .collect();
+    categorical.sort_unstable();
+    categorical.dedup();
     let rows = Rows {
         all_kinds: true,
+        categorical: &categorical,
         test: (!plan.is_empty()).then_some(RowTest {
             columns: &plan,
             keep: &wanted,

@@ -277,7 +277,11 @@ pub struct Rows<'a> {
     pub all_kinds: bool,
     /// Only events that pass this test of a few text columns. A narrowing for speed:
     /// the direct reader applies it, polars' reader (the fallback) may keep more rows.
+    /// When no event passes, the frame has no columns.
     pub test: Option<super::view_scan::RowTest<'a>>,
+    /// Text columns held as categoricals besides the view's own (few distinct values
+    /// repeated over many events, such as `user_agent`).
+    pub categorical: &'a [&'a str],
 }
 
 /// The lake columns a materialised frame needs whatever else it reads: the order
@@ -414,6 +418,9 @@ where
     let direct = scan_view_direct(&files, p, names, rows, &mut arrange);
     let direct_error = match direct {
         Ok(df) => return Ok(df),
+        // No event passes a row test (a narrowing for speed): nothing to read, and
+        // the caller of a row test takes a frame without columns for that.
+        Err(PolarsError::NoData(_)) if rows.test.is_some() => return Ok(DataFrame::empty()),
         Err(e) => e,
     };
     // When polars' reader fails too, the direct reader's error is the one that names
@@ -442,9 +449,14 @@ fn scan_view_direct<F>(
 where
     F: FnOnce(&DataFrame) -> PolarsResult<Option<Vec<IdxSize>>>,
 {
+    let categorical: Vec<&str> = CATEGORICAL_COLUMNS
+        .iter()
+        .chain(rows.categorical)
+        .copied()
+        .collect();
     let spec = super::view_scan::ScanSpec {
         names,
-        categorical: CATEGORICAL_COLUMNS,
+        categorical: &categorical,
         kinds: CE_KINDS,
         all_kinds: rows.all_kinds,
         row_test: rows.test,
@@ -481,12 +493,19 @@ fn scan_view_polars(
     if !keep_resources {
         lf = lf.drop(cols(["resources"]));
     }
+    let mut categorical: Vec<&str> = CATEGORICAL_COLUMNS
+        .iter()
+        .chain(rows.categorical)
+        .copied()
+        .filter(|c| *c == "resource" || names.contains(c))
+        .collect();
+    categorical.sort_unstable();
+    categorical.dedup();
     let lf = lf.with_columns(
-        CATEGORICAL_COLUMNS
-            .iter()
-            .filter(|c| **c == "resource" || names.contains(c))
+        categorical
+            .into_iter()
             .map(|c| {
-                col(*c).map(to_categorical, |_, f| {
+                col(c).map(to_categorical, |_, f| {
                     Ok(Field::new(
                         f.name().clone(),
                         DataType::from_categories(Categories::global()),

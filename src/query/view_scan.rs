@@ -514,7 +514,7 @@ where
     let n: usize = rows.iter().sum();
     if n == 0 {
         // polars' scan knows the types of an empty result.
-        return Err(PolarsError::ComputeError("no rows in the lake".into()));
+        return Err(PolarsError::NoData("no rows in the lake".into()));
     }
 
     // The plain columns, and the order of the result.

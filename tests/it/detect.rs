@@ -525,6 +525,21 @@ fn detect_command_lists_hits_filters_levels_adds_rules_and_names_what_it_skips()
     let ids: Vec<Value> = jsonl(&out).iter().map(|h| h["event_id"].clone()).collect();
     assert_eq!(ids, vec![json!("e-admin-key")]);
 
+    // --level critical: no event of the lake is even a candidate; nothing is read.
+    let out = cetrail(
+        &[
+            "detect", "--lake", lake_arg, "--level", "critical", "--format", "jsonl",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(jsonl(&out).is_empty());
+    assert!(
+        stderr(&out).contains("2 rules ran over 0 candidate events"),
+        "{}",
+        stderr(&out)
+    );
+
     // --summary: one row per rule that ran, the two that hit first by level.
     let out = cetrail(
         &[
