@@ -89,6 +89,9 @@ row("  after lake compact", med([r["total_ms"] for r in ours_compacted]), med([r
 row("  one widget at a time", med([r["total_ms"] for r in ours_serial]), med([r["total_ms"] for r in duck]))
 stages = {k: med([r["view_stages_ms"][k] for r in ours]) for k in ours[0]["view_stages_ms"]}
 print("cetrail view stages (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in stages.items()))
+# Our Sigma rules (the dashboard's 18th section) are in cetrail's whole-dashboard time;
+# DuckDB's side has no counterpart (see benches/detect.sh for rules against DuckDB).
+print(f"cetrail detections (ms, in the whole dashboard): {med([r.get('detections_ms', 0) for r in ours]):.0f}")
 
 # audit and report: whole commands (process wall time, the lake read included); DuckDB
 # has no counterpart to compare with.
