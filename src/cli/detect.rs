@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use cetrail::detect::library;
-use cetrail::detect::run::{self, LEVELS, level_rank};
+use cetrail::detect::results::{LEVELS, level_rank};
+use cetrail::detect::run;
 use cetrail::render::{self, Format};
 
 use super::query::LakeArgs;

@@ -8,6 +8,7 @@
 //! - [`fields`]: where a CloudTrail field lives in the lake.
 //! - [`compile`]: a rule as one polars expression over the lake's columns.
 //! - [`run`]: every rule in one pass over the lake.
+//! - [`results`]: hits, per-rule summaries and the overview other outputs show.
 //!
 //! [`Rule::matches`] is the reference semantics over one record (JSON); the compiled
 //! rules are held to it (the same [`matcher::Test::over`] decides each value).
@@ -17,6 +18,7 @@ pub mod condition;
 pub mod fields;
 pub mod library;
 pub mod matcher;
+pub mod results;
 pub mod rule;
 pub mod run;
 
