@@ -10,7 +10,8 @@
 //!     │
 //!  lake/     Arrow batches → sorted Parquet per month → ledger commit (SPEC §4)
 //!     │
-//!  (query/, render/: widgets, audit, timeline and reports read the lake)
+//!  (query/, detect/, render/: widgets, Sigma detections, audit, timeline and
+//!   reports read the lake; serve/: all of it in a browser)
 //! ```
 //!
 //! `ingest` drives source → record → lake; `generate` writes synthetic archives for the
@@ -30,5 +31,6 @@ pub mod lake;
 pub mod query;
 pub mod record;
 pub mod render;
+pub mod serve;
 pub mod source;
 pub mod verify;

@@ -9,6 +9,7 @@ mod ingest;
 mod lake;
 mod query;
 mod report;
+mod serve;
 mod sql;
 mod timeline;
 mod verify;
@@ -52,6 +53,8 @@ enum Command {
     Detect(detect::Args),
     /// The monthly compliance report (one self-contained HTML file, or Markdown).
     Report(report::Args),
+    /// The dashboard in a browser, live over the lake (127.0.0.1, with an access token).
+    Serve(serve::Args),
     /// Print the widgets' SQL for DuckDB, Spark or Athena (view included).
     Sql(sql::SqlArgs),
     /// Print Athena's CREATE EXTERNAL TABLE (month projection) and events view.
@@ -81,6 +84,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Timeline(a) => timeline::run(a),
         Command::Detect(a) => detect::run(a),
         Command::Report(a) => report::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Coverage(a) => verify::coverage(a),
         Command::BenchGunzip(a) => bench::run(a),

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use cetrail::config::Config;
 use cetrail::query::view::ViewParams;
-use cetrail::query::widgets::{self, Dashboard, WIDGETS, local_midnight};
+use cetrail::query::widgets::{self, Dashboard, WIDGETS};
 use cetrail::render::{self, Format, Table, TimeStyle};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 /// Arguments shared by every command that reads the lake.
 #[derive(Debug, clap::Args)]
@@ -99,14 +99,9 @@ impl LakeArgs {
 
 /// A `--from/--to` value: a date is 00:00 of that day in `zone`.
 fn instant(s: &str, zone: chrono_tz::Tz) -> Result<DateTime<Utc>> {
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(local_midnight(d, zone));
-    }
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
-            anyhow::anyhow!("`{s}` is neither a date (YYYY-MM-DD) nor an RFC 3339 instant")
-        })
+    widgets::parse_instant(s, zone).ok_or_else(|| {
+        anyhow::anyhow!("`{s}` is neither a date (YYYY-MM-DD) nor an RFC 3339 instant")
+    })
 }
 
 #[derive(Debug, clap::Args)]

@@ -275,6 +275,17 @@ pub fn local_midnight(day: NaiveDate, zone: chrono_tz::Tz) -> DateTime<Utc> {
     }
 }
 
+/// A range bound as users write it: a date (`YYYY-MM-DD`, 00:00 of that day in
+/// `zone`) or an RFC 3339 instant; `None` when it is neither.
+pub fn parse_instant(s: &str, zone: chrono_tz::Tz) -> Option<DateTime<Utc>> {
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Some(local_midnight(d, zone));
+    }
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 /// First and last event time of the lake (µs): from the files' row-group statistics
 /// (no data read), else by scanning the files.
 pub fn lake_bounds(lake: &Path) -> PolarsResult<Option<(i64, i64)>> {

@@ -10,6 +10,7 @@
 pub mod html;
 pub mod svg;
 mod text;
+pub mod timeline;
 
 use std::io::Write;
 

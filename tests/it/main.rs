@@ -16,6 +16,7 @@ mod report;
 mod s3;
 mod s3_lake;
 mod scale;
+mod serve;
 mod sources;
 mod timeline;
 mod verify;

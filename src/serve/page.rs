@@ -1,0 +1,317 @@
+//! The HTML `serve` sends: the dashboard page and the timeline page. Every value from
+//! the trail goes through [`esc`] (the HTML report's rule); every link carries the
+//! page's state (range, zone, filters) in its URL; nothing refers to another origin.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+
+use super::worker::Params;
+use crate::query::timeline::{Selector, Timeline};
+use crate::query::view::ViewParams;
+use crate::query::widgets::Widget;
+use crate::render::html::esc;
+use crate::render::timeline::{sessions_table, shells_table, steps_table};
+use crate::render::{Table, TimeStyle, format_time};
+
+/// The stylesheet, served as `/assets/app.css`.
+pub const CSS: &str = include_str!("assets/app.css");
+
+/// Rows of the activity feed on one page (`feed_page` chooses which).
+pub const FEED_PAGE_ROWS: usize = 500;
+
+/// The parameters that make the view (kept in every link).
+const STATE: &[&str] = &["from", "to", "tz", "account", "role"];
+
+/// `s` percent-encoded for a URL's query.
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
+}
+
+/// A query string of the page's state plus `extra` (later keys win).
+fn query(params: &Params, extra: &[(&str, &str)]) -> String {
+    let mut parts: Vec<String> = STATE
+        .iter()
+        .filter(|k| !extra.iter().any(|(e, _)| e == *k))
+        .filter_map(|k| {
+            params
+                .get(*k)
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("{k}={}", encode(v)))
+        })
+        .collect();
+    parts.extend(
+        extra
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={}", encode(v))),
+    );
+    parts.join("&")
+}
+
+/// Which timeline a column's value opens.
+fn drill(column: &str) -> Option<&'static str> {
+    match column {
+        "engineer" => Some("engineer"),
+        "session_key" => Some("session"),
+        "source_ip" => Some("ip"),
+        "resource" | "target" | "target_instance" => Some("resource"),
+        _ => None,
+    }
+}
+
+/// `t` as an HTML table; the cells of drill-down columns link to their timeline.
+fn table(t: &Table, rows: std::ops::Range<usize>, params: &Params) -> String {
+    let style = TimeStyle { local: None };
+    let mut out = String::from("<table><thead><tr>");
+    for c in &t.columns {
+        let _ = write!(out, "<th>{}</th>", esc(c));
+    }
+    out.push_str("</tr></thead><tbody>");
+    let links: Vec<Option<&str>> = t.columns.iter().map(|c| drill(c)).collect();
+    for row in t.rows.get(rows).unwrap_or_default() {
+        out.push_str("<tr>");
+        for (cell, link) in row.iter().zip(&links) {
+            let text = cell.text(style);
+            match link {
+                Some(key) if !text.is_empty() => {
+                    let _ = write!(
+                        out,
+                        r#"<td><a href="/timeline?{}">{}</a></td>"#,
+                        esc(&query(params, &[(key, &text)])),
+                        esc(&text)
+                    );
+                }
+                _ => {
+                    let _ = write!(out, "<td>{}</td>", esc(&text));
+                }
+            }
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</tbody></table>");
+    out
+}
+
+fn head(title: &str) -> String {
+    format!(
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{}</title><link rel="stylesheet" href="/assets/app.css"></head><body>"#,
+        esc(title)
+    )
+}
+
+/// The dashboard page of one range, zone and filters.
+pub struct Page<'a> {
+    pub params: &'a Params,
+    pub view: &'a ViewParams,
+    pub zone: &'a str,
+    /// Every widget and its rows, in the widgets' order.
+    pub tables: &'a [(&'static Widget, Table)],
+    /// Our rules that hit, whether one of them is high or critical, and all hits.
+    pub detections: &'a (Table, bool, usize),
+    pub updated: DateTime<Utc>,
+}
+
+impl Page<'_> {
+    pub fn html(&self) -> String {
+        let style = TimeStyle { local: None };
+        let p = self.params;
+        let mut o = head("cetrail · CE access");
+        let bound = |t: Option<DateTime<Utc>>| {
+            t.map(|t| format_time(t.timestamp_micros(), style))
+                .unwrap_or_default()
+        };
+        let _ = write!(
+            o,
+            r#"<header><h1>CE access</h1><p class="muted">{} → {} ({})</p>"#,
+            esc(&bound(self.view.from)),
+            esc(&bound(self.view.to)),
+            esc(self.zone)
+        );
+        // Controls: a GET form, so the state is the URL.
+        let value = |k: &str| esc(p.get(k).map(String::as_str).unwrap_or(""));
+        let _ = write!(
+            o,
+            r#"<form method="get" action="/" id="controls"><label>from <input name="from" value="{}"></label> <label>to <input name="to" value="{}"></label> <label>zone <input name="tz" value="{}"></label> <label>account <input name="account" value="{}"></label> <label>role <input name="role" value="{}"></label> <button type="submit">apply</button></form>"#,
+            value("from"),
+            value("to"),
+            value("tz"),
+            value("account"),
+            value("role")
+        );
+        if let Some(end) = self.view.to {
+            let day = chrono::Duration::days(1);
+            let presets = [
+                ("last 24 h", end - day),
+                ("last 7 d", end - day * 7),
+                ("last 30 d", end - day * 30),
+            ];
+            o.push_str(r#"<nav class="presets">"#);
+            for (label, from) in presets {
+                let _ = write!(
+                    o,
+                    r#"<a href="/?{}">{label}</a> "#,
+                    esc(&query(
+                        p,
+                        &[
+                            (
+                                "from",
+                                &from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                            ),
+                            (
+                                "to",
+                                &end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                            ),
+                        ]
+                    ))
+                );
+            }
+            o.push_str("</nav>");
+        }
+        let _ = write!(
+            o,
+            r#"<p class="muted" id="updated">updated {} UTC · <a href="/?{}">refresh</a></p></header><main>"#,
+            self.updated.format("%H:%M"),
+            esc(&query(p, &[]))
+        );
+        // Alarm states first, then detections, then the other widgets in order.
+        let mut order: Vec<&(&Widget, Table)> = self.tables.iter().collect();
+        order.sort_by_key(|(w, _)| (!w.alarm, w.number));
+        let mut detections_done = false;
+        for (w, t) in order {
+            if !w.alarm && !detections_done {
+                self.detections_section(&mut o);
+                detections_done = true;
+            }
+            let total = t.rows.len();
+            let rows = if w.name == "activity-feed" {
+                let page: usize = p.get("feed_page").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let start = (page * FEED_PAGE_ROWS).min(total);
+                start..(start + FEED_PAGE_ROWS).min(total)
+            } else {
+                0..total
+            };
+            let state = if w.alarm {
+                if total > 0 { " — ALARM" } else { " — OK" }
+            } else {
+                ""
+            };
+            let _ = write!(
+                o,
+                r#"<section data-widget="{}" id="w-{}" class="{}"><h2>{}. {}{state} <span class="muted">({total} rows)</span></h2>"#,
+                esc(w.name),
+                esc(w.name),
+                if w.alarm && total > 0 { "alarm" } else { "" },
+                w.number,
+                esc(w.title)
+            );
+            if w.name == "activity-feed" && total > FEED_PAGE_ROWS {
+                let page = rows.start / FEED_PAGE_ROWS;
+                let pages = total.div_ceil(FEED_PAGE_ROWS);
+                let _ = write!(o, r#"<nav class="pages">page {} of {pages}"#, page + 1);
+                if page > 0 {
+                    let prev = (page - 1).to_string();
+                    let _ = write!(
+                        o,
+                        r#" · <a href="/?{}#w-activity-feed">previous</a>"#,
+                        esc(&query(p, &[("feed_page", &prev)]))
+                    );
+                }
+                if page + 1 < pages {
+                    let next = (page + 1).to_string();
+                    let _ = write!(
+                        o,
+                        r#" · <a href="/?{}#w-activity-feed">next</a>"#,
+                        esc(&query(p, &[("feed_page", &next)]))
+                    );
+                }
+                o.push_str("</nav>");
+            }
+            o.push_str(&table(t, rows, p));
+            o.push_str("</section>");
+        }
+        if !detections_done {
+            self.detections_section(&mut o);
+        }
+        o.push_str("</main></body></html>");
+        o
+    }
+
+    fn detections_section(&self, o: &mut String) {
+        let (t, alarm, total) = self.detections;
+        let _ = write!(
+            o,
+            r#"<section data-widget="detections" id="w-detections" class="{}"><h2>Detections — {} <span class="muted">({total} hits of our Sigma rules)</span></h2>"#,
+            if *alarm { "alarm" } else { "" },
+            if *alarm { "ALARM" } else { "OK" }
+        );
+        o.push_str(&table(t, 0..t.rows.len(), self.params));
+        o.push_str("</section>");
+    }
+}
+
+/// The timeline page of `selector`.
+pub fn timeline_html(params: &Params, selector: &Selector, t: &Timeline) -> String {
+    let what = match selector {
+        Selector::Session(s) => format!("session {s}"),
+        Selector::Engineer(e) => format!("engineer {e}"),
+        Selector::Ip(i) => format!("source IP {i}"),
+        Selector::Resource(r) => format!("resource {r}"),
+    };
+    let mut o = head(&format!("cetrail · {what}"));
+    let _ = write!(
+        o,
+        r#"<header><h1>Timeline of {}</h1><p><a href="/?{}" id="back">← the dashboard</a></p></header><main>"#,
+        esc(&what),
+        esc(&query(params, &[]))
+    );
+    for (name, title, table_) in [
+        ("sessions", "Sessions", sessions_table(t)),
+        ("shell-sessions", "SSM shell sessions", shells_table(t)),
+        (
+            "events",
+            "Events (* named, W write, D denied, A after hours, ! hit a detection rule)",
+            steps_table(t),
+        ),
+    ] {
+        let _ = write!(
+            o,
+            r#"<section data-timeline="{name}"><h2>{} <span class="muted">({} rows)</span></h2>"#,
+            esc(title),
+            table_.rows.len()
+        );
+        o.push_str(&table(&table_, 0..table_.rows.len(), params));
+        o.push_str("</section>");
+    }
+    o.push_str("</main></body></html>");
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_carry_the_state_encoded() {
+        let mut p = Params::new();
+        p.insert("from".into(), "2026-10-01".into());
+        p.insert("tz".into(), "Europe/Paris".into());
+        p.insert("token".into(), "secret".into());
+        assert_eq!(
+            query(&p, &[("engineer", "a b&c")]),
+            "from=2026-10-01&tz=Europe%2FParis&engineer=a%20b%26c"
+        );
+        assert_eq!(encode("<x>\""), "%3Cx%3E%22");
+    }
+}

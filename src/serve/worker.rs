@@ -1,0 +1,226 @@
+//! The side of `serve` that reads the lake: one thread that owns the view of the last
+//! range asked for (kept between requests, opened again when the range, zone or
+//! filters change or when a new ledger segment commits), and answers jobs sent to it.
+//! polars runs here only, never on the HTTP runtime.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::query::view::ViewParams;
+use crate::query::widgets::{self, Dashboard, WIDGETS, parse_instant};
+use crate::render::{self, Format, Table, TimeStyle};
+
+/// What a page or an endpoint asks for: the URL's query parameters.
+pub type Params = BTreeMap<String, String>;
+
+/// A request for the worker, with where its answer goes.
+pub enum Job {
+    /// `/api/widgets/<name>`: the rows `cetrail query <name> --format json` prints.
+    Widget {
+        name: String,
+        params: Params,
+        reply: tokio::sync::oneshot::Sender<Answer>,
+    },
+    /// `/`: the whole page.
+    Page {
+        params: Params,
+        reply: tokio::sync::oneshot::Sender<Answer>,
+    },
+    /// `/timeline`: one story.
+    Timeline {
+        params: Params,
+        reply: tokio::sync::oneshot::Sender<Answer>,
+    },
+}
+
+/// A job's answer: the body, or a status and why.
+pub type Answer = Result<Vec<u8>, (u16, String)>;
+
+/// The view of one range, zone and filters, and the ledger state it was read at.
+struct Cached {
+    key: String,
+    dashboard: Dashboard,
+}
+
+/// The worker's state.
+pub struct Worker {
+    lake: PathBuf,
+    config: Config,
+    cached: Option<Cached>,
+}
+
+fn bad(message: impl Into<String>) -> (u16, String) {
+    (400, message.into())
+}
+
+fn failed(e: impl std::fmt::Display) -> (u16, String) {
+    (500, e.to_string())
+}
+
+/// The ledger's segments, as a key that changes when one commits.
+pub fn ledger_state(lake: &std::path::Path) -> String {
+    let mut names: Vec<String> = std::fs::read_dir(lake.join("_cetrail/ledger"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    format!(
+        "{}:{}",
+        names.len(),
+        names.last().cloned().unwrap_or_default()
+    )
+}
+
+/// The view parameters of `params`: `from`, `to` (a date or an RFC 3339 instant),
+/// `tz`, `account`, `role`; the configuration for the rest.
+pub fn view_params(
+    config: &Config,
+    params: &Params,
+) -> Result<(Config, ViewParams), (u16, String)> {
+    let mut config = config.clone();
+    if let Some(tz) = params.get("tz").filter(|t| !t.is_empty()) {
+        if tz.parse::<chrono_tz::Tz>().is_err() {
+            return Err(bad(format!("tz: `{tz}` is not an IANA time zone")));
+        }
+        config.time.zone = tz.clone();
+    }
+    let mut view = ViewParams::from_config(&config);
+    let bound = |name: &str| -> Result<Option<DateTime<Utc>>, (u16, String)> {
+        match params.get(name).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => parse_instant(v, view.zone).map(Some).ok_or_else(|| {
+                bad(format!(
+                    "{name}: `{v}` is neither a date (YYYY-MM-DD) nor an RFC 3339 instant"
+                ))
+            }),
+        }
+    };
+    view.from = bound("from")?;
+    view.to = bound("to")?;
+    if let (Some(f), Some(t)) = (view.from, view.to)
+        && f >= t
+    {
+        return Err(bad("from must be before to"));
+    }
+    view.account = params.get("account").filter(|v| !v.is_empty()).cloned();
+    view.role = params.get("role").filter(|v| !v.is_empty()).cloned();
+    Ok((config, view))
+}
+
+impl Worker {
+    pub fn new(lake: PathBuf, config: Config) -> Self {
+        Self {
+            lake,
+            config,
+            cached: None,
+        }
+    }
+
+    /// Answers jobs until every sender is gone.
+    pub fn run(mut self, jobs: mpsc::Receiver<Job>) {
+        for job in jobs {
+            match job {
+                Job::Widget {
+                    name,
+                    params,
+                    reply,
+                } => {
+                    let _ = reply.send(self.widget(&name, &params));
+                }
+                Job::Page { params, reply } => {
+                    let _ = reply.send(self.page(&params));
+                }
+                Job::Timeline { params, reply } => {
+                    let _ = reply.send(self.timeline(&params));
+                }
+            }
+        }
+    }
+
+    /// The view for `params`, opened again only when they or the ledger changed.
+    fn dashboard(&mut self, params: &Params) -> Result<&mut Dashboard, (u16, String)> {
+        let (config, view) = view_params(&self.config, params)?;
+        let key = format!(
+            "{:?}|{:?}|{}|{:?}|{:?}|{}",
+            view.from,
+            view.to,
+            config.time.zone,
+            view.account,
+            view.role,
+            ledger_state(&self.lake)
+        );
+        if self.cached.as_ref().is_none_or(|c| c.key != key) {
+            self.cached = None;
+            let mut dashboard = Dashboard::open(&self.lake, &config, view).map_err(failed)?;
+            dashboard.session_facts().map_err(failed)?;
+            self.cached = Some(Cached { key, dashboard });
+        }
+        match self.cached.as_mut() {
+            Some(c) => Ok(&mut c.dashboard),
+            None => Err(failed("no view")),
+        }
+    }
+
+    fn widget(&mut self, name: &str, params: &Params) -> Answer {
+        let w = widgets::find(name).ok_or((404, format!("no widget `{name}`")))?;
+        let d = self.dashboard(params)?;
+        let df = d.widget(w).map_err(failed)?;
+        let mut out = Vec::new();
+        render::write_frame(&mut out, &df, Format::Json, TimeStyle { local: None })
+            .map_err(failed)?;
+        Ok(out)
+    }
+
+    fn page(&mut self, params: &Params) -> Answer {
+        let lake = self.lake.clone();
+        let d = self.dashboard(params)?;
+        let mut tables = Vec::with_capacity(WIDGETS.len());
+        for w in WIDGETS.iter() {
+            let df = d.widget(w).map_err(failed)?;
+            tables.push((w, Table::from_frame(&df).map_err(failed)?));
+        }
+        let view = d.view.clone();
+        let zone = d.config.time.zone.clone();
+        let detections = crate::detect::run::ours(&lake, &view)
+            .and_then(|r| r.overview(None))
+            .map_err(failed)?;
+        let detections = Table::from_frame(&detections.rules)
+            .map(|t| (t, detections.alarm, detections.total))
+            .map_err(failed)?;
+        let page = super::page::Page {
+            params,
+            view: &view,
+            zone: &zone,
+            tables: &tables,
+            detections: &detections,
+            updated: Utc::now(),
+        };
+        Ok(page.html().into_bytes())
+    }
+
+    fn timeline(&mut self, params: &Params) -> Answer {
+        use crate::query::timeline::{Selector, timeline};
+        let selector = match (
+            params.get("session"),
+            params.get("engineer"),
+            params.get("ip"),
+            params.get("resource"),
+        ) {
+            (Some(s), _, _, _) => Selector::Session(s.clone()),
+            (_, Some(e), _, _) => Selector::Engineer(e.clone()),
+            (_, _, Some(i), _) => Selector::Ip(i.clone()),
+            (_, _, _, Some(r)) => Selector::Resource(r.clone()),
+            _ => return Err(bad("one of session, engineer, ip, resource is needed")),
+        };
+        let (config, view) = view_params(&self.config, params)?;
+        let t = timeline(&self.lake, &config, &view, &selector).map_err(failed)?;
+        Ok(super::page::timeline_html(params, &selector, &t).into_bytes())
+    }
+}

@@ -1,0 +1,303 @@
+//! `cetrail serve` (SPEC §13), over HTTP from the test: the token, the headers, every
+//! widget's JSON endpoint against `cetrail query`, the page's sections, drill-down to
+//! a timeline equal to `cetrail timeline`, and payloads rendered inert.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+use crate::util::{BIN, cetrail, generate, tempdir};
+
+/// A running `cetrail serve`, killed when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+    token: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(lake: &Path) -> Server {
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--lake",
+            lake.to_str().expect("utf-8"),
+            "--port",
+            "0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the URL line");
+    // cetrail serve: http://127.0.0.1:PORT/?token=HEX
+    let url = line.trim().rsplit(' ').next().unwrap_or("").to_string();
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (addr, query) = rest.split_once("/?token=").expect("a token in the URL");
+    assert!(addr.starts_with("127.0.0.1:"), "{line}");
+    assert_eq!(query.len(), 32, "128 bits of token: {line}");
+    Server {
+        child,
+        addr: addr.to_string(),
+        token: query.to_string(),
+    }
+}
+
+/// One HTTP/1.1 GET: status, headers (lower-cased names), body.
+fn get(addr: &str, target: &str, cookie: Option<&str>) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: {addr}\r\n{cookie}Connection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header block");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut body = raw[split + 4..].to_vec();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("a status");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
+        body = unchunk(&body);
+    }
+    (status, headers, body)
+}
+
+fn unchunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..eol]).trim(), 16)
+            .expect("a chunk size");
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
+        data = &data[eol + 2 + size + 2..];
+    }
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn serve_needs_the_token_and_answers_what_query_and_timeline_answer() {
+    let dir = tempdir();
+    let arch = dir.path().join("arch");
+    generate(
+        &arch,
+        &["--days", "9", "--seed", "31", "--events-per-day", "900"],
+    );
+    // A call whose user agent and session name carry markup: shown, never run.
+    let payload = crate::util::as_ce_session(
+        serde_json::json!({
+            "eventVersion": "1.09", "eventTime": "2026-09-10T10:00:00Z", "eventID": "payload-1",
+            "eventName": "DescribeInstances", "eventSource": "ec2.amazonaws.com",
+            "awsRegion": "eu-west-1", "sourceIPAddress": "203.0.113.10",
+            "userAgent": "<script>alert(1)</script>", "recipientAccountId": "111122223333",
+            "eventType": "AwsApiCall", "readOnly": true
+        }),
+        "CE-SRE",
+        "<img src=x onerror=alert(2)>",
+        "ASIAPAYLOAD",
+        "2026-09-10T09:00:00Z",
+    );
+    crate::util::write(
+        &arch.join("AWSLogs/111122223333/CloudTrail/eu-west-1/2026/09/10/111122223333_CloudTrail_eu-west-1_20260910T1000Z_p.json.gz"),
+        &crate::util::gzip(serde_json::json!({ "Records": [payload] }).to_string().as_bytes()),
+    );
+    let lake = dir.path().join("lake");
+    let (code, _) = crate::util::ingest(&arch, &lake, &[]);
+    assert_eq!(code, 0);
+    let server = start(&lake);
+    let (addr, token) = (server.addr.clone(), server.token.clone());
+
+    // Without the token, or with a wrong one: 403, for pages and endpoints alike.
+    for target in [
+        "/",
+        "/api/widgets/accounts",
+        "/timeline?engineer=x",
+        "/assets/app.css",
+    ] {
+        assert_eq!(get(&addr, target, None).0, 403, "{target}");
+    }
+    assert_eq!(get(&addr, "/?token=0123", None).0, 403);
+    assert_eq!(
+        get(
+            &addr,
+            "/",
+            Some("cetrail_token=00000000000000000000000000000000")
+        )
+        .0,
+        403
+    );
+
+    // The token in the URL sets the cookie; the cookie alone then works.
+    let (status, headers, body) = get(&addr, &format!("/?token={token}"), None);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let set = header(&headers, "set-cookie").expect("a cookie");
+    assert!(set.contains(&token) && set.contains("HttpOnly"), "{set}");
+    let csp = header(&headers, "content-security-policy").expect("a CSP");
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    let cookie = format!("cetrail_token={token}");
+    let html = String::from_utf8_lossy(&body).into_owned();
+    for w in cetrail::query::widgets::WIDGETS {
+        assert!(
+            html.contains(&format!(r#"<section data-widget="{}""#, w.name)),
+            "{}",
+            w.name
+        );
+    }
+    assert!(html.contains(r#"<section data-widget="detections""#));
+    assert!(
+        !html.contains("<script") && !html.contains("<img"),
+        "nothing runs"
+    );
+    assert!(
+        html.contains("&lt;img src=x onerror=alert(2)&gt;"),
+        "the payload is shown as text"
+    );
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no other origin"
+    );
+
+    // Every widget's endpoint equals `cetrail query` for three ranges, a filter and a
+    // zone that is not UTC.
+    let lake_arg = lake.to_str().expect("utf-8");
+    let views: [&[(&str, &str)]; 4] = [
+        &[],
+        &[("from", "2026-09-08"), ("to", "2026-09-12")],
+        &[
+            ("from", "2026-09-09T06:00:00Z"),
+            ("to", "2026-09-10T18:00:00Z"),
+            ("role", "CE-SRE"),
+        ],
+        &[
+            ("from", "2026-09-08"),
+            ("to", "2026-09-11"),
+            ("tz", "America/New_York"),
+        ],
+    ];
+    for view in views {
+        let query: Vec<String> = view
+            .iter()
+            .map(|(k, v)| format!("{k}={}", cetrail::serve::page::encode(v)))
+            .collect();
+        let mut args: Vec<String> = Vec::new();
+        for (k, v) in view {
+            args.push(format!("--{k}"));
+            args.push(v.to_string());
+        }
+        for w in cetrail::query::widgets::WIDGETS {
+            let (status, _, body) = get(
+                &addr,
+                &format!("/api/widgets/{}?{}", w.name, query.join("&")),
+                Some(&cookie),
+            );
+            assert_eq!(
+                status,
+                200,
+                "{} {view:?}: {}",
+                w.name,
+                String::from_utf8_lossy(&body)
+            );
+            let served: Value = serde_json::from_slice(&body).expect("JSON");
+            let mut cli = vec!["query", w.name, "--lake", lake_arg, "--format", "json"];
+            cli.extend(args.iter().map(String::as_str));
+            let out = cetrail(&cli, dir.path());
+            assert!(out.status.success(), "{}", crate::util::stderr(&out));
+            let printed: Value = serde_json::from_slice(&out.stdout).expect("query JSON");
+            assert_eq!(served, printed, "{} {view:?}", w.name);
+        }
+    }
+
+    // Drill-down: the page links an engineer to their timeline, whose events are
+    // `cetrail timeline --engineer`'s.
+    let link = html
+        .split(r#"<a href="/timeline?"#)
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a drill-down link");
+    assert!(link.contains("engineer=") || link.contains("session=") || link.contains("ip="));
+    let engineer = html
+        .split("/timeline?engineer=")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .find(|e| e.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'))
+        .expect("an engineer link")
+        .to_string();
+    let (status, _, body) = get(
+        &addr,
+        &format!("/timeline?engineer={engineer}"),
+        Some(&cookie),
+    );
+    assert_eq!(status, 200);
+    let page = String::from_utf8_lossy(&body).into_owned();
+    let out = cetrail(
+        &[
+            "timeline",
+            "--lake",
+            lake_arg,
+            "--engineer",
+            &engineer,
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    let t: Value = serde_json::from_slice(&out.stdout).expect("timeline JSON");
+    let ids: Vec<&str> = t["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["event_id"].as_str())
+        .collect();
+    assert!(!ids.is_empty());
+    let events = page
+        .split(r#"<section data-timeline="events">"#)
+        .nth(1)
+        .expect("the events section");
+    let rows = events.matches("<tr>").count() - 1;
+    assert_eq!(rows, ids.len(), "one row per event of `cetrail timeline`");
+    for id in ids {
+        assert!(events.contains(id), "{id}");
+    }
+    assert!(page.contains(r#"id="back""#));
+}
