@@ -106,7 +106,7 @@ fn table(t: &Table, rows: std::ops::Range<usize>, params: &Params) -> String {
 
 fn head(title: &str) -> String {
     format!(
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{}</title><link rel="stylesheet" href="/assets/app.css"></head><body>"#,
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/app.css"></head><body>"#,
         esc(title)
     )
 }

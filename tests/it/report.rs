@@ -3,7 +3,6 @@
 //! the trail execute nothing.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::{Value, json};
 
@@ -93,18 +92,6 @@ fn the_report_on_the_sample_data_has_every_section() {
     }
 }
 
-/// Python with Playwright and a Chromium (CETRAIL_PYTHON / CETRAIL_CHROMIUM, set by
-/// `.ci/run`); under CI their absence is a failure.
-fn browser() -> Option<(String, String)> {
-    let exe = std::env::var("CETRAIL_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let found = Path::new(&exe).exists();
-    assert!(
-        found || std::env::var_os("CI").is_none(),
-        "CI must provide Chromium (CETRAIL_CHROMIUM)"
-    );
-    Some((python_with("playwright")?, exe)).filter(|_| found)
-}
-
 #[test]
 fn the_report_renders_in_chromium_and_payloads_execute_nothing() {
     let Some((py, exe)) = browser() else {
@@ -152,23 +139,12 @@ fn the_report_renders_in_chromium_and_payloads_execute_nothing() {
     let out = dir.path().join("x.html");
     report(&lake, "2026-03", &out, "html");
     let shot = dir.path().join("x.png");
-    let o = Command::new(&py)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/report_browser.py"))
-        .arg(&out)
-        .arg(&shot)
-        .env("CETRAIL_CHROMIUM", &exe)
-        .output()
-        .expect("python");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
-    let errors: Vec<&Value> = v["console"]
-        .as_array()
-        .expect("console")
-        .iter()
-        .filter(|m| m["type"] == "error")
-        .collect();
-    assert!(errors.is_empty(), "console errors: {errors:?}");
-    assert_eq!(v["errors"], json!([]), "page errors");
+    let v = browse(
+        &py,
+        &exe,
+        "report_browser.py",
+        &[out.as_os_str(), shot.as_os_str()],
+    );
     assert_eq!(v["requests"], json!([]), "network requests");
     assert_eq!(v["dialogs"], json!([]));
     assert_eq!(v["pwned"], Value::Null, "a payload ran");

@@ -116,10 +116,10 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-#[test]
-fn serve_needs_the_token_and_answers_what_query_and_timeline_answer() {
-    let dir = tempdir();
-    let arch = dir.path().join("arch");
+/// A generated lake of nine days, plus a call whose user agent and session name carry
+/// markup.
+fn serve_lake(dir: &Path) -> std::path::PathBuf {
+    let arch = dir.join("arch");
     generate(
         &arch,
         &["--days", "9", "--seed", "31", "--events-per-day", "900"],
@@ -142,9 +142,16 @@ fn serve_needs_the_token_and_answers_what_query_and_timeline_answer() {
         &arch.join("AWSLogs/111122223333/CloudTrail/eu-west-1/2026/09/10/111122223333_CloudTrail_eu-west-1_20260910T1000Z_p.json.gz"),
         &crate::util::gzip(serde_json::json!({ "Records": [payload] }).to_string().as_bytes()),
     );
-    let lake = dir.path().join("lake");
+    let lake = dir.join("lake");
     let (code, _) = crate::util::ingest(&arch, &lake, &[]);
     assert_eq!(code, 0);
+    lake
+}
+
+#[test]
+fn serve_needs_the_token_and_answers_what_query_and_timeline_answer() {
+    let dir = tempdir();
+    let lake = serve_lake(dir.path());
     let server = start(&lake);
     let (addr, token) = (server.addr.clone(), server.token.clone());
 
@@ -282,13 +289,7 @@ fn serve_needs_the_token_and_answers_what_query_and_timeline_answer() {
         ],
         dir.path(),
     );
-    let t: Value = serde_json::from_slice(&out.stdout).expect("timeline JSON");
-    let ids: Vec<&str> = t["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .filter_map(|e| e["event_id"].as_str())
-        .collect();
+    let ids = timeline_ids(&out);
     assert!(!ids.is_empty());
     let events = page
         .split(r#"<section data-timeline="events">"#)
@@ -296,8 +297,149 @@ fn serve_needs_the_token_and_answers_what_query_and_timeline_answer() {
         .expect("the events section");
     let rows = events.matches("<tr>").count() - 1;
     assert_eq!(rows, ids.len(), "one row per event of `cetrail timeline`");
-    for id in ids {
-        assert!(events.contains(id), "{id}");
+    for id in &ids {
+        assert!(events.contains(id.as_str()), "{id}");
     }
     assert!(page.contains(r#"id="back""#));
+}
+
+/// The event ids of `cetrail timeline --format json`'s output, in order.
+fn timeline_ids(out: &std::process::Output) -> Vec<String> {
+    let t: Value = serde_json::from_slice(&out.stdout).expect("timeline JSON");
+    t["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["event_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// A page cell against the JSON value `cetrail query` gives for it.
+fn same_cell(cell: &str, v: &Value) -> bool {
+    match v {
+        Value::Null => cell.is_empty(),
+        Value::String(t) => cell == t,
+        Value::Bool(b) => cell == b.to_string(),
+        Value::Number(n) => cell
+            .parse::<f64>()
+            .ok()
+            .zip(n.as_f64())
+            .is_some_and(|(a, b)| (a - b).abs() <= 1e-6 * b.abs().max(1.0)),
+        Value::Array(_) | Value::Object(_) => false,
+    }
+}
+
+#[test]
+fn the_page_in_chromium_shows_query_rows_drills_down_and_requests_only_itself() {
+    let Some((py, exe)) = crate::util::browser() else {
+        eprintln!("skipped: no Chromium or playwright");
+        return;
+    };
+    let dir = tempdir();
+    let lake = serve_lake(dir.path());
+    let lake_arg = lake.to_str().expect("utf-8");
+    let server = start(&lake);
+    let view = [
+        ("from", "2026-09-08"),
+        ("to", "2026-09-12"),
+        ("tz", "Europe/Berlin"),
+    ];
+    let url = format!(
+        "http://{}/?token={}&from=2026-09-08&to=2026-09-12&tz=Europe%2FBerlin",
+        server.addr, server.token
+    );
+    let shot = dir.path().join("serve.png");
+    let v = crate::util::browse(
+        &py,
+        &exe,
+        "serve_browser.py",
+        &[url.as_ref(), shot.as_os_str()],
+    );
+    assert_eq!(v["pwned"], Value::Null);
+    assert_eq!(v["scripts"], 0);
+    assert_eq!(v["images"], 0);
+    let own = format!("http://{}/", server.addr);
+    for r in v["requests"].as_array().expect("requests") {
+        assert!(
+            r.as_str().is_some_and(|u| u.starts_with(&own)),
+            "left 127.0.0.1: {r}"
+        );
+    }
+    // Every widget's table holds the rows of `cetrail query` (the feed its first page).
+    let mut args: Vec<String> = Vec::new();
+    for (k, val) in view {
+        args.push(format!("--{k}"));
+        args.push(val.to_string());
+    }
+    for w in cetrail::query::widgets::WIDGETS {
+        let rows = v["tables"][w.name].as_array().expect("a table").clone();
+        let (head, body) = rows.split_first().expect("a header row");
+        let mut cli = vec!["query", w.name, "--lake", lake_arg, "--format", "json"];
+        cli.extend(args.iter().map(String::as_str));
+        let out = cetrail(&cli, dir.path());
+        let printed: Value = serde_json::from_slice(&out.stdout).expect("query JSON");
+        let printed = printed.as_array().expect("rows");
+        let shown = if w.name == "activity-feed" {
+            printed.len().min(cetrail::serve::page::FEED_PAGE_ROWS)
+        } else {
+            printed.len()
+        };
+        assert_eq!(body.len(), shown, "{}", w.name);
+        let columns: Vec<&str> = head
+            .as_array()
+            .expect("header")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for (row, expected) in body.iter().zip(printed) {
+            let cells = row.as_array().expect("cells");
+            for (c, cell) in columns.iter().zip(cells) {
+                let cell = cell.as_str().unwrap_or("");
+                assert!(
+                    same_cell(cell, &expected[*c]),
+                    "{} {c}: page {cell:?}, query {}",
+                    w.name,
+                    expected[*c]
+                );
+            }
+        }
+    }
+    // The click opened the engineer's timeline, equal to `cetrail timeline`'s events.
+    let engineer = v["engineer"].as_str().expect("an engineer");
+    assert!(
+        v["timeline_url"]
+            .as_str()
+            .unwrap_or("")
+            .contains("/timeline?")
+    );
+    let mut cli = vec![
+        "timeline",
+        "--lake",
+        lake_arg,
+        "--engineer",
+        engineer,
+        "--format",
+        "json",
+    ];
+    cli.extend(args.iter().map(String::as_str));
+    let out = cetrail(&cli, dir.path());
+    let ids = timeline_ids(&out);
+    let rows = v["timeline_events"].as_array().expect("timeline rows");
+    let (head, body) = rows.split_first().expect("a header row");
+    let at = head
+        .as_array()
+        .and_then(|h| h.iter().position(|c| c == "event_id"))
+        .expect("an event_id column");
+    let shown: Vec<&str> = body
+        .iter()
+        .filter_map(|r| r.get(at).and_then(Value::as_str))
+        .collect();
+    assert!(!ids.is_empty());
+    assert_eq!(shown, ids);
+    // Back, and the URL alone in a new page: the same view.
+    assert_eq!(v["back_tables"], v["tables"]);
+    assert_eq!(v["again_tables"], v["tables"]);
+    assert!(!v["again_url"].as_str().unwrap_or("").contains("token="));
+    let png = std::fs::read(&shot).expect("screenshot");
+    assert!(png.len() > 10_000 && png.starts_with(b"\x89PNG"));
 }

@@ -312,3 +312,43 @@ pub const MINUTE_FILES: &[&str] = &[
     "--file-minutes",
     "1",
 ];
+
+/// Python with Playwright and a Chromium (CETRAIL_PYTHON / CETRAIL_CHROMIUM, set by
+/// `.ci/run`); under CI their absence is a failure.
+pub fn browser() -> Option<(String, String)> {
+    let exe = std::env::var("CETRAIL_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let found = Path::new(&exe).exists();
+    assert!(
+        found || std::env::var_os("CI").is_none(),
+        "CI must provide Chromium (CETRAIL_CHROMIUM)"
+    );
+    Some((python_with("playwright")?, exe)).filter(|_| found)
+}
+
+/// Runs the browser script `tests/<script>` with `args` under `py` and Chromium `exe`,
+/// and returns the JSON object it prints, after checking the page logged no console
+/// error, threw nothing and opened no dialog.
+pub fn browse(py: &str, exe: &str, script: &str, args: &[&std::ffi::OsStr]) -> Value {
+    let o = Command::new(py)
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests")
+                .join(script),
+        )
+        .args(args)
+        .env("CETRAIL_CHROMIUM", exe)
+        .output()
+        .expect("python");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+    let errors: Vec<&Value> = v["console"]
+        .as_array()
+        .expect("console")
+        .iter()
+        .filter(|m| m["type"] == "error")
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    assert_eq!(v["errors"], json!([]), "page errors");
+    assert_eq!(v["dialogs"], json!([]), "dialogs");
+    v
+}
