@@ -590,10 +590,20 @@ fn thousands_in_flight_under_throttling_lose_and_double_nothing() {
     let injected = faults.injected.load(Ordering::SeqCst);
     assert!(injected > 500, "{injected} faults");
     assert!(source.control().cuts > 0);
-    // Every object answered once: the other GETs are the injected faults.
-    assert_eq!(
-        faults.gets.load(Ordering::SeqCst) - injected,
-        objects.len() as u64
+    // Every object answered at least once; an object is answered again only after
+    // its attempt failed on the client's side (a lost connection, or a body not read
+    // in time on a busy machine), never otherwise.
+    let answered = faults.gets.load(Ordering::SeqCst) - injected;
+    let objects_n = objects.len() as u64;
+    assert!(
+        answered >= objects_n,
+        "{answered} answers for {objects_n} objects"
+    );
+    let failed = source.stats.failed.load(Ordering::SeqCst);
+    assert!(
+        answered - objects_n <= failed,
+        "{} objects answered twice with only {failed} failed attempts",
+        answered - objects_n
     );
     // Downloaded-but-unread bytes stayed within the buffer (plus one object).
     let held = source.stats.peak_held.load(Ordering::SeqCst);

@@ -47,6 +47,8 @@ pub struct S3Stats {
     pub get_calls: AtomicU64,
     /// Attempts answered with throttling (503 SlowDown and kin).
     pub throttled: AtomicU64,
+    /// Attempts that failed otherwise (a lost connection, a timeout, a server error).
+    pub failed: AtomicU64,
     /// The most bytes downloaded ahead and not yet read at any time.
     pub peak_held: AtomicU64,
 }
@@ -268,6 +270,8 @@ impl Inner {
                     p.done(f.fault.outcome());
                     if f.fault == Fault::Throttled {
                         self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        self.stats.failed.fetch_add(1, Ordering::Relaxed);
                     }
                     if !f.fault.retryable() || attempt >= self.attempts {
                         return Err(format!(
