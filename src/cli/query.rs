@@ -217,6 +217,17 @@ pub struct DashboardArgs {
     jobs: u16,
 }
 
+/// Terminal colours of a section heading: red for an alarm, green for an alarm
+/// state that is quiet, bold otherwise (`alarm`: `None` for a section without one).
+fn colors(color: bool, alarm: Option<bool>) -> (&'static str, &'static str) {
+    match (color, alarm) {
+        (false, _) => ("", ""),
+        (true, Some(true)) => ("\x1b[1;31m", "\x1b[0m"),
+        (true, Some(false)) => ("\x1b[1;32m", "\x1b[0m"),
+        (true, None) => ("\x1b[1m", "\x1b[0m"),
+    }
+}
+
 pub fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let (mut d, style) = args.lake.open()?;
@@ -362,12 +373,7 @@ pub fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
                 } else {
                     ""
                 };
-                let (on, off) = match (color, w.alarm, total > 0) {
-                    (true, true, true) => ("\x1b[1;31m", "\x1b[0m"),
-                    (true, true, false) => ("\x1b[1;32m", "\x1b[0m"),
-                    (true, _, _) => ("\x1b[1m", "\x1b[0m"),
-                    _ => ("", ""),
-                };
+                let (on, off) = colors(color, w.alarm.then_some(total > 0));
                 writeln!(
                     out,
                     "{}{on}{:>2}. {}{state}{off} — {} ({total} rows)",
@@ -396,11 +402,7 @@ pub fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
             // After the widgets: which of our Sigma rules hit, alarm when a high or
             // critical one did.
             let state = if detections.alarm { "ALARM" } else { "OK" };
-            let (on, off) = match (color, detections.alarm) {
-                (true, true) => ("\x1b[1;31m", "\x1b[0m"),
-                (true, false) => ("\x1b[1;32m", "\x1b[0m"),
-                _ => ("", ""),
-            };
+            let (on, off) = colors(color, Some(detections.alarm));
             writeln!(
                 out,
                 "{}{on}18. detections {state}{off} — Sigma rules of queries/rules ({} hits, {} of {} rules; cetrail detect --lake … lists them)",

@@ -77,28 +77,25 @@ impl Rule {
 
 /// Kleene's `or`: true if any is, false if all are, else unknown.
 fn any3(values: impl Iterator<Item = Option<bool>>) -> Option<bool> {
-    let mut unknown = false;
-    for v in values {
-        match v {
-            Some(true) => return Some(true),
-            None => unknown = true,
-            Some(false) => {}
-        }
-    }
-    (!unknown).then_some(false)
+    kleene(values, true)
 }
 
 /// Kleene's `and`: false if any is, true if all are, else unknown.
 fn all3(values: impl Iterator<Item = Option<bool>>) -> Option<bool> {
+    kleene(values, false)
+}
+
+/// `decisive` if any value is; else unknown if any is; else `!decisive`.
+fn kleene(values: impl Iterator<Item = Option<bool>>, decisive: bool) -> Option<bool> {
     let mut unknown = false;
     for v in values {
         match v {
-            Some(false) => return Some(false),
+            Some(b) if b == decisive => return Some(decisive),
             None => unknown = true,
-            Some(true) => {}
+            Some(_) => {}
         }
     }
-    (!unknown).then_some(true)
+    (!unknown).then_some(!decisive)
 }
 
 #[cfg(test)]

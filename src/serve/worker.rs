@@ -44,6 +44,16 @@ pub type Answer = Result<Vec<u8>, (u16, String)>;
 struct Cached {
     key: String,
     dashboard: Dashboard,
+    /// The page's tables, computed at the first page request of this view (a feed
+    /// page or a refresh of the same view reads them again, not the lake).
+    tables: Option<PageTables>,
+}
+
+/// Every widget's rows, and our rules that hit (whether a high or critical one did,
+/// all hits).
+struct PageTables {
+    widgets: Vec<(&'static widgets::Widget, Table)>,
+    detections: (Table, bool, usize),
 }
 
 /// The worker's state.
@@ -160,7 +170,11 @@ impl Worker {
             self.cached = None;
             let mut dashboard = Dashboard::open(&self.lake, &config, view).map_err(failed)?;
             dashboard.session_facts().map_err(failed)?;
-            self.cached = Some(Cached { key, dashboard });
+            self.cached = Some(Cached {
+                key,
+                dashboard,
+                tables: None,
+            });
         }
         match self.cached.as_mut() {
             Some(c) => Ok(&mut c.dashboard),
@@ -179,27 +193,32 @@ impl Worker {
     }
 
     fn page(&mut self, params: &Params) -> Answer {
+        self.dashboard(params)?;
         let lake = self.lake.clone();
-        let d = self.dashboard(params)?;
-        let mut tables = Vec::with_capacity(WIDGETS.len());
-        for w in WIDGETS.iter() {
-            let df = d.widget(w).map_err(failed)?;
-            tables.push((w, Table::from_frame(&df).map_err(failed)?));
+        let c = self.cached.as_mut().ok_or_else(|| failed("no view"))?;
+        if c.tables.is_none() {
+            let d = &mut c.dashboard;
+            let mut widgets = Vec::with_capacity(WIDGETS.len());
+            for w in WIDGETS.iter() {
+                let df = d.widget(w).map_err(failed)?;
+                widgets.push((w, Table::from_frame(&df).map_err(failed)?));
+            }
+            let overview = crate::detect::run::ours(&lake, &d.view)
+                .and_then(|r| r.overview(None))
+                .map_err(failed)?;
+            let rules = Table::from_frame(&overview.rules).map_err(failed)?;
+            c.tables = Some(PageTables {
+                widgets,
+                detections: (rules, overview.alarm, overview.total),
+            });
         }
-        let view = d.view.clone();
-        let zone = d.config.time.zone.clone();
-        let detections = crate::detect::run::ours(&lake, &view)
-            .and_then(|r| r.overview(None))
-            .map_err(failed)?;
-        let detections = Table::from_frame(&detections.rules)
-            .map(|t| (t, detections.alarm, detections.total))
-            .map_err(failed)?;
+        let tables = c.tables.as_ref().ok_or_else(|| failed("no tables"))?;
         let page = super::page::Page {
             params,
-            view: &view,
-            zone: &zone,
-            tables: &tables,
-            detections: &detections,
+            view: &c.dashboard.view,
+            zone: &c.dashboard.config.time.zone,
+            tables: &tables.widgets,
+            detections: &tables.detections,
             updated: Utc::now(),
         };
         Ok(page.html().into_bytes())
