@@ -4,7 +4,11 @@ dialogs, whether an injected payload ran, each widget section's table, the timel
 click on an engineer opens, the same view opened again from its URL in a new page, and
 a screenshot.
 
-Usage: serve_browser.py URL SCREENSHOT.png  → one JSON object on stdout.
+Then more views: the "last 7 d" preset clicked on the first page, and each VIEW given
+(a query string; `{engineer}` stands for the engineer clicked), each with its URL and
+tables.
+
+Usage: serve_browser.py URL SCREENSHOT.png [VIEW…]  → one JSON object on stdout.
 URL is the one `cetrail serve` printed (with its token) plus the view's parameters.
 """
 
@@ -15,7 +19,7 @@ import urllib.parse
 
 from playwright.sync_api import sync_playwright
 
-url, shot = sys.argv[1], sys.argv[2]
+url, shot, views = sys.argv[1], sys.argv[2], sys.argv[3:]
 exe = os.environ.get("CETRAIL_CHROMIUM", "/usr/bin/chromium")
 result = {"console": [], "errors": [], "requests": [], "dialogs": []}
 
@@ -63,5 +67,16 @@ with sync_playwright() as p:
     result["again_url"] = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(kept)))
     again.goto(result["again_url"], wait_until="load")
     result["again_tables"] = again.evaluate(TABLES)
+    # A range preset, clicked.
+    page.goto(result["again_url"], wait_until="load")
+    page.locator("nav.presets a", has_text="last 7 d").click()
+    page.wait_for_load_state("load")
+    result["views"] = [{"url": page.url, "tables": page.evaluate(TABLES)}]
+    # The views asked for, from their URLs.
+    for view in views:
+        query = view.replace("{engineer}", urllib.parse.quote(result["engineer"]))
+        target = urllib.parse.urlunsplit(parts._replace(query=query))
+        page.goto(target, wait_until="load")
+        result["views"].append({"url": page.url, "tables": page.evaluate(TABLES)})
     browser.close()
 print(json.dumps(result))

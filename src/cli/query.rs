@@ -40,6 +40,10 @@ pub struct LakeArgs {
     pub local_time: bool,
     #[command(flatten)]
     pub s3: super::S3Args,
+    /// Only this engineer: set by the commands that take `--engineer` as a filter
+    /// (`timeline` takes it as what to tell).
+    #[arg(skip)]
+    pub engineer: Option<String>,
 }
 
 impl LakeArgs {
@@ -72,6 +76,7 @@ impl LakeArgs {
         }
         view.account = self.account.clone();
         view.role = self.role.clone();
+        view.engineer = self.engineer.clone();
         let style = TimeStyle {
             local: self.local_time.then_some(view.zone),
         };
@@ -110,6 +115,9 @@ pub struct QueryArgs {
     widget: String,
     #[command(flatten)]
     lake: LakeArgs,
+    /// Only this engineer (role session name).
+    #[arg(long)]
+    engineer: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -124,7 +132,8 @@ pub struct QueryArgs {
     repeat: u32,
 }
 
-pub fn query(args: QueryArgs) -> Result<ExitCode> {
+pub fn query(mut args: QueryArgs) -> Result<ExitCode> {
+    args.lake.engineer = args.engineer.take();
     let sql = match widgets::find(&args.widget) {
         Some(_) => None,
         None if args.widget.ends_with(".sql") || std::path::Path::new(&args.widget).is_file() => {
@@ -202,6 +211,9 @@ pub enum DashFormat {
 pub struct DashboardArgs {
     #[command(flatten)]
     lake: LakeArgs,
+    /// Only this engineer (role session name).
+    #[arg(long)]
+    engineer: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = DashFormat::Table)]
     format: DashFormat,
@@ -228,7 +240,8 @@ fn colors(color: bool, alarm: Option<bool>) -> (&'static str, &'static str) {
     }
 }
 
-pub fn dashboard(args: DashboardArgs) -> Result<ExitCode> {
+pub fn dashboard(mut args: DashboardArgs) -> Result<ExitCode> {
+    args.lake.engineer = args.engineer.take();
     let started = std::time::Instant::now();
     let (mut d, style) = args.lake.open()?;
     // Six widgets read `session_facts`: computed here, its time counted with the view's.

@@ -26,6 +26,10 @@ pub struct Args {
     /// Configuration file (default ./cetrail.toml, else built-in defaults).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// The page's IANA time zone until the page picks another (overrides the
+    /// configuration's).
+    #[arg(long)]
+    tz: Option<String>,
     #[command(flatten)]
     s3: super::S3Args,
 }
@@ -37,7 +41,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
             args.bind
         );
     }
-    let config = super::load_config(args.config.as_deref())?;
+    let mut config = super::load_config(args.config.as_deref())?;
+    if let Some(tz) = &args.tz {
+        if tz.parse::<chrono_tz::Tz>().is_err() {
+            bail!("--tz: `{tz}` is not an IANA time zone");
+        }
+        config.time.zone = tz.clone();
+    }
     let lake = args.s3.readable_lake(&args.lake)?;
     let token = new_token()?;
     let addr = SocketAddr::new(args.bind, args.port);

@@ -146,6 +146,7 @@ pub fn athena_ddl(args: AthenaArgs) -> Result<ExitCode> {
         tz: args.tz.clone(),
         local_time: false,
         s3: Default::default(),
+        engineer: None,
     };
     let (config, view, _) = lake.resolve()?;
     let mut params = template_params(&config, &view, None);

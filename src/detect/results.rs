@@ -155,6 +155,57 @@ pub struct Overview {
 }
 
 impl Detections {
+    /// The hits of a pass with no range or filter that fall in `p`'s range and have its
+    /// account, role and engineer (each if given): what a pass over `p` gives, without
+    /// reading the lake again (a rule decides each event on its own). `serve` keeps the
+    /// whole lake's pass between requests.
+    pub fn within(&self, p: &crate::query::view::ViewParams) -> PolarsResult<Detections> {
+        let mut hits = self.hits.clone();
+        if self.events.width() > 0 {
+            let micros = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.timestamp_micros());
+            let (from, to) = (micros(p.from), micros(p.to));
+            let times = self
+                .events
+                .column("event_time")?
+                .as_materialized_series()
+                .to_physical_repr();
+            let times = times.i64()?.rechunk();
+            let text = |name: &str| -> PolarsResult<StringChunked> {
+                Ok(self
+                    .events
+                    .column(name)?
+                    .cast(&DataType::String)?
+                    .str()?
+                    .rechunk()
+                    .into_owned())
+            };
+            let filters: Vec<(StringChunked, &str)> = [
+                ("account", &p.account),
+                ("role", &p.role),
+                ("engineer", &p.engineer),
+            ]
+            .into_iter()
+            .filter_map(|(name, v)| v.as_deref().map(|v| (name, v)))
+            .map(|(name, v)| text(name).map(|c| (c, v)))
+            .collect::<PolarsResult<_>>()?;
+            hits.retain(|h| {
+                let t = times.get(h.row);
+                let in_range =
+                    t.is_some_and(|t| from.is_none_or(|f| t >= f) && to.is_none_or(|e| t < e));
+                in_range && filters.iter().all(|(c, v)| c.get(h.row) == Some(*v))
+            });
+        } else {
+            hits.clear();
+        }
+        Ok(Detections {
+            rules: self.rules.clone(),
+            skipped: self.skipped.clone(),
+            events: self.events.clone(),
+            hits,
+            stages: Default::default(),
+        })
+    }
+
     /// The [`Overview`], with at most `limit` hits.
     pub fn overview(&self, limit: Option<usize>) -> PolarsResult<Overview> {
         let rules = self

@@ -398,6 +398,7 @@ mod tests {
             business_days: vec![1, 2, 3, 4, 5],
             account: None,
             role: None,
+            engineer: None,
         }
     }
 

@@ -41,12 +41,8 @@ pub struct Report {
     pub widgets: Vec<WidgetResult>,
     pub audit: Audit,
     pub coverage: Coverage,
-    /// CE events by local weekday (Mon..Sun) × local hour.
-    pub heat: Vec<Vec<f64>>,
-    /// CE events per UTC hour from `from` to `to`.
-    pub hourly: Vec<f64>,
-    /// Anomalies on the hourly series: (index into `hourly`, label).
-    pub marks: Vec<(usize, String)>,
+    /// The series the charts draw besides the widgets' rows.
+    pub activity: Activity,
     pub events: usize,
     /// Our Sigma rules over the month (every kind of event).
     pub detections: ReportDetections,
@@ -128,6 +124,57 @@ pub fn build(
             total,
         });
     }
+    let activity = match widgets.iter().find(|w| w.widget.name == "anomalies") {
+        Some(an) => activity(&mut d, from, to, &an.table)?,
+        None => activity(&mut d, from, to, &Table::default())?,
+    };
+    let audit = audit(
+        lake,
+        config,
+        &AuditParams {
+            from: Some(from),
+            to: Some(to),
+            account: account.clone(),
+        },
+    )?;
+    let coverage = coverage(lake, Some(first), Some(next))
+        .map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
+    Ok(Report {
+        month: month.to_string(),
+        account,
+        from,
+        to,
+        config: config.clone(),
+        widgets,
+        audit,
+        coverage,
+        events: activity.events,
+        activity,
+        detections,
+    })
+}
+
+/// The series of a view the charts draw besides the widgets' rows.
+#[derive(Debug, Clone, Default)]
+pub struct Activity {
+    /// CE events by local weekday (Mon..Sun) × local hour.
+    pub heat: Vec<Vec<f64>>,
+    /// CE events per UTC hour from `from` to `to`.
+    pub hourly: Vec<f64>,
+    /// Anomalies on the hourly series: (index into `hourly`, label).
+    pub marks: Vec<(usize, String)>,
+    /// CE events in the range.
+    pub events: usize,
+}
+
+/// The [`Activity`] of `d`'s view over `from`..`to`; `anomalies` is the `anomalies`
+/// widget's table of the view (its rows mark the hourly series).
+pub fn activity(
+    d: &mut Dashboard,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    anomalies: &Table,
+) -> PolarsResult<Activity> {
     let heat_df = d.sql(
         "SELECT weekday, local_hour, COUNT(*) AS n FROM events WHERE in_range AND is_ce GROUP BY weekday, local_hour",
     )?;
@@ -155,49 +202,27 @@ pub fn build(
         }
     }
     let mut marks = Vec::new();
-    if let Some(an) = widgets.iter().find(|w| w.widget.name == "anomalies") {
-        let col = |name: &str| an.table.columns.iter().position(|c| c == name);
-        if let (Some(k), Some(r), Some(t)) = (col("kind"), col("role"), col("time")) {
-            for row in &an.table.rows {
-                if let (Cell::Text(kind), Cell::Time(time)) = (&row[k], &row[t]) {
-                    let idx = time.div_euclid(3_600_000_000) - hour0;
-                    if let Ok(i) = usize::try_from(idx)
-                        && i < hours
-                    {
-                        let role = match &row[r] {
-                            Cell::Text(s) => s.clone(),
-                            _ => String::new(),
-                        };
-                        marks.push((i, format!("{kind} · {role}")));
-                    }
+    let col = |name: &str| anomalies.columns.iter().position(|c| c == name);
+    if let (Some(k), Some(r), Some(t)) = (col("kind"), col("role"), col("time")) {
+        for row in &anomalies.rows {
+            if let (Cell::Text(kind), Cell::Time(time)) = (&row[k], &row[t]) {
+                let idx = time.div_euclid(3_600_000_000) - hour0;
+                if let Ok(i) = usize::try_from(idx)
+                    && i < hours
+                {
+                    let role = match &row[r] {
+                        Cell::Text(s) => s.clone(),
+                        _ => String::new(),
+                    };
+                    marks.push((i, format!("{kind} · {role}")));
                 }
             }
         }
     }
-    let audit = audit(
-        lake,
-        config,
-        &AuditParams {
-            from: Some(from),
-            to: Some(to),
-            account: account.clone(),
-        },
-    )?;
-    let coverage = coverage(lake, Some(first), Some(next))
-        .map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
-    Ok(Report {
-        month: month.to_string(),
-        account,
-        from,
-        to,
-        config: config.clone(),
-        widgets,
-        audit,
-        coverage,
+    Ok(Activity {
         heat,
         hourly,
         marks,
         events,
-        detections,
     })
 }

@@ -40,6 +40,8 @@ pub struct ViewParams {
     pub business_days: Vec<u32>,
     pub account: Option<String>,
     pub role: Option<String>,
+    /// Only this engineer (role session name).
+    pub engineer: Option<String>,
 }
 
 fn minutes(hhmm: &str) -> u32 {
@@ -76,6 +78,7 @@ impl ViewParams {
                 .collect(),
             account: None,
             role: None,
+            engineer: None,
         }
     }
 }
@@ -378,8 +381,8 @@ pub enum Scanner {
     Polars,
 }
 
-/// The lake's CE events (with copies of an id), `names` projected, filtered by account
-/// and role, categorical columns cast, `resource` derived: what the view is made of,
+/// The lake's CE events (with copies of an id), `names` projected, filtered by account,
+/// role and engineer, categorical columns cast, `resource` derived: what the view is made of,
 /// in lake file order. The view reads with [`Scanner::Direct`] and falls back to
 /// [`Scanner::Polars`] when that fails (a file the lake writer did not write, say);
 /// both give the same frame.
@@ -462,6 +465,7 @@ where
         row_test: rows.test,
         account: p.account.as_deref(),
         role: p.role.as_deref(),
+        engineer: p.engineer.as_deref(),
         resource: true,
     };
     super::view_scan::scan_arranged(files, &spec, arrange)
@@ -488,6 +492,9 @@ fn scan_view_polars(
     }
     if let Some(r) = &p.role {
         lf = lf.filter(col("role").eq(lit(r.clone())));
+    }
+    if let Some(e) = &p.engineer {
+        lf = lf.filter(col("engineer").eq(lit(e.clone())));
     }
     lf = lf.with_column(resource().alias("resource"));
     if !keep_resources {

@@ -46,7 +46,7 @@ use rayon::prelude::*;
 
 /// What to read: `names` in order; those in `categorical` become categoricals of the
 /// global categories. Rows are kept where `kind` is one of `kinds` and, if given,
-/// `account` and `role` are equal to these.
+/// `account`, `role` and `engineer` are equal to these.
 pub struct ScanSpec<'a> {
     pub names: &'a [&'a str],
     pub categorical: &'a [&'a str],
@@ -57,6 +57,7 @@ pub struct ScanSpec<'a> {
     pub row_test: Option<RowTest<'a>>,
     pub account: Option<&'a str>,
     pub role: Option<&'a str>,
+    pub engineer: Option<&'a str>,
     /// Adds the view's `resource` column (a categorical; see [`resource_codes`]),
     /// which needs `target_instance`, `bucket`, `object_key` and `db` (categorical)
     /// among `names`. It reads the lake's `resources` too: only its `arn` leaf,
@@ -334,6 +335,9 @@ impl LakeFile {
         }
         if let Some(r) = spec.role {
             conditions.push(("role", Box::new(is(vec![r]))));
+        }
+        if let Some(e) = spec.engineer {
+            conditions.push(("engineer", Box::new(is(vec![e]))));
         }
         let mut keeps = Vec::new();
         for (name, test) in conditions {

@@ -315,6 +315,13 @@ pub fn lake_bounds(lake: &Path) -> PolarsResult<Option<(i64, i64)>> {
 /// the lake; returns the lake's first and last event time (µs).
 pub fn default_range(lake: &Path, view: &mut ViewParams) -> PolarsResult<Option<(i64, i64)>> {
     let bounds = lake_bounds(lake)?;
+    fill_range(bounds, view);
+    Ok(bounds)
+}
+
+/// Fills a missing `from`/`to` of `view` with the first and the day after the last
+/// local day of a lake whose first and last event times (µs) are `bounds`.
+pub fn fill_range(bounds: Option<(i64, i64)>, view: &mut ViewParams) {
     if let Some((lo, hi)) = bounds {
         let zone = view.zone;
         let day = |t: i64| {
@@ -329,7 +336,6 @@ pub fn default_range(lake: &Path, view: &mut ViewParams) -> PolarsResult<Option<
             view.to = Some(local_midnight(day(hi) + chrono::Duration::days(1), zone));
         }
     }
-    Ok(bounds)
 }
 
 /// `None` when a file lacks the statistics (then the caller scans).
@@ -374,6 +380,56 @@ impl Dashboard {
     ) -> PolarsResult<Self> {
         let bounds = default_range(lake, &mut view)?;
         let (events, stages) = view::materialise(lake, &view, extra)?;
+        let ctx = SQLContext::new();
+        ctx.register("events", view::finish(events.clone().lazy()));
+        let params = template_params(config, &view, bounds.map(|b| b.0));
+        Ok(Self {
+            ctx,
+            params,
+            view,
+            config: config.clone(),
+            events,
+            lake_start: bounds.map(|b| b.0),
+            stages,
+        })
+    }
+
+    /// A session over events already read: `scanned` is what
+    /// [`view::materialise_rows`] gives for [`view::VIEW_COLUMNS`] with no account, role
+    /// or engineer filter (the lake's CE events, one per id, in event order), `bounds`
+    /// the lake's first and last event time. The events of `view`'s filters are kept
+    /// (in order, so the rows equal those of a scan that filtered), then the calendar
+    /// columns of its zone and range are added. `serve` keeps `scanned` between
+    /// requests, so a new range or filter reads nothing from the lake.
+    pub fn from_scanned(
+        scanned: &DataFrame,
+        bounds: Option<(i64, i64)>,
+        config: &Config,
+        mut view: ViewParams,
+    ) -> PolarsResult<Self> {
+        let mut stages = view::Stages::default();
+        fill_range(bounds, &mut view);
+        let mut keep: Option<Expr> = None;
+        for (name, value) in [
+            ("account", &view.account),
+            ("role", &view.role),
+            ("engineer", &view.engineer),
+        ] {
+            if let Some(v) = value {
+                let test = col(name).eq(lit(v.clone()));
+                keep = Some(match keep {
+                    Some(k) => k.and(test),
+                    None => test,
+                });
+            }
+        }
+        let events = match keep {
+            Some(keep) => scanned.clone().lazy().filter(keep).collect()?,
+            None => scanned.clone(),
+        };
+        stages.lap("filter");
+        let events = view::with_core(events, &view)?;
+        stages.lap("calendar");
         let ctx = SQLContext::new();
         ctx.register("events", view::finish(events.clone().lazy()));
         let params = template_params(config, &view, bounds.map(|b| b.0));

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::svg;
+use super::charts;
 use super::{Cell, Table, TimeStyle};
 use crate::query::audit::{Audit, Status};
 use crate::query::report::{MAX_ROWS, Report};
@@ -220,102 +220,13 @@ pub fn report_html(r: &Report) -> String {
     // Charts.
     o.push_str(r#"<h2 id="charts">Activity</h2>"#);
     if let Some(w) = r.widget("session-trend") {
-        let idx = |c: &str| w.table.columns.iter().position(|x| x == c);
-        let (di, ri, si) = (idx("date"), idx("role"), idx("sessions"));
-        let mut days: Vec<String> = Vec::new();
-        let mut roles: Vec<String> = Vec::new();
-        for row in &w.table.rows {
-            if let (Some(d), Some(rr)) = (di, ri) {
-                let day = row[d].text(style);
-                let role = row[rr].text(style);
-                if !days.contains(&day) {
-                    days.push(day);
-                }
-                if !roles.contains(&role) {
-                    roles.push(role);
-                }
-            }
-        }
-        roles.sort();
-        let series: Vec<(String, Vec<f64>)> = roles
-            .iter()
-            .map(|role| {
-                let values = days
-                    .iter()
-                    .map(|day| {
-                        w.table
-                            .rows
-                            .iter()
-                            .find(|row| {
-                                di.is_some_and(|d| row[d].text(style) == *day)
-                                    && ri.is_some_and(|x| row[x].text(style) == *role)
-                            })
-                            .and_then(|row| match si.map(|s| &row[s]) {
-                                Some(Cell::Int(n)) => Some(*n as f64),
-                                _ => None,
-                            })
-                            .unwrap_or(0.0)
-                    })
-                    .collect();
-                (role.clone(), values)
-            })
-            .collect();
-        o.push_str("<h3>Sessions per role per day</h3>");
-        o.push_str(&svg::stacked_bars(
-            "Sessions per role per day",
-            &days,
-            &series,
-        ));
+        o.push_str(&charts::session_trend(&w.table, style));
     }
-    o.push_str("<h3>Activity by weekday and hour (local time)</h3>");
-    o.push_str(&svg::heatmap(
-        "CE events by weekday and hour",
-        &["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
-        &r.heat,
-    ));
+    o.push_str(&charts::heat(&r.activity.heat));
     if let Some(w) = r.widget("week-over-week") {
-        let idx = |c: &str| w.table.columns.iter().position(|x| x == c);
-        let (wi, ei, pi) = (idx("week"), idx("events"), idx("prev_events"));
-        let mut weeks: Vec<String> = Vec::new();
-        let mut now: Vec<f64> = Vec::new();
-        let mut prev: Vec<f64> = Vec::new();
-        for row in &w.table.rows {
-            let (Some(wi), Some(ei), Some(pi)) = (wi, ei, pi) else {
-                break;
-            };
-            let week = row[wi].text(style);
-            let num = |c: &Cell| match c {
-                Cell::Int(n) => *n as f64,
-                Cell::Float(f) => *f,
-                _ => 0.0,
-            };
-            match weeks.iter().position(|x| *x == week) {
-                Some(k) => {
-                    now[k] += num(&row[ei]);
-                    prev[k] += num(&row[pi]);
-                }
-                None => {
-                    weeks.push(week);
-                    now.push(num(&row[ei]));
-                    prev.push(num(&row[pi]));
-                }
-            }
-        }
-        o.push_str("<h3>Week over week (CE events, all roles)</h3>");
-        o.push_str(&svg::grouped_bars(
-            "Week over week",
-            &weeks,
-            &[("this week".into(), now), ("week before".into(), prev)],
-        ));
+        o.push_str(&charts::week_over_week(&w.table, style));
     }
-    o.push_str("<h3>CE events per hour, anomalies circled</h3>");
-    o.push_str(&svg::line_with_marks(
-        "CE events per hour",
-        &r.hourly,
-        &super::format_time(r.from.timestamp_micros(), style),
-        &super::format_time(r.to.timestamp_micros(), style),
-        &r.marks,
-    ));
+    o.push_str(&charts::hourly(&r.activity, r.from, r.to, style));
 
     // Audit.
     o.push_str(r#"<h2 id="audit">Conformance audit</h2><table><thead><tr><th>control</th><th>status</th><th>findings</th><th>reason</th></tr></thead><tbody>"#);

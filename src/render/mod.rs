@@ -7,6 +7,7 @@
 //! CSV cells that a spreadsheet would run as a formula are neutralised, JSON is built by
 //! a serializer, Markdown cells escape `|` and line breaks.
 
+pub mod charts;
 pub mod html;
 pub mod svg;
 mod text;

@@ -4,12 +4,14 @@
 
 use std::fmt::Write as _;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike as _, Utc};
 
 use super::worker::Params;
+use crate::query::report::Activity;
 use crate::query::timeline::{Selector, Timeline};
 use crate::query::view::ViewParams;
 use crate::query::widgets::Widget;
+use crate::render::charts;
 use crate::render::html::esc;
 use crate::render::timeline::{sessions_table, shells_table, steps_table};
 use crate::render::{Table, TimeStyle, format_time};
@@ -20,8 +22,40 @@ pub const CSS: &str = include_str!("assets/app.css");
 /// Rows of the activity feed on one page (`feed_page` chooses which).
 pub const FEED_PAGE_ROWS: usize = 500;
 
-/// The parameters that make the view (kept in every link).
-const STATE: &[&str] = &["from", "to", "tz", "account", "role"];
+/// The parameters that make the dashboard's view (kept in every link).
+const STATE: &[&str] = &["from", "to", "tz", "account", "role", "engineer"];
+
+/// The name the dashboard's engineer filter goes by in a timeline's URL, whose own
+/// `engineer` is the engineer it tells.
+const FILTER_ENGINEER: &str = "filter_engineer";
+
+/// The dashboard's state of a timeline page's parameters.
+pub fn dashboard_state(timeline: &Params) -> Params {
+    let mut state: Params = STATE
+        .iter()
+        .filter(|k| **k != "engineer")
+        .filter_map(|k| timeline.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect();
+    if let Some(e) = timeline.get(FILTER_ENGINEER) {
+        state.insert("engineer".into(), e.clone());
+    }
+    state
+}
+
+/// The query string of the timeline of `key` = `value`, carrying the dashboard's
+/// `state` (its engineer filter as [`FILTER_ENGINEER`]).
+fn timeline_query(state: &Params, key: &str, value: &str) -> String {
+    let mut parts: Vec<String> = STATE
+        .iter()
+        .filter_map(|k| {
+            let v = state.get(*k).filter(|v| !v.is_empty())?;
+            let name = if *k == "engineer" { FILTER_ENGINEER } else { k };
+            Some(format!("{name}={}", encode(v)))
+        })
+        .collect();
+    parts.push(format!("{key}={}", encode(value)));
+    parts.join("&")
+}
 
 /// `s` percent-encoded for a URL's query.
 pub fn encode(s: &str) -> String {
@@ -71,8 +105,9 @@ fn drill(column: &str) -> Option<&'static str> {
     }
 }
 
-/// `t` as an HTML table; the cells of drill-down columns link to their timeline.
-fn table(t: &Table, rows: std::ops::Range<usize>, params: &Params) -> String {
+/// `t` as an HTML table; the cells of drill-down columns link to their timeline
+/// (carrying the dashboard's `state`).
+fn table(t: &Table, rows: std::ops::Range<usize>, state: &Params) -> String {
     let style = TimeStyle { local: None };
     let mut out = String::from("<table><thead><tr>");
     for c in &t.columns {
@@ -89,7 +124,7 @@ fn table(t: &Table, rows: std::ops::Range<usize>, params: &Params) -> String {
                     let _ = write!(
                         out,
                         r#"<td><a href="/timeline?{}">{}</a></td>"#,
-                        esc(&query(params, &[(key, &text)])),
+                        esc(&timeline_query(state, key, &text)),
                         esc(&text)
                     );
                 }
@@ -120,7 +155,12 @@ pub struct Page<'a> {
     pub tables: &'a [(&'static Widget, Table)],
     /// Our rules that hit, whether one of them is high or critical, and all hits.
     pub detections: &'a (Table, bool, usize),
-    pub updated: DateTime<Utc>,
+    /// The series the charts draw besides the widgets' rows.
+    pub activity: &'a Activity,
+    /// The end of the lake's last local day: what the range presets count back from.
+    pub lake_end: Option<DateTime<Utc>>,
+    /// When the lake last changed (its newest ledger segment).
+    pub updated: Option<DateTime<Utc>>,
 }
 
 impl Page<'_> {
@@ -143,46 +183,25 @@ impl Page<'_> {
         let value = |k: &str| esc(p.get(k).map(String::as_str).unwrap_or(""));
         let _ = write!(
             o,
-            r#"<form method="get" action="/" id="controls"><label>from <input name="from" value="{}"></label> <label>to <input name="to" value="{}"></label> <label>zone <input name="tz" value="{}"></label> <label>account <input name="account" value="{}"></label> <label>role <input name="role" value="{}"></label> <button type="submit">apply</button></form>"#,
+            r#"<form method="get" action="/" id="controls"><label>from <input name="from" value="{}"></label> <label>to <input name="to" value="{}"></label> <label>zone <input name="tz" value="{}"></label> <label>account <input name="account" value="{}"></label> <label>role <input name="role" value="{}"></label> <label>engineer <input name="engineer" value="{}"></label> <button type="submit">apply</button></form>"#,
             value("from"),
             value("to"),
             value("tz"),
             value("account"),
-            value("role")
+            value("role"),
+            value("engineer")
         );
-        if let Some(end) = self.view.to {
-            let day = chrono::Duration::days(1);
-            let presets = [
-                ("last 24 h", end - day),
-                ("last 7 d", end - day * 7),
-                ("last 30 d", end - day * 30),
-            ];
-            o.push_str(r#"<nav class="presets">"#);
-            for (label, from) in presets {
-                let _ = write!(
-                    o,
-                    r#"<a href="/?{}">{label}</a> "#,
-                    esc(&query(
-                        p,
-                        &[
-                            (
-                                "from",
-                                &from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                            ),
-                            (
-                                "to",
-                                &end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                            ),
-                        ]
-                    ))
-                );
-            }
-            o.push_str("</nav>");
-        }
+        self.presets(&mut o);
         let _ = write!(
             o,
-            r#"<p class="muted" id="updated">updated {} UTC · <a href="/?{}">refresh</a></p></header><main>"#,
-            self.updated.format("%H:%M"),
+            r#"<p class="muted" id="updated">updated {} · <a class="button" href="/?{}" id="refresh">refresh</a></p></header><main>"#,
+            esc(&self
+                .updated
+                .map(|t| t
+                    .with_timezone(&self.view.zone)
+                    .format("%Y-%m-%d %H:%M %Z")
+                    .to_string())
+                .unwrap_or_else(|| "never (an empty lake)".into())),
             esc(&query(p, &[]))
         );
         // Alarm states first, then detections, then the other widgets in order.
@@ -238,6 +257,7 @@ impl Page<'_> {
                 }
                 o.push_str("</nav>");
             }
+            self.chart(&mut o, w.name, t);
             o.push_str(&table(t, rows, p));
             o.push_str("</section>");
         }
@@ -246,6 +266,67 @@ impl Page<'_> {
         }
         o.push_str("</main></body></html>");
         o
+    }
+
+    /// Links to the last 24 h, 7 d and 30 d of the lake, its last calendar month and
+    /// the month before (local), each keeping the zone and filters.
+    fn presets(&self, o: &mut String) {
+        let Some(end) = self.lake_end else {
+            return;
+        };
+        let instant = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let day = chrono::Duration::days(1);
+        let mut presets: Vec<(&str, String, String)> = [
+            ("last 24 h", end - day),
+            ("last 7 d", end - day * 7),
+            ("last 30 d", end - day * 30),
+        ]
+        .into_iter()
+        .map(|(label, from)| (label, instant(from), instant(end)))
+        .collect();
+        let zone = self.view.zone;
+        let last_day = (end - chrono::Duration::microseconds(1))
+            .with_timezone(&zone)
+            .date_naive();
+        let month = last_day.with_day(1).unwrap_or(last_day);
+        let before = month
+            .checked_sub_months(chrono::Months::new(1))
+            .unwrap_or(month);
+        let next = month
+            .checked_add_months(chrono::Months::new(1))
+            .unwrap_or(month);
+        let date = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+        presets.push(("this month", date(month), date(next)));
+        presets.push(("last month", date(before), date(month)));
+        o.push_str(r#"<nav class="presets">"#);
+        for (label, from, to) in presets {
+            let _ = write!(
+                o,
+                r#"<a href="/?{}">{label}</a> "#,
+                esc(&query(self.params, &[("from", &from), ("to", &to)]))
+            );
+        }
+        o.push_str("</nav>");
+    }
+
+    /// The charts on top of a widget's table, drawn from its rows.
+    fn chart(&self, o: &mut String, widget: &str, t: &Table) {
+        let style = TimeStyle { local: None };
+        let chart = match widget {
+            "session-trend" => charts::session_trend(t, style),
+            "after-hours" => charts::heat(&self.activity.heat) + &charts::after_hours(t, style),
+            "week-over-week" => charts::week_over_week(t, style),
+            "anomalies" => match (self.view.from, self.view.to) {
+                (Some(from), Some(to)) => charts::hourly(self.activity, from, to, style),
+                _ => String::new(),
+            },
+            _ => String::new(),
+        };
+        if !chart.is_empty() {
+            // Inline in HTML, an SVG needs no namespace (and the page names no URL).
+            let chart = chart.replace(r#" xmlns="http://www.w3.org/2000/svg""#, "");
+            let _ = write!(o, r#"<figure class="chart">{chart}</figure>"#);
+        }
     }
 
     fn detections_section(&self, o: &mut String) {
@@ -261,8 +342,10 @@ impl Page<'_> {
     }
 }
 
-/// The timeline page of `selector`.
+/// The timeline page of `selector`; `params` are the page's (the dashboard's state
+/// among them, see [`dashboard_state`]).
 pub fn timeline_html(params: &Params, selector: &Selector, t: &Timeline) -> String {
+    let state = dashboard_state(params);
     let what = match selector {
         Selector::Session(s) => format!("session {s}"),
         Selector::Engineer(e) => format!("engineer {e}"),
@@ -274,7 +357,7 @@ pub fn timeline_html(params: &Params, selector: &Selector, t: &Timeline) -> Stri
         o,
         r#"<header><h1>Timeline of {}</h1><p><a href="/?{}" id="back">← the dashboard</a></p></header><main>"#,
         esc(&what),
-        esc(&query(params, &[]))
+        esc(&query(&state, &[]))
     );
     for (name, title, table_) in [
         ("sessions", "Sessions", sessions_table(t)),
@@ -291,7 +374,7 @@ pub fn timeline_html(params: &Params, selector: &Selector, t: &Timeline) -> Stri
             esc(title),
             table_.rows.len()
         );
-        o.push_str(&table(&table_, 0..table_.rows.len(), params));
+        o.push_str(&table(&table_, 0..table_.rows.len(), &state));
         o.push_str("</section>");
     }
     o.push_str("</main></body></html>");
@@ -311,6 +394,24 @@ mod tests {
         assert_eq!(
             query(&p, &[("engineer", "a b&c")]),
             "from=2026-10-01&tz=Europe%2FParis&engineer=a%20b%26c"
+        );
+        // To a timeline and back: the engineer filter keeps apart from the engineer
+        // told.
+        p.insert("engineer".into(), "ann".into());
+        let t = timeline_query(&p, "engineer", "bob");
+        assert_eq!(
+            t,
+            "from=2026-10-01&tz=Europe%2FParis&filter_engineer=ann&engineer=bob"
+        );
+        let mut timeline = Params::new();
+        for kv in t.split('&') {
+            let (k, v) = kv.split_once('=').unwrap_or_default();
+            timeline.insert(k.into(), v.replace("%2F", "/"));
+        }
+        let back = dashboard_state(&timeline);
+        assert_eq!(
+            query(&back, &[]),
+            "from=2026-10-01&tz=Europe%2FParis&engineer=ann"
         );
         assert_eq!(encode("<x>\""), "%3Cx%3E%22");
     }

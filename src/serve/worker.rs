@@ -1,16 +1,26 @@
-//! The side of `serve` that reads the lake: one thread that owns the view of the last
-//! range asked for (kept between requests, opened again when the range, zone or
-//! filters change or when a new ledger segment commits), and answers jobs sent to it.
+//! The side of `serve` that reads the lake: one thread that answers jobs sent to it.
 //! polars runs here only, never on the HTTP runtime.
+//!
+//! What it keeps between requests, read again only when a new ledger segment commits:
+//! - the [`Base`]: the lake's CE events in the view's columns, unfiltered (what
+//!   `dashboard` reads for the whole lake), and our rules' hits over the whole lake;
+//! - the view of the last range, zone and filters asked for, made from the base
+//!   in memory ([`Dashboard::from_scanned`], [`Detections::within`]), and the page's
+//!   tables of that view.
+//!
+//! So the first page reads the lake once, and a range or filter change reads nothing.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::mpsc;
 
 use chrono::{DateTime, Utc};
+use polars::prelude::DataFrame;
 
 use crate::config::Config;
-use crate::query::view::ViewParams;
+use crate::detect::run::Detections;
+use crate::query::report::{self, Activity};
+use crate::query::view::{self, ViewParams};
 use crate::query::widgets::{self, Dashboard, WIDGETS, parse_instant};
 use crate::render::{self, Format, Table, TimeStyle};
 
@@ -40,6 +50,21 @@ pub enum Job {
 /// A job's answer: the body, or a status and why.
 pub type Answer = Result<Vec<u8>, (u16, String)>;
 
+/// What the worker keeps of the lake until a new ledger segment commits.
+struct Base {
+    /// [`ledger_state`] when it was read.
+    ledger: String,
+    /// The lake's CE events, one per id, in event order, [`view::VIEW_COLUMNS`], no
+    /// account, role or engineer filter.
+    scanned: DataFrame,
+    /// The lake's first and last event time (µs).
+    bounds: Option<(i64, i64)>,
+    /// Our rules over the whole lake (no range, no filter).
+    detections: Detections,
+    /// When the newest ledger segment committed.
+    updated: Option<DateTime<Utc>>,
+}
+
 /// The view of one range, zone and filters, and the ledger state it was read at.
 struct Cached {
     key: String,
@@ -54,12 +79,14 @@ struct Cached {
 struct PageTables {
     widgets: Vec<(&'static widgets::Widget, Table)>,
     detections: (Table, bool, usize),
+    activity: Activity,
 }
 
 /// The worker's state.
 pub struct Worker {
     lake: PathBuf,
     config: Config,
+    base: Option<Base>,
     cached: Option<Cached>,
 }
 
@@ -77,6 +104,7 @@ pub fn ledger_state(lake: &std::path::Path) -> String {
         .map(|d| {
             d.filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".jsonl") && !n.starts_with('.'))
                 .collect()
         })
         .unwrap_or_default();
@@ -121,6 +149,7 @@ pub fn view_params(
     }
     view.account = params.get("account").filter(|v| !v.is_empty()).cloned();
     view.role = params.get("role").filter(|v| !v.is_empty()).cloned();
+    view.engineer = params.get("engineer").filter(|v| !v.is_empty()).cloned();
     Ok((config, view))
 }
 
@@ -129,6 +158,7 @@ impl Worker {
         Self {
             lake,
             config,
+            base: None,
             cached: None,
         }
     }
@@ -154,21 +184,56 @@ impl Worker {
         }
     }
 
-    /// The view for `params`, opened again only when they or the ledger changed.
+    /// The base, read again when the ledger changed.
+    fn base(&mut self) -> Result<&Base, (u16, String)> {
+        let ledger = ledger_state(&self.lake);
+        if self.base.as_ref().is_none_or(|b| b.ledger != ledger) {
+            self.base = None;
+            self.cached = None;
+            let all = ViewParams::from_config(&self.config);
+            let (scanned, _) =
+                view::materialise_rows(&self.lake, &all, view::VIEW_COLUMNS, Default::default())
+                    .map_err(failed)?;
+            let bounds = widgets::lake_bounds(&self.lake).map_err(failed)?;
+            let detections = crate::detect::run::ours(&self.lake, &all).map_err(failed)?;
+            let updated = crate::lake::ledger::read_headers(&self.lake)
+                .map_err(failed)?
+                .into_iter()
+                .filter_map(|(_, h)| DateTime::parse_from_rfc3339(&h.committed_at).ok())
+                .map(|t| t.with_timezone(&Utc))
+                .max();
+            self.base = Some(Base {
+                ledger,
+                scanned,
+                bounds,
+                detections,
+                updated,
+            });
+        }
+        self.base.as_ref().ok_or_else(|| failed("no lake read"))
+    }
+
+    /// The view for `params`, made again only when they or the ledger changed.
     fn dashboard(&mut self, params: &Params) -> Result<&mut Dashboard, (u16, String)> {
         let (config, view) = view_params(&self.config, params)?;
+        self.base()?;
+        let Some(base) = self.base.as_ref() else {
+            return Err(failed("no lake read"));
+        };
         let key = format!(
-            "{:?}|{:?}|{}|{:?}|{:?}|{}",
+            "{:?}|{:?}|{}|{:?}|{:?}|{:?}|{}",
             view.from,
             view.to,
             config.time.zone,
             view.account,
             view.role,
-            ledger_state(&self.lake)
+            view.engineer,
+            base.ledger
         );
         if self.cached.as_ref().is_none_or(|c| c.key != key) {
+            let mut dashboard = Dashboard::from_scanned(&base.scanned, base.bounds, &config, view)
+                .map_err(failed)?;
             self.cached = None;
-            let mut dashboard = Dashboard::open(&self.lake, &config, view).map_err(failed)?;
             dashboard.session_facts().map_err(failed)?;
             self.cached = Some(Cached {
                 key,
@@ -194,22 +259,37 @@ impl Worker {
 
     fn page(&mut self, params: &Params) -> Answer {
         self.dashboard(params)?;
-        let lake = self.lake.clone();
-        let c = self.cached.as_mut().ok_or_else(|| failed("no view"))?;
+        let (Some(base), Some(c)) = (self.base.as_ref(), self.cached.as_mut()) else {
+            return Err(failed("no view"));
+        };
         if c.tables.is_none() {
             let d = &mut c.dashboard;
+            let all: Vec<&'static widgets::Widget> = WIDGETS.iter().collect();
             let mut widgets = Vec::with_capacity(WIDGETS.len());
-            for w in WIDGETS.iter() {
-                let df = d.widget(w).map_err(failed)?;
-                widgets.push((w, Table::from_frame(&df).map_err(failed)?));
+            for run in d.run_widgets(&all, 2).map_err(failed)? {
+                widgets.push((run.widget, Table::from_frame(&run.frame).map_err(failed)?));
             }
-            let overview = crate::detect::run::ours(&lake, &d.view)
+            let overview = base
+                .detections
+                .within(&d.view)
                 .and_then(|r| r.overview(None))
                 .map_err(failed)?;
             let rules = Table::from_frame(&overview.rules).map_err(failed)?;
+            let activity = match (d.view.from, d.view.to) {
+                (Some(from), Some(to)) => {
+                    let anomalies = widgets
+                        .iter()
+                        .find(|(w, _)| w.name == "anomalies")
+                        .map(|(_, t)| t.clone())
+                        .unwrap_or_default();
+                    report::activity(d, from, to, &anomalies).map_err(failed)?
+                }
+                _ => Activity::default(),
+            };
             c.tables = Some(PageTables {
                 widgets,
                 detections: (rules, overview.alarm, overview.total),
+                activity,
             });
         }
         let tables = c.tables.as_ref().ok_or_else(|| failed("no tables"))?;
@@ -219,7 +299,13 @@ impl Worker {
             zone: &c.dashboard.config.time.zone,
             tables: &tables.widgets,
             detections: &tables.detections,
-            updated: Utc::now(),
+            updated: base.updated,
+            activity: &tables.activity,
+            lake_end: {
+                let mut v = ViewParams::from_config(&c.dashboard.config);
+                widgets::fill_range(base.bounds, &mut v);
+                v.to
+            },
         };
         Ok(page.html().into_bytes())
     }

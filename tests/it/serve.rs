@@ -208,7 +208,16 @@ fn serve_needs_the_token_and_answers_what_query_and_timeline_answer() {
     // Every widget's endpoint equals `cetrail query` for three ranges, a filter and a
     // zone that is not UTC.
     let lake_arg = lake.to_str().expect("utf-8");
-    let views: [&[(&str, &str)]; 4] = [
+    let out = cetrail(
+        &["query", "engineers", "--lake", lake_arg, "--format", "json"],
+        dir.path(),
+    );
+    let engineers: Value = serde_json::from_slice(&out.stdout).expect("engineers JSON");
+    let someone = engineers[0]["engineer"]
+        .as_str()
+        .expect("an engineer")
+        .to_string();
+    let views: [&[(&str, &str)]; 5] = [
         &[],
         &[("from", "2026-09-08"), ("to", "2026-09-12")],
         &[
@@ -221,6 +230,7 @@ fn serve_needs_the_token_and_answers_what_query_and_timeline_answer() {
             ("to", "2026-09-11"),
             ("tz", "America/New_York"),
         ],
+        &[("engineer", &someone), ("from", "2026-09-09")],
     ];
     for view in views {
         let query: Vec<String> = view
@@ -301,6 +311,60 @@ fn serve_needs_the_token_and_answers_what_query_and_timeline_answer() {
         assert!(events.contains(id.as_str()), "{id}");
     }
     assert!(page.contains(r#"id="back""#));
+
+    // Live: an ingest that commits to the lake shows on the next request (the kept
+    // view is dropped with the old ledger state).
+    let feed = |cookie: &str| -> Value {
+        let (status, _, body) = get(&addr, "/api/widgets/activity-feed", Some(cookie));
+        assert_eq!(status, 200);
+        serde_json::from_slice(&body).expect("JSON")
+    };
+    let before = feed(&cookie).as_array().expect("rows").len();
+    let more = dir.path().join("more");
+    let late = crate::util::as_ce_session(
+        serde_json::json!({
+            "eventVersion": "1.09", "eventTime": "2026-09-10T11:00:00Z", "eventID": "late-1",
+            "eventName": "GetCallerIdentity", "eventSource": "sts.amazonaws.com",
+            "awsRegion": "eu-west-1", "sourceIPAddress": "203.0.113.11",
+            "userAgent": "aws-cli/2", "recipientAccountId": "111122223333",
+            "eventType": "AwsApiCall", "readOnly": true
+        }),
+        "CE-SRE",
+        "late.engineer",
+        "ASIALATE",
+        "2026-09-10T10:30:00Z",
+    );
+    crate::util::write(
+        &more.join("AWSLogs/111122223333/CloudTrail/eu-west-1/2026/09/10/111122223333_CloudTrail_eu-west-1_20260910T1100Z_q.json.gz"),
+        &crate::util::gzip(serde_json::json!({ "Records": [late] }).to_string().as_bytes()),
+    );
+    let (code, _) = crate::util::ingest(&more, &lake, &[]);
+    assert_eq!(code, 0);
+    let after = feed(&cookie);
+    assert_eq!(after.as_array().expect("rows").len(), before + 1);
+    let out = cetrail(
+        &[
+            "query",
+            "activity-feed",
+            "--lake",
+            lake_arg,
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    let printed: Value = serde_json::from_slice(&out.stdout).expect("query JSON");
+    assert_eq!(after, printed);
+    let (_, _, body) = get(&addr, "/", Some(&cookie));
+    let html = String::from_utf8_lossy(&body).into_owned();
+    assert!(
+        html.contains("late.engineer"),
+        "the page shows the new event"
+    );
+    assert!(
+        html.contains(r#"id="updated">updated 20"#),
+        "the lake's commit time"
+    );
 }
 
 /// The event ids of `cetrail timeline --format json`'s output, in order.
@@ -353,7 +417,13 @@ fn the_page_in_chromium_shows_query_rows_drills_down_and_requests_only_itself() 
         &py,
         &exe,
         "serve_browser.py",
-        &[url.as_ref(), shot.as_os_str()],
+        &[
+            url.as_ref(),
+            shot.as_os_str(),
+            "".as_ref(),
+            "from=2026-09-09T06%3A00%3A00Z&to=2026-09-11T18%3A00%3A00Z&engineer={engineer}"
+                .as_ref(),
+        ],
     );
     assert_eq!(v["pwned"], Value::Null);
     assert_eq!(v["scripts"], 0);
@@ -366,44 +436,11 @@ fn the_page_in_chromium_shows_query_rows_drills_down_and_requests_only_itself() 
         );
     }
     // Every widget's table holds the rows of `cetrail query` (the feed its first page).
-    let mut args: Vec<String> = Vec::new();
-    for (k, val) in view {
-        args.push(format!("--{k}"));
-        args.push(val.to_string());
-    }
-    for w in cetrail::query::widgets::WIDGETS {
-        let rows = v["tables"][w.name].as_array().expect("a table").clone();
-        let (head, body) = rows.split_first().expect("a header row");
-        let mut cli = vec!["query", w.name, "--lake", lake_arg, "--format", "json"];
-        cli.extend(args.iter().map(String::as_str));
-        let out = cetrail(&cli, dir.path());
-        let printed: Value = serde_json::from_slice(&out.stdout).expect("query JSON");
-        let printed = printed.as_array().expect("rows");
-        let shown = if w.name == "activity-feed" {
-            printed.len().min(cetrail::serve::page::FEED_PAGE_ROWS)
-        } else {
-            printed.len()
-        };
-        assert_eq!(body.len(), shown, "{}", w.name);
-        let columns: Vec<&str> = head
-            .as_array()
-            .expect("header")
-            .iter()
-            .filter_map(Value::as_str)
-            .collect();
-        for (row, expected) in body.iter().zip(printed) {
-            let cells = row.as_array().expect("cells");
-            for (c, cell) in columns.iter().zip(cells) {
-                let cell = cell.as_str().unwrap_or("");
-                assert!(
-                    same_cell(cell, &expected[*c]),
-                    "{} {c}: page {cell:?}, query {}",
-                    w.name,
-                    expected[*c]
-                );
-            }
-        }
-    }
+    let args: Vec<String> = view
+        .iter()
+        .flat_map(|(k, val)| [format!("--{k}"), val.to_string()])
+        .collect();
+    same_tables(&v["tables"], &args, lake_arg, dir.path(), "Berlin");
     // The click opened the engineer's timeline, equal to `cetrail timeline`'s events.
     let engineer = v["engineer"].as_str().expect("an engineer");
     assert!(
@@ -442,4 +479,95 @@ fn the_page_in_chromium_shows_query_rows_drills_down_and_requests_only_itself() 
     assert!(!v["again_url"].as_str().unwrap_or("").contains("token="));
     let png = std::fs::read(&shot).expect("screenshot");
     assert!(png.len() > 10_000 && png.starts_with(b"\x89PNG"));
+    // More views: a preset (last 7 d), the whole lake, and a range filtered by the
+    // engineer clicked; each page's tables equal `cetrail query` for its URL's state.
+    let views = v["views"].as_array().expect("views");
+    assert_eq!(views.len(), 3);
+    for (i, view) in views.iter().enumerate() {
+        let url = view["url"].as_str().expect("a URL");
+        let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+        let mut args: Vec<String> = Vec::new();
+        for (k, val) in query.split('&').filter_map(|kv| kv.split_once('=')) {
+            let val = decode(val);
+            if k != "token" && !val.is_empty() {
+                args.push(format!("--{k}"));
+                args.push(val);
+            }
+        }
+        match i {
+            0 => assert!(args.contains(&"--from".to_string()), "{url}"),
+            2 => assert!(args.contains(&engineer.to_string()), "{url}"),
+            _ => {}
+        }
+        same_tables(&view["tables"], &args, lake_arg, dir.path(), url);
+    }
+    assert_ne!(
+        views[0]["tables"], v["tables"],
+        "the preset changed the view"
+    );
+}
+
+/// `s` percent-decoded (`+` as a space, as a form sends it).
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                out.push(u8::from_str_radix(hex, 16).expect("a %XX escape"));
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).expect("utf-8")
+}
+
+/// Every widget's table of a page (`tables`: section name → rows of cell texts, the
+/// header first) holds the rows `cetrail query <widget> ARGS --format json` prints
+/// (the feed: its first page).
+fn same_tables(tables: &Value, args: &[String], lake: &str, dir: &Path, label: &str) {
+    for w in cetrail::query::widgets::WIDGETS {
+        let rows = tables[w.name].as_array().expect("a table").clone();
+        let (head, body) = rows.split_first().expect("a header row");
+        let mut cli = vec!["query", w.name, "--lake", lake, "--format", "json"];
+        cli.extend(args.iter().map(String::as_str));
+        let out = cetrail(&cli, dir);
+        assert!(out.status.success(), "{}", crate::util::stderr(&out));
+        let printed: Value = serde_json::from_slice(&out.stdout).expect("query JSON");
+        let printed = printed.as_array().expect("rows");
+        let shown = if w.name == "activity-feed" {
+            printed.len().min(cetrail::serve::page::FEED_PAGE_ROWS)
+        } else {
+            printed.len()
+        };
+        assert_eq!(body.len(), shown, "{} {label}", w.name);
+        let columns: Vec<&str> = head
+            .as_array()
+            .expect("header")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for (row, expected) in body.iter().zip(printed) {
+            let cells = row.as_array().expect("cells");
+            for (c, cell) in columns.iter().zip(cells) {
+                let cell = cell.as_str().unwrap_or("");
+                assert!(
+                    same_cell(cell, &expected[*c]),
+                    "{} {c} {label}: page {cell:?}, query {}",
+                    w.name,
+                    expected[*c]
+                );
+            }
+        }
+    }
 }
