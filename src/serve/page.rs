@@ -109,7 +109,7 @@ fn drill(column: &str) -> Option<&'static str> {
 /// (carrying the dashboard's `state`).
 fn table(t: &Table, rows: std::ops::Range<usize>, state: &Params) -> String {
     let style = TimeStyle { local: None };
-    let mut out = String::from("<table><thead><tr>");
+    let mut out = String::from(r#"<div class="rows"><table><thead><tr>"#);
     for c in &t.columns {
         let _ = write!(out, "<th>{}</th>", esc(c));
     }
@@ -135,7 +135,7 @@ fn table(t: &Table, rows: std::ops::Range<usize>, state: &Params) -> String {
         }
         out.push_str("</tr>");
     }
-    out.push_str("</tbody></table>");
+    out.push_str("</tbody></table></div>");
     out
 }
 
