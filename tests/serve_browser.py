@@ -25,7 +25,7 @@ result = {"console": [], "errors": [], "requests": [], "dialogs": []}
 
 TABLES = """() => Object.fromEntries([...document.querySelectorAll('section[data-widget]')].map(s => [
     s.dataset.widget,
-    [...s.querySelectorAll('table tr')].map(r => [...r.children].map(c => c.innerText))]))"""
+    [...s.querySelectorAll('table tr')].map(r => [...r.children].map(c => c.textContent))]))"""
 
 
 def watch(page):
@@ -49,13 +49,13 @@ with sync_playwright() as p:
     page.screenshot(path=shot, full_page=False)
     # Drill-down: the first engineer link.
     link = page.locator("a[href^='/timeline?'][href*='engineer=']").first
-    result["engineer"] = link.inner_text()
+    result["engineer"] = link.text_content()
     link.click()
     page.wait_for_load_state("load")
     result["timeline_url"] = page.url
     result["timeline_events"] = page.evaluate(
         """() => [...document.querySelectorAll('section[data-timeline="events"] table tr')]
-             .map(r => [...r.children].map(c => c.innerText))""")
+             .map(r => [...r.children].map(c => c.textContent))""")
     page.locator("#back").click()
     page.wait_for_load_state("load")
     result["back_tables"] = page.evaluate(TABLES)

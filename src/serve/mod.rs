@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
 
 use crate::config::Config;
-use worker::{Answer, Job, Params, Worker};
+use worker::{Answer, Job, Params, Reply, Worker};
 
 /// Why `serve` could not start.
 #[derive(Debug, thiserror::Error)]
@@ -133,7 +133,13 @@ async fn handle(
     }
     let path = uri.path().to_string();
     let result = match path.as_str() {
-        "/assets/app.css" => Ok(("text/css; charset=utf-8", page::CSS.as_bytes().to_vec())),
+        "/assets/app.css" => Ok((
+            "text/css; charset=utf-8",
+            Reply {
+                body: page::CSS.as_bytes().to_vec(),
+                timing: String::new(),
+            },
+        )),
         "/" => ask(&app, |reply| Job::Page { params, reply })
             .await
             .map(|b| ("text/html; charset=utf-8", b)),
@@ -155,7 +161,15 @@ async fn handle(
         },
     };
     let mut r = match result {
-        Ok((kind, body)) => answer(200, kind, body),
+        Ok((kind, reply)) => {
+            let mut r = answer(200, kind, reply.body);
+            if let Ok(v) = HeaderValue::from_str(&reply.timing)
+                && !reply.timing.is_empty()
+            {
+                r.headers_mut().insert("server-timing", v);
+            }
+            r
+        }
         Err((status, message)) => text(status, &format!("{status}: {message}\n")),
     };
     if from_url.is_some()

@@ -152,7 +152,11 @@ pub struct Page<'a> {
     pub view: &'a ViewParams,
     pub zone: &'a str,
     /// Every widget and its rows, in the widgets' order.
-    pub tables: &'a [(&'static Widget, Table)],
+    /// (The activity feed's table holds only the rows of this page.)
+    pub tables: &'a [(&'static Widget, &'a Table)],
+    /// The activity feed's rows in all, and the first one this page shows.
+    pub feed_total: usize,
+    pub feed_start: usize,
     /// Our rules that hit, whether one of them is high or critical, and all hits.
     pub detections: &'a (Table, bool, usize),
     /// The series the charts draw besides the widgets' rows.
@@ -205,7 +209,7 @@ impl Page<'_> {
             esc(&query(p, &[]))
         );
         // Alarm states first, then detections, then the other widgets in order.
-        let mut order: Vec<&(&Widget, Table)> = self.tables.iter().collect();
+        let mut order: Vec<&(&Widget, &Table)> = self.tables.iter().collect();
         order.sort_by_key(|(w, _)| (!w.alarm, w.number));
         let mut detections_done = false;
         for (w, t) in order {
@@ -213,13 +217,10 @@ impl Page<'_> {
                 self.detections_section(&mut o);
                 detections_done = true;
             }
-            let total = t.rows.len();
-            let rows = if w.name == "activity-feed" {
-                let page: usize = p.get("feed_page").and_then(|v| v.parse().ok()).unwrap_or(0);
-                let start = (page * FEED_PAGE_ROWS).min(total);
-                start..(start + FEED_PAGE_ROWS).min(total)
+            let (total, start) = if w.name == "activity-feed" {
+                (self.feed_total, self.feed_start)
             } else {
-                0..total
+                (t.rows.len(), 0)
             };
             let state = if w.alarm {
                 if total > 0 { " — ALARM" } else { " — OK" }
@@ -236,7 +237,7 @@ impl Page<'_> {
                 esc(w.title)
             );
             if w.name == "activity-feed" && total > FEED_PAGE_ROWS {
-                let page = rows.start / FEED_PAGE_ROWS;
+                let page = start / FEED_PAGE_ROWS;
                 let pages = total.div_ceil(FEED_PAGE_ROWS);
                 let _ = write!(o, r#"<nav class="pages">page {} of {pages}"#, page + 1);
                 if page > 0 {
@@ -258,7 +259,7 @@ impl Page<'_> {
                 o.push_str("</nav>");
             }
             self.chart(&mut o, w.name, t);
-            o.push_str(&table(t, rows, p));
+            o.push_str(&table(t, 0..t.rows.len(), p));
             o.push_str("</section>");
         }
         if !detections_done {

@@ -17,6 +17,7 @@ use std::sync::mpsc;
 use chrono::{DateTime, Utc};
 use polars::prelude::DataFrame;
 
+use super::page::FEED_PAGE_ROWS;
 use crate::config::Config;
 use crate::detect::run::Detections;
 use crate::query::report::{self, Activity};
@@ -26,6 +27,9 @@ use crate::render::{self, Format, Table, TimeStyle};
 
 /// What a page or an endpoint asks for: the URL's query parameters.
 pub type Params = BTreeMap<String, String>;
+
+/// The widget whose rows a page shows in pages.
+const FEED: &str = "activity-feed";
 
 /// A request for the worker, with where its answer goes.
 pub enum Job {
@@ -47,8 +51,18 @@ pub enum Job {
     },
 }
 
-/// A job's answer: the body, or a status and why.
-pub type Answer = Result<Vec<u8>, (u16, String)>;
+/// A job's answer: the body and how long its steps took, or a status and why.
+pub type Answer = Result<Reply, (u16, String)>;
+
+/// A body, and its steps' times as a `Server-Timing` header value
+/// (`name;dur=ms, …`: the browser's navigation timing shows them).
+pub struct Reply {
+    pub body: Vec<u8>,
+    pub timing: String,
+}
+
+/// What a job's own method gives.
+type Body = Result<Vec<u8>, (u16, String)>;
 
 /// What the worker keeps of the lake until a new ledger segment commits.
 struct Base {
@@ -77,7 +91,10 @@ struct Cached {
 /// Every widget's rows, and our rules that hit (whether a high or critical one did,
 /// all hits).
 struct PageTables {
+    /// The activity feed's rows are in `feed` (its table here is empty): a page
+    /// renders only the slice it shows.
     widgets: Vec<(&'static widgets::Widget, Table)>,
+    feed: DataFrame,
     detections: (Table, bool, usize),
     activity: Activity,
 }
@@ -86,9 +103,16 @@ struct PageTables {
 pub struct Worker {
     lake: PathBuf,
     config: Config,
+    /// The current job's steps.
+    stages: view::Stages,
     base: Option<Base>,
-    cached: Option<Cached>,
+    /// The views last asked for, the latest last (at most [`VIEWS_KEPT`]).
+    cached: Vec<Cached>,
 }
+
+/// Views kept besides the base: going back to one of the last few views (the
+/// browser's back button, a preset and back) costs no work.
+const VIEWS_KEPT: usize = 3;
 
 fn bad(message: impl Into<String>) -> (u16, String) {
     (400, message.into())
@@ -158,29 +182,34 @@ impl Worker {
         Self {
             lake,
             config,
+            stages: view::Stages::default(),
             base: None,
-            cached: None,
+            cached: Vec::new(),
         }
     }
 
     /// Answers jobs until every sender is gone.
     pub fn run(mut self, jobs: mpsc::Receiver<Job>) {
         for job in jobs {
-            match job {
+            self.stages = view::Stages::default();
+            let (body, reply) = match job {
                 Job::Widget {
                     name,
                     params,
                     reply,
-                } => {
-                    let _ = reply.send(self.widget(&name, &params));
-                }
-                Job::Page { params, reply } => {
-                    let _ = reply.send(self.page(&params));
-                }
-                Job::Timeline { params, reply } => {
-                    let _ = reply.send(self.timeline(&params));
-                }
-            }
+                } => (self.widget(&name, &params), reply),
+                Job::Page { params, reply } => (self.page(&params), reply),
+                Job::Timeline { params, reply } => (self.timeline(&params), reply),
+            };
+            self.stages.lap("answer");
+            let timing = self
+                .stages
+                .laps
+                .iter()
+                .map(|(name, ms)| format!("{name};dur={ms:.1}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = reply.send(body.map(|body| Reply { body, timing }));
         }
     }
 
@@ -189,13 +218,15 @@ impl Worker {
         let ledger = ledger_state(&self.lake);
         if self.base.as_ref().is_none_or(|b| b.ledger != ledger) {
             self.base = None;
-            self.cached = None;
+            self.cached.clear();
             let all = ViewParams::from_config(&self.config);
             let (scanned, _) =
                 view::materialise_rows(&self.lake, &all, view::VIEW_COLUMNS, Default::default())
                     .map_err(failed)?;
+            self.stages.lap("lake-scan");
             let bounds = widgets::lake_bounds(&self.lake).map_err(failed)?;
             let detections = crate::detect::run::ours(&self.lake, &all).map_err(failed)?;
+            self.stages.lap("lake-rules");
             let updated = crate::lake::ledger::read_headers(&self.lake)
                 .map_err(failed)?
                 .into_iter()
@@ -230,24 +261,34 @@ impl Worker {
             view.engineer,
             base.ledger
         );
-        if self.cached.as_ref().is_none_or(|c| c.key != key) {
-            let mut dashboard = Dashboard::from_scanned(&base.scanned, base.bounds, &config, view)
-                .map_err(failed)?;
-            self.cached = None;
-            dashboard.session_facts().map_err(failed)?;
-            self.cached = Some(Cached {
-                key,
-                dashboard,
-                tables: None,
-            });
+        match self.cached.iter().position(|c| c.key == key) {
+            Some(i) => {
+                let c = self.cached.remove(i);
+                self.cached.push(c);
+            }
+            None => {
+                let mut dashboard =
+                    Dashboard::from_scanned(&base.scanned, base.bounds, &config, view)
+                        .map_err(failed)?;
+                dashboard.session_facts().map_err(failed)?;
+                if self.cached.len() >= VIEWS_KEPT {
+                    self.cached.remove(0);
+                }
+                self.cached.push(Cached {
+                    key,
+                    dashboard,
+                    tables: None,
+                });
+                self.stages.lap("view");
+            }
         }
-        match self.cached.as_mut() {
+        match self.cached.last_mut() {
             Some(c) => Ok(&mut c.dashboard),
             None => Err(failed("no view")),
         }
     }
 
-    fn widget(&mut self, name: &str, params: &Params) -> Answer {
+    fn widget(&mut self, name: &str, params: &Params) -> Body {
         let w = widgets::find(name).ok_or((404, format!("no widget `{name}`")))?;
         let d = self.dashboard(params)?;
         let df = d.widget(w).map_err(failed)?;
@@ -257,18 +298,27 @@ impl Worker {
         Ok(out)
     }
 
-    fn page(&mut self, params: &Params) -> Answer {
+    fn page(&mut self, params: &Params) -> Body {
         self.dashboard(params)?;
-        let (Some(base), Some(c)) = (self.base.as_ref(), self.cached.as_mut()) else {
+        let (Some(base), Some(c)) = (self.base.as_ref(), self.cached.last_mut()) else {
             return Err(failed("no view"));
         };
         if c.tables.is_none() {
             let d = &mut c.dashboard;
             let all: Vec<&'static widgets::Widget> = WIDGETS.iter().collect();
             let mut widgets = Vec::with_capacity(WIDGETS.len());
-            for run in d.run_widgets(&all, 2).map_err(failed)? {
-                widgets.push((run.widget, Table::from_frame(&run.frame).map_err(failed)?));
+            let mut feed = DataFrame::empty();
+            let runs = d.run_widgets(&all, 2).map_err(failed)?;
+            self.stages.lap("widgets");
+            for run in runs {
+                if run.widget.name == FEED {
+                    feed = run.frame;
+                    widgets.push((run.widget, Table::default()));
+                } else {
+                    widgets.push((run.widget, Table::from_frame(&run.frame).map_err(failed)?));
+                }
             }
+            self.stages.lap("tables");
             let overview = base
                 .detections
                 .within(&d.view)
@@ -286,18 +336,36 @@ impl Worker {
                 }
                 _ => Activity::default(),
             };
+            self.stages.lap("rules-and-charts");
             c.tables = Some(PageTables {
                 widgets,
+                feed,
                 detections: (rules, overview.alarm, overview.total),
                 activity,
             });
         }
         let tables = c.tables.as_ref().ok_or_else(|| failed("no tables"))?;
+        let feed_total = tables.feed.height();
+        let feed_start = params
+            .get("feed_page")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0)
+            .saturating_mul(FEED_PAGE_ROWS)
+            .min(feed_total);
+        let feed = Table::from_frame(&tables.feed.slice(feed_start as i64, FEED_PAGE_ROWS))
+            .map_err(failed)?;
+        let shown: Vec<(&'static widgets::Widget, &Table)> = tables
+            .widgets
+            .iter()
+            .map(|(w, t)| (*w, if w.name == FEED { &feed } else { t }))
+            .collect();
         let page = super::page::Page {
             params,
             view: &c.dashboard.view,
             zone: &c.dashboard.config.time.zone,
-            tables: &tables.widgets,
+            tables: &shown,
+            feed_total,
+            feed_start,
             detections: &tables.detections,
             updated: base.updated,
             activity: &tables.activity,
@@ -307,10 +375,12 @@ impl Worker {
                 v.to
             },
         };
-        Ok(page.html().into_bytes())
+        let html = page.html().into_bytes();
+        self.stages.lap("html");
+        Ok(html)
     }
 
-    fn timeline(&mut self, params: &Params) -> Answer {
+    fn timeline(&mut self, params: &Params) -> Body {
         use crate::query::timeline::{Selector, timeline};
         let selector = match (
             params.get("session"),

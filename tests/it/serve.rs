@@ -471,7 +471,7 @@ fn the_page_in_chromium_shows_query_rows_drills_down_and_requests_only_itself() 
         .iter()
         .filter_map(|r| r.get(at).and_then(Value::as_str))
         .collect();
-    assert!(!ids.is_empty());
+    assert!(!ids.is_empty(), "{engineer:?}: {}", v["timeline_url"]);
     assert_eq!(shown, ids);
     // Back, and the URL alone in a new page: the same view.
     assert_eq!(v["back_tables"], v["tables"]);
