@@ -1399,3 +1399,81 @@ fn the_direct_view_scan_equals_polars_scan() {
         }
     }
 }
+
+/// `serve` makes each view from one unfiltered scan kept in memory
+/// (`Dashboard::from_scanned`): every widget's frame equals the one of a view read from
+/// the lake with the same range, zone and filters (ranges in the middle of the sample
+/// data's seven weeks, an instant range, another zone, each filter).
+#[test]
+fn a_view_made_from_the_kept_scan_equals_one_read_from_the_lake() {
+    use cetrail::query::view::{VIEW_COLUMNS, materialise_rows};
+    let (_dir, lake) = sample_lake();
+    let config = Config::default();
+    let (scanned, _) =
+        materialise_rows(&lake, &utc_view(), VIEW_COLUMNS, Default::default()).expect("scan");
+    let bounds = cetrail::query::widgets::lake_bounds(&lake).expect("bounds");
+    let instant = |s: &str| {
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .ok()
+    };
+    let berlin = |from: &str, to: &str| {
+        let mut v = utc_view();
+        v.zone = chrono_tz::Europe::Berlin;
+        v.from = Some(local_midnight(day(from), v.zone));
+        v.to = Some(local_midnight(day(to), v.zone));
+        v
+    };
+    let views: Vec<(&str, ViewParams)> = vec![
+        ("whole lake", utc_view()),
+        ("one week", range("2026-09-21", "2026-09-28")),
+        (
+            "24 hours",
+            ViewParams {
+                from: instant("2026-09-25T12:00:00Z"),
+                to: instant("2026-09-26T12:00:00Z"),
+                ..utc_view()
+            },
+        ),
+        ("October, Berlin", berlin("2026-10-01", "2026-11-01")),
+        (
+            "CE-Data, two weeks",
+            ViewParams {
+                role: Some("CE-Data".into()),
+                ..range("2026-09-14", "2026-09-28")
+            },
+        ),
+        (
+            "one engineer",
+            ViewParams {
+                engineer: Some("alice.martin".into()),
+                ..utc_view()
+            },
+        ),
+        (
+            "an engineer who is not there",
+            ViewParams {
+                engineer: Some("nobody".into()),
+                ..utc_view()
+            },
+        ),
+    ];
+    let mut compared = 0;
+    for (label, view) in views {
+        let mut read = Dashboard::open(&lake, &config, view.clone()).expect("open");
+        let mut kept = Dashboard::from_scanned(&scanned, bounds, &config, view).expect("kept");
+        assert_eq!(read.view.from, kept.view.from, "{label}");
+        assert_eq!(read.view.to, kept.view.to, "{label}");
+        for w in WIDGETS.iter() {
+            let a = read.widget(w).expect("read");
+            let b = kept.widget(w).expect("kept");
+            assert!(
+                a.equals_missing(&b),
+                "{label} {}:\n{a}\n{b}",
+                w.name
+            );
+            compared += usize::from(a.height() > 0);
+        }
+    }
+    assert!(compared >= 60, "{compared} non-empty frames compared");
+}
