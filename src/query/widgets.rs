@@ -401,6 +401,9 @@ impl Dashboard {
     /// (in order, so the rows equal those of a scan that filtered), then the calendar
     /// columns of its zone and range are added. `serve` keeps `scanned` between
     /// requests, so a new range or filter reads nothing from the lake.
+    ///
+    /// Only the events a widget can read are kept (see [`Dashboard::window`]): the
+    /// range, the history the anomalies compare it with, and the weeks around it.
     pub fn from_scanned(
         scanned: &DataFrame,
         bounds: Option<(i64, i64)>,
@@ -410,6 +413,10 @@ impl Dashboard {
         let mut stages = view::Stages::default();
         fill_range(bounds, &mut view);
         let mut keep: Option<Expr> = None;
+        if let Some((lo, hi)) = Self::window(config, &view) {
+            let t = col("event_time").dt().timestamp(TimeUnit::Microseconds);
+            keep = Some(t.clone().gt_eq(lit(lo)).and(t.lt(lit(hi))));
+        }
         for (name, value) in [
             ("account", &view.account),
             ("role", &view.role),
@@ -442,6 +449,23 @@ impl Dashboard {
             lake_start: bounds.map(|b| b.0),
             stages,
         })
+    }
+
+    /// The events (µs, half-open) a widget of `view` can read: from the longest
+    /// history before the range (the anomalies' volume window and first-seen lookback,
+    /// the week before the first week), to the end of the range's last week (the
+    /// week-over-week counts whole weeks), each with two days to spare for the zone.
+    /// `None`: no range. The view of [`Dashboard::open`] holds every event; a test
+    /// checks that the widgets see no difference.
+    pub fn window(config: &Config, view: &ViewParams) -> Option<(i64, i64)> {
+        const DAY_US: i64 = 86_400_000_000;
+        let (from, to) = (view.from?, view.to?);
+        let a = &config.anomalies;
+        let before = i64::from(a.volume_window_days.max(a.first_seen_lookback_days).max(7)) + 2;
+        Some((
+            from.timestamp_micros().saturating_sub(before * DAY_US),
+            to.timestamp_micros().saturating_add(9 * DAY_US),
+        ))
     }
 
     /// A second session over the same view and tables (shared, not copied), for
