@@ -20,7 +20,7 @@ use crate::render::{Table, TimeStyle, format_time};
 pub const CSS: &str = include_str!("assets/app.css");
 
 /// Rows of the activity feed on one page (`feed_page` chooses which).
-pub const FEED_PAGE_ROWS: usize = 500;
+pub const FEED_PAGE_ROWS: usize = 100;
 
 /// The parameters that make the dashboard's view (kept in every link).
 const STATE: &[&str] = &["from", "to", "tz", "account", "role", "engineer"];
