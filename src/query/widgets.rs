@@ -412,11 +412,36 @@ impl Dashboard {
     ) -> PolarsResult<Self> {
         let mut stages = view::Stages::default();
         fill_range(bounds, &mut view);
+        // The scan is in time order: the window is a slice (no copy).
+        let mut events = match Self::window(config, &view) {
+            Some((lo, hi)) => {
+                let times = scanned
+                    .column("event_time")?
+                    .as_materialized_series()
+                    .to_physical_repr()
+                    .i64()?
+                    .rechunk()
+                    .into_owned();
+                match times.cont_slice() {
+                    Ok(values) => {
+                        let start = values.partition_point(|t| *t < lo);
+                        let end = values.partition_point(|t| *t < hi);
+                        scanned.slice(start as i64, end - start)
+                    }
+                    // A null time (not in a lake our writer wrote): filtered instead.
+                    Err(_) => {
+                        let t = col("event_time").dt().timestamp(TimeUnit::Microseconds);
+                        scanned
+                            .clone()
+                            .lazy()
+                            .filter(t.clone().gt_eq(lit(lo)).and(t.lt(lit(hi))))
+                            .collect()?
+                    }
+                }
+            }
+            None => scanned.clone(),
+        };
         let mut keep: Option<Expr> = None;
-        if let Some((lo, hi)) = Self::window(config, &view) {
-            let t = col("event_time").dt().timestamp(TimeUnit::Microseconds);
-            keep = Some(t.clone().gt_eq(lit(lo)).and(t.lt(lit(hi))));
-        }
         for (name, value) in [
             ("account", &view.account),
             ("role", &view.role),
@@ -430,10 +455,9 @@ impl Dashboard {
                 });
             }
         }
-        let events = match keep {
-            Some(keep) => scanned.clone().lazy().filter(keep).collect()?,
-            None => scanned.clone(),
-        };
+        if let Some(keep) = keep {
+            events = events.lazy().filter(keep).collect()?;
+        }
         stages.lap("filter");
         let events = view::with_core(events, &view)?;
         stages.lap("calendar");

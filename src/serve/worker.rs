@@ -270,6 +270,7 @@ impl Worker {
                 let mut dashboard =
                     Dashboard::from_scanned(&base.scanned, base.bounds, &config, view)
                         .map_err(failed)?;
+                self.stages.extend(std::mem::take(&mut dashboard.stages));
                 dashboard.session_facts().map_err(failed)?;
                 if self.cached.len() >= VIEWS_KEPT {
                     self.cached.remove(0);
@@ -279,7 +280,7 @@ impl Worker {
                     dashboard,
                     tables: None,
                 });
-                self.stages.lap("view");
+                self.stages.lap("session-facts");
             }
         }
         match self.cached.last_mut() {
