@@ -86,6 +86,9 @@ struct Cached {
     /// The page's tables, computed at the first page request of this view (a feed
     /// page or a refresh of the same view reads them again, not the lake).
     tables: Option<PageTables>,
+    /// The first view made from this base (the page one opens first, and comes back
+    /// to): kept until the base changes.
+    pinned: bool,
 }
 
 /// Every widget's rows, and our rules that hit (whether a high or critical one did,
@@ -110,8 +113,8 @@ pub struct Worker {
     cached: Vec<Cached>,
 }
 
-/// Views kept besides the base: going back to one of the last few views (the
-/// browser's back button, a preset and back) costs no work.
+/// Views kept besides the base and the first view: going back to one of the last few
+/// views (the browser's back button, a preset and back) costs no work.
 const VIEWS_KEPT: usize = 3;
 
 fn bad(message: impl Into<String>) -> (u16, String) {
@@ -272,13 +275,17 @@ impl Worker {
                         .map_err(failed)?;
                 self.stages.extend(std::mem::take(&mut dashboard.stages));
                 dashboard.session_facts().map_err(failed)?;
-                if self.cached.len() >= VIEWS_KEPT {
-                    self.cached.remove(0);
+                let pinned = self.cached.is_empty();
+                if self.cached.len() > VIEWS_KEPT
+                    && let Some(oldest) = self.cached.iter().position(|c| !c.pinned)
+                {
+                    self.cached.remove(oldest);
                 }
                 self.cached.push(Cached {
                     key,
                     dashboard,
                     tables: None,
+                    pinned,
                 });
                 self.stages.lap("session-facts");
             }
