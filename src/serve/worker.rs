@@ -4,11 +4,13 @@
 //! What it keeps between requests, read again only when a new ledger segment commits:
 //! - the [`Base`]: the lake's CE events in the view's columns, unfiltered (what
 //!   `dashboard` reads for the whole lake), and our rules' hits over the whole lake;
-//! - the view of the last range, zone and filters asked for, made from the base
-//!   in memory ([`Dashboard::from_scanned`], [`Detections::within`]), and the page's
-//!   tables of that view.
+//! - the views of the first and the last three ranges, zones and filters asked for,
+//!   each made from the base in memory ([`Dashboard::from_scanned`],
+//!   [`Detections::within`]), with the page's tables of that view.
 //!
 //! So the first page reads the lake once, and a range or filter change reads nothing.
+//! Memory: the base (what `dashboard` holds for the whole lake) and at most four
+//! views, each of the events its widgets can read.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
