@@ -107,7 +107,7 @@ fn drill(column: &str) -> Option<&'static str> {
 
 /// `t` as an HTML table; the cells of drill-down columns link to their timeline
 /// (carrying the dashboard's `state`).
-fn table(t: &Table, rows: std::ops::Range<usize>, state: &Params) -> String {
+fn table(t: &Table, state: &Params) -> String {
     let style = TimeStyle { local: None };
     let mut out = String::from(r#"<div class="rows"><table><thead><tr>"#);
     for c in &t.columns {
@@ -115,7 +115,7 @@ fn table(t: &Table, rows: std::ops::Range<usize>, state: &Params) -> String {
     }
     out.push_str("</tr></thead><tbody>");
     let links: Vec<Option<&str>> = t.columns.iter().map(|c| drill(c)).collect();
-    for row in t.rows.get(rows).unwrap_or_default() {
+    for row in &t.rows {
         out.push_str("<tr>");
         for (cell, link) in row.iter().zip(&links) {
             let text = cell.text(style);
@@ -259,7 +259,7 @@ impl Page<'_> {
                 o.push_str("</nav>");
             }
             self.chart(&mut o, w.name, t);
-            o.push_str(&table(t, 0..t.rows.len(), p));
+            o.push_str(&table(t, p));
             o.push_str("</section>");
         }
         if !detections_done {
@@ -338,7 +338,7 @@ impl Page<'_> {
             if *alarm { "alarm" } else { "" },
             if *alarm { "ALARM" } else { "OK" }
         );
-        o.push_str(&table(t, 0..t.rows.len(), self.params));
+        o.push_str(&table(t, self.params));
         o.push_str("</section>");
     }
 }
@@ -375,7 +375,7 @@ pub fn timeline_html(params: &Params, selector: &Selector, t: &Timeline) -> Stri
             esc(title),
             table_.rows.len()
         );
-        o.push_str(&table(&table_, 0..table_.rows.len(), &state));
+        o.push_str(&table(&table_, &state));
         o.push_str("</section>");
     }
     o.push_str("</main></body></html>");
