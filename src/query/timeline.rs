@@ -123,6 +123,71 @@ fn scan(lake: &Path, p: &ViewParams, filter: Expr) -> PolarsResult<DataFrame> {
     super::view::in_time_order(derive(df, p)?)
 }
 
+/// [`scan`] of the events whose values of `columns` (at most four text columns) pass
+/// `keep`, with the direct reader: it decides each row group's rows from those columns'
+/// dictionaries and decodes the other columns of the kept rows only. The same frame
+/// as [`scan`] with `filter`, the same test (text columns as text); `None` when no
+/// event passes (the caller's polars scan then gives the empty frame its schema).
+fn scan_rows(
+    lake: &Path,
+    p: &ViewParams,
+    columns: &[&str],
+    keep: &(dyn Fn(&[Option<&str>]) -> bool + Sync),
+    filter: Expr,
+) -> PolarsResult<Option<DataFrame>> {
+    use super::view::{Rows, materialise_rows};
+    use super::view_scan::RowTest;
+    // The story is the account's, whatever the role or engineer of the view.
+    let only_account = ViewParams {
+        role: None,
+        engineer: None,
+        ..p.clone()
+    };
+    let names: Vec<&str> = VIEW_COLUMNS.iter().chain(EXTRA.iter()).copied().collect();
+    let rows = Rows {
+        all_kinds: false,
+        test: Some(RowTest { columns, keep }),
+        categorical: &[],
+    };
+    let (df, _) = materialise_rows(lake, &only_account, &names, rows)?;
+    if df.width() == 0 {
+        return Ok(None);
+    }
+    let text: Vec<Expr> = df
+        .columns()
+        .iter()
+        .filter(|c| matches!(c.dtype(), DataType::Categorical(..)))
+        .map(|c| col(c.name().clone()).cast(DataType::String))
+        .collect();
+    // The filter again: the direct reader's test is exact, but the reader it falls
+    // back to (a file it cannot read) keeps every event.
+    let lf = df
+        .lazy()
+        .with_columns(text)
+        .drop(cols(["resource"]))
+        .filter(filter);
+    let df = super::view::restrict(lf, p.from, p.to, None).collect()?;
+    if df.height() == 0 {
+        return Ok(None);
+    }
+    Ok(Some(super::view::in_time_order(derive(df, p)?)?))
+}
+
+/// The events of the first test that reads them fast ([`scan_rows`]), else of
+/// [`scan`] with `filter`.
+fn scan_fast(
+    lake: &Path,
+    p: &ViewParams,
+    columns: &[&str],
+    keep: &(dyn Fn(&[Option<&str>]) -> bool + Sync),
+    filter: Expr,
+) -> PolarsResult<DataFrame> {
+    match scan_rows(lake, p, columns, keep, filter.clone())? {
+        Some(df) => Ok(df),
+        None => scan(lake, p, filter),
+    }
+}
+
 fn str_set(df: &DataFrame, name: &str) -> PolarsResult<BTreeSet<String>> {
     Ok(df
         .column(name)?
@@ -173,19 +238,62 @@ pub fn timeline(
     selector: &Selector,
 ) -> PolarsResult<Timeline> {
     let seed_expr = seed_filter(selector);
-    let seeds = scan(lake, p, seed_expr.clone())?;
+    // The column a selector other than a resource names, and its value.
+    let seed_column = match selector {
+        Selector::Session(k) => Some(("session_key", k.as_str())),
+        Selector::Engineer(e) => Some(("engineer", e.as_str())),
+        Selector::Ip(ip) => Some(("source_ip", ip.as_str())),
+        Selector::Resource(_) => None,
+    };
+    let seeds = match seed_column {
+        Some((column, value)) => scan_fast(
+            lake,
+            p,
+            &[column],
+            &|v: &[Option<&str>]| v.first().copied().flatten() == Some(value),
+            seed_expr.clone(),
+        )?,
+        None => scan(lake, p, seed_expr.clone())?,
+    };
     let keys = str_set(&seeds, "session_key")?;
     let seed_ids = str_set(&seeds, "event_id")?;
     let mut story = if keys.is_empty() {
         seeds
     } else {
-        scan(lake, p, seed_expr.or(in_list("session_key", &keys)))?
+        let filter = seed_expr.or(in_list("session_key", &keys));
+        match seed_column {
+            Some((column, value)) => scan_fast(
+                lake,
+                p,
+                &[column, "session_key"],
+                &|v: &[Option<&str>]| {
+                    v.first().copied().flatten() == Some(value)
+                        || v.get(1)
+                            .copied()
+                            .flatten()
+                            .is_some_and(|k| keys.contains(k))
+                },
+                filter,
+            )?,
+            None => scan(lake, p, filter)?,
+        }
     };
     // The other side of cross-account calls.
     let shared = str_set(&story, "shared_event_id")?;
     if !shared.is_empty() {
         let ids = str_set(&story, "event_id")?;
-        let peers = scan(lake, p, in_list("shared_event_id", &shared))?;
+        let peers = scan_fast(
+            lake,
+            p,
+            &["shared_event_id"],
+            &|v: &[Option<&str>]| {
+                v.first()
+                    .copied()
+                    .flatten()
+                    .is_some_and(|s| shared.contains(s))
+            },
+            in_list("shared_event_id", &shared),
+        )?;
         let new = peers
             .lazy()
             .filter(in_list("event_id", &ids).not())
@@ -216,6 +324,7 @@ fn flag_detections(lake: &Path, p: &ViewParams, t: &mut Timeline) -> PolarsResul
     // The story may cross roles and accounts (the other side of a cross-account call).
     span.account = None;
     span.role = None;
+    span.engineer = None;
     let d = crate::detect::run::ours(lake, &span)?;
     if d.hits.is_empty() {
         return Ok(());
