@@ -30,6 +30,9 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Print the time of each step (JSON, on stderr).
+    #[arg(long)]
+    timings: bool,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -42,9 +45,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let (config, view, style) = args.lake.resolve()?;
     let lake = args.lake.local()?;
-    let t = timeline(&lake, &config, &view, &selector)
+    let started = std::time::Instant::now();
+    let mut t = timeline(&lake, &config, &view, &selector)
         .with_context(|| format!("reading the lake {}", args.lake.lake.display()))?;
-    let mut out = std::io::stdout().lock();
+    // Buffered: stdout flushes at every line, and a story's JSON is a line per field.
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     match args.format {
         Format::Json => {
             let v = serde_json::json!({
@@ -61,6 +66,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         format => {
             if t.steps.is_empty() {
                 writeln!(out, "no CE event matches in range")?;
+                out.flush()?;
                 return Ok(ExitCode::SUCCESS);
             }
             let heading = |out: &mut dyn Write, s: &str| -> std::io::Result<()> {
@@ -84,6 +90,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
             )?;
             render::write(&mut out, &steps_table(&t), format, style)?;
         }
+    }
+    out.flush()?;
+    if args.timings {
+        t.stages.lap("output");
+        let stages: serde_json::Map<String, serde_json::Value> = t
+            .stages
+            .laps
+            .iter()
+            .map(|(name, ms)| (name.to_string(), serde_json::json!(ms)))
+            .collect();
+        let line = serde_json::json!({
+            "total_ms": started.elapsed().as_secs_f64() * 1e3,
+            "events": t.steps.len(),
+            "stages_ms": stages,
+        });
+        eprintln!("{line}");
     }
     Ok(ExitCode::SUCCESS)
 }

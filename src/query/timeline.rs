@@ -15,7 +15,7 @@ use std::path::Path;
 use polars::prelude::*;
 use serde::Serialize;
 
-use super::view::{VIEW_COLUMNS, ViewParams, dedup_frame, derive, is_ce};
+use super::view::{Stages, VIEW_COLUMNS, ViewParams, dedup_frame, derive, is_ce};
 use crate::config::Config;
 
 /// What the story is about.
@@ -91,6 +91,9 @@ pub struct Timeline {
     pub sessions: Vec<SessionSummary>,
     pub shell_sessions: Vec<ShellSession>,
     pub steps: Vec<Step>,
+    /// How long each step of telling it took.
+    #[serde(skip)]
+    pub stages: Stages,
 }
 
 /// Lake columns the timeline reads besides the view's (`source_object` also chooses
@@ -237,6 +240,7 @@ pub fn timeline(
     p: &ViewParams,
     selector: &Selector,
 ) -> PolarsResult<Timeline> {
+    let mut stages = Stages::default();
     let seed_expr = seed_filter(selector);
     // The column a selector other than a resource names, and its value.
     let seed_column = match selector {
@@ -255,29 +259,40 @@ pub fn timeline(
         )?,
         None => scan(lake, p, seed_expr.clone())?,
     };
+    stages.lap("seeds");
     let keys = str_set(&seeds, "session_key")?;
     let seed_ids = str_set(&seeds, "event_id")?;
     let mut story = if keys.is_empty() {
         seeds
     } else {
-        let filter = seed_expr.or(in_list("session_key", &keys));
         match seed_column {
-            Some((column, value)) => scan_fast(
-                lake,
-                p,
-                &[column, "session_key"],
-                &|v: &[Option<&str>]| {
-                    v.first().copied().flatten() == Some(value)
-                        || v.get(1)
-                            .copied()
-                            .flatten()
-                            .is_some_and(|k| keys.contains(k))
-                },
-                filter,
-            )?,
-            None => scan(lake, p, filter)?,
+            // The seeds' sessions: only their events beyond the seeds are read (most
+            // often none), then the two in time order.
+            Some((column, value)) => {
+                let more = scan_rows(
+                    lake,
+                    p,
+                    &[column, "session_key"],
+                    &|v: &[Option<&str>]| {
+                        v.first().copied().flatten() != Some(value)
+                            && v.get(1)
+                                .copied()
+                                .flatten()
+                                .is_some_and(|k| keys.contains(k))
+                    },
+                    in_list("session_key", &keys).and(seed_expr.clone().not()),
+                )?;
+                match more {
+                    Some(more) => seeds
+                        .vstack(&more)?
+                        .sort(["t", "event_id"], SortMultipleOptions::default())?,
+                    None => seeds,
+                }
+            }
+            None => scan(lake, p, seed_expr.or(in_list("session_key", &keys)))?,
         }
     };
+    stages.lap("sessions");
     // The other side of cross-account calls.
     let shared = str_set(&story, "shared_event_id")?;
     if !shared.is_empty() {
@@ -304,8 +319,12 @@ pub fn timeline(
                 .sort(["t", "event_id"], SortMultipleOptions::default())?;
         }
     }
+    stages.lap("cross-account");
     let mut t = build(&story, config, &seed_ids)?;
+    stages.lap("build");
     flag_detections(lake, p, &mut t)?;
+    stages.lap("detections");
+    t.stages = stages;
     Ok(t)
 }
 
