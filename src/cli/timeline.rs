@@ -52,13 +52,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     match args.format {
         Format::Json => {
-            let v = serde_json::json!({
-                "sessions": sessions_table(&t).json_rows(style),
-                "shell_sessions": shells_table(&t).json_rows(style),
-                "events": steps_table(&t).json_rows(style),
-            });
-            serde_json::to_writer_pretty(&mut out, &v)?;
-            writeln!(out)?;
+            // serde_json's pretty layout of {"events", "sessions", "shell_sessions"}
+            // (keys sorted), written one row at a time.
+            for (i, (key, table)) in [
+                ("events", steps_table(&t)),
+                ("sessions", sessions_table(&t)),
+                ("shell_sessions", shells_table(&t)),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                write!(out, "{}\n  \"{key}\": ", if i == 0 { "{" } else { "," })?;
+                table.write_json_rows_pretty(&mut out, style, 1)?;
+            }
+            writeln!(out, "\n}}")?;
         }
         Format::Csv | Format::Jsonl => {
             render::write(&mut out, &steps_table(&t), args.format, style)?

@@ -231,6 +231,48 @@ impl Table {
     }
 
     /// Rows as JSON objects with exactly the columns as keys.
+    /// Writes [`Table::json_rows`] as `serde_json::to_writer_pretty` lays out that array
+    /// at nesting `level` (two spaces each) inside an enclosing value, one row at a
+    /// time: the same bytes, without holding every row's `Value` at once.
+    pub fn write_json_rows_pretty(
+        &self,
+        out: &mut dyn Write,
+        style: TimeStyle,
+        level: usize,
+    ) -> std::io::Result<()> {
+        if self.rows.is_empty() {
+            return out.write_all(b"[]");
+        }
+        let inner = "  ".repeat(level + 1);
+        let newline = format!("\n{inner}");
+        out.write_all(b"[")?;
+        let mut buf = Vec::new();
+        for (i, r) in self.rows.iter().enumerate() {
+            let mut m = serde_json::Map::new();
+            for (k, v) in self.columns.iter().zip(r) {
+                m.insert(k.clone(), v.json(style));
+            }
+            buf.clear();
+            serde_json::to_writer_pretty(&mut buf, &Value::Object(m))?;
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            out.write_all(newline.as_bytes())?;
+            // A JSON text holds no raw line break but those of the layout.
+            let mut first = true;
+            for line in buf.split(|b| *b == b'\n') {
+                if !first {
+                    out.write_all(newline.as_bytes())?;
+                }
+                out.write_all(line)?;
+                first = false;
+            }
+        }
+        out.write_all(b"\n")?;
+        out.write_all("  ".repeat(level).as_bytes())?;
+        out.write_all(b"]")
+    }
+
     pub fn json_rows(&self, style: TimeStyle) -> Vec<Value> {
         self.rows
             .iter()
@@ -464,6 +506,39 @@ mod tests {
     use super::*;
 
     const UTC: TimeStyle = TimeStyle { local: None };
+
+    #[test]
+    fn rows_written_one_at_a_time_are_serde_jsons_pretty_bytes() {
+        let t = Table {
+            columns: vec!["b".into(), "a".into(), "t".into()],
+            rows: vec![
+                vec![
+                    Cell::Text("line\nbreak \"q\"".into()),
+                    Cell::Int(1),
+                    Cell::Time(0),
+                ],
+                vec![Cell::Null, Cell::Float(2.5), Cell::Bool(true)],
+            ],
+        };
+        let empty = Table {
+            columns: vec!["x".into()],
+            rows: vec![],
+        };
+        let expected = serde_json::to_string_pretty(&serde_json::json!({
+            "events": t.json_rows(UTC),
+            "none": empty.json_rows(UTC),
+        }))
+        .unwrap_or_default();
+        let mut out: Vec<u8> = b"{\n  \"events\": ".to_vec();
+        t.write_json_rows_pretty(&mut out, UTC, 1)
+            .unwrap_or_default();
+        out.extend_from_slice(b",\n  \"none\": ");
+        empty
+            .write_json_rows_pretty(&mut out, UTC, 1)
+            .unwrap_or_default();
+        out.extend_from_slice(b"\n}");
+        assert_eq!(String::from_utf8_lossy(&out), expected);
+    }
 
     fn t() -> Table {
         Table {
