@@ -296,7 +296,17 @@ pub fn timeline(
     // The other side of cross-account calls.
     let shared = str_set(&story, "shared_event_id")?;
     if !shared.is_empty() {
-        let ids = str_set(&story, "event_id")?;
+        // A peer already in the story carries a shared id too: the story's ids of
+        // such events are all a peer can be (not every id of the story).
+        let ids = str_set(
+            &story
+                .clone()
+                .lazy()
+                .filter(col("shared_event_id").is_not_null())
+                .select([col("event_id")])
+                .collect()?,
+            "event_id",
+        )?;
         let peers = scan_fast(
             lake,
             p,
