@@ -380,10 +380,22 @@ impl Dashboard {
     ) -> PolarsResult<Self> {
         let bounds = default_range(lake, &mut view)?;
         let (events, stages) = view::materialise(lake, &view, extra)?;
+        Ok(Self::over(events, bounds, config, view, stages))
+    }
+
+    /// A session over `events` (the materialised view) of a lake whose first and
+    /// last event times are `bounds`.
+    fn over(
+        events: DataFrame,
+        bounds: Option<(i64, i64)>,
+        config: &Config,
+        view: ViewParams,
+        stages: view::Stages,
+    ) -> Self {
         let ctx = SQLContext::new();
         ctx.register("events", view::finish(events.clone().lazy()));
         let params = template_params(config, &view, bounds.map(|b| b.0));
-        Ok(Self {
+        Self {
             ctx,
             params,
             view,
@@ -391,7 +403,7 @@ impl Dashboard {
             events,
             lake_start: bounds.map(|b| b.0),
             stages,
-        })
+        }
     }
 
     /// A session over events already read: `scanned` is what
@@ -461,18 +473,7 @@ impl Dashboard {
         stages.lap("filter");
         let events = view::with_core(events, &view)?;
         stages.lap("calendar");
-        let ctx = SQLContext::new();
-        ctx.register("events", view::finish(events.clone().lazy()));
-        let params = template_params(config, &view, bounds.map(|b| b.0));
-        Ok(Self {
-            ctx,
-            params,
-            view,
-            config: config.clone(),
-            events,
-            lake_start: bounds.map(|b| b.0),
-            stages,
-        })
+        Ok(Self::over(events, bounds, config, view, stages))
     }
 
     /// The events (µs, half-open) a widget of `view` can read: from the longest

@@ -23,6 +23,29 @@ fn number(c: &Cell) -> f64 {
     }
 }
 
+/// One series per role: its value at each label (0 where `values` has none).
+fn per_role(
+    labels: &[String],
+    roles: &[String],
+    values: &HashMap<(String, String), f64>,
+) -> Vec<(String, Vec<f64>)> {
+    roles
+        .iter()
+        .map(|role| {
+            let row = labels
+                .iter()
+                .map(|l| {
+                    values
+                        .get(&(l.clone(), role.clone()))
+                        .copied()
+                        .unwrap_or(0.0)
+                })
+                .collect();
+            (role.clone(), row)
+        })
+        .collect()
+}
+
 /// `session-trend` (date, role, sessions): sessions per role per day, stacked.
 pub fn session_trend(t: &Table, style: TimeStyle) -> String {
     let (Some(di), Some(ri), si) = (index(t, "date"), index(t, "role"), index(t, "sessions"))
@@ -49,21 +72,7 @@ pub fn session_trend(t: &Table, style: TimeStyle) -> String {
         sessions.entry((day, role)).or_insert(n);
     }
     roles.sort();
-    let series: Vec<(String, Vec<f64>)> = roles
-        .iter()
-        .map(|role| {
-            let values = days
-                .iter()
-                .map(|day| {
-                    sessions
-                        .get(&(day.clone(), role.clone()))
-                        .copied()
-                        .unwrap_or(0.0)
-                })
-                .collect();
-            (role.clone(), values)
-        })
-        .collect();
+    let series = per_role(&days, &roles, &sessions);
     let mut o = String::from("<h3>Sessions per role per day</h3>");
     o.push_str(&svg::stacked_bars(
         "Sessions per role per day",
@@ -143,21 +152,7 @@ pub fn after_hours(t: &Table, style: TimeStyle) -> String {
     engineers.truncate(AFTER_HOURS_ENGINEERS);
     roles.sort();
     let labels: Vec<String> = engineers.iter().map(|(e, _)| e.clone()).collect();
-    let series: Vec<(String, Vec<f64>)> = roles
-        .iter()
-        .map(|role| {
-            let values = labels
-                .iter()
-                .map(|e| {
-                    events
-                        .get(&(e.clone(), role.clone()))
-                        .copied()
-                        .unwrap_or(0.0)
-                })
-                .collect();
-            (role.clone(), values)
-        })
-        .collect();
+    let series = per_role(&labels, &roles, &events);
     let mut o = String::from("<h3>Events outside business hours, per engineer and role</h3>");
     o.push_str(&svg::stacked_bars(
         "Events outside business hours",

@@ -116,6 +116,15 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// Writes `record` as a trail file of 2026-09-10 (eu-west-1, account 111122223333)
+/// named by `stamp` under `archive`.
+fn trail_file(archive: &Path, stamp: &str, record: Value) {
+    crate::util::write(
+        &archive.join(format!("AWSLogs/111122223333/CloudTrail/eu-west-1/2026/09/10/111122223333_CloudTrail_eu-west-1_{stamp}.json.gz")),
+        &crate::util::gzip(serde_json::json!({ "Records": [record] }).to_string().as_bytes()),
+    );
+}
+
 /// A generated lake of nine days, plus a call whose user agent and session name carry
 /// markup.
 fn serve_lake(dir: &Path) -> std::path::PathBuf {
@@ -138,10 +147,7 @@ fn serve_lake(dir: &Path) -> std::path::PathBuf {
         "ASIAPAYLOAD",
         "2026-09-10T09:00:00Z",
     );
-    crate::util::write(
-        &arch.join("AWSLogs/111122223333/CloudTrail/eu-west-1/2026/09/10/111122223333_CloudTrail_eu-west-1_20260910T1000Z_p.json.gz"),
-        &crate::util::gzip(serde_json::json!({ "Records": [payload] }).to_string().as_bytes()),
-    );
+    trail_file(&arch, "20260910T1000Z_p", payload);
     let lake = dir.join("lake");
     let (code, _) = crate::util::ingest(&arch, &lake, &[]);
     assert_eq!(code, 0);
@@ -334,10 +340,7 @@ fn serve_needs_the_token_and_answers_what_query_and_timeline_answer() {
         "ASIALATE",
         "2026-09-10T10:30:00Z",
     );
-    crate::util::write(
-        &more.join("AWSLogs/111122223333/CloudTrail/eu-west-1/2026/09/10/111122223333_CloudTrail_eu-west-1_20260910T1100Z_q.json.gz"),
-        &crate::util::gzip(serde_json::json!({ "Records": [late] }).to_string().as_bytes()),
-    );
+    trail_file(&more, "20260910T1100Z_q", late);
     let (code, _) = crate::util::ingest(&more, &lake, &[]);
     assert_eq!(code, 0);
     let after = feed(&cookie);
