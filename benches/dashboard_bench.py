@@ -93,22 +93,44 @@ print("cetrail view stages (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in stages
 # DuckDB's side has no counterpart (see benches/detect.sh for rules against DuckDB).
 print(f"cetrail detections (ms, in the whole dashboard): {med([r.get('detections_ms', 0) for r in ours]):.0f}")
 
-# audit and report: whole commands (process wall time, the lake read included); DuckDB
-# has no counterpart to compare with.
-def wall(args):
-    t = time.perf_counter()
-    subprocess.run(args, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return (time.perf_counter() - t) * 1e3
-month = lo.strftime("%Y-%m")
-audit = med([wall([a.bin, "audit", "--lake", lake, "--format", "json"]) for _ in range(a.runs)])
-report = med([wall([a.bin, "report", "--lake", lake, "--month", month, "--out", os.path.join(a.work, "report.html")])
-              for _ in range(a.runs)])
-# The whole `cetrail dashboard` command as a user runs it (process start, lake read,
-# terminal tables written), and with every row of every widget as JSON (the feed alone
-# is one row per event).
-dash_table = med([wall([a.bin, "dashboard", "--lake", lake]) for _ in range(a.runs)])
-dash_json = med([wall([a.bin, "dashboard", "--lake", lake, "--format", "json"]) for _ in range(a.runs)])
-print(f"{'dashboard command':22} {dash_table:9.1f}   (process wall time, tables to the terminal)")
-print(f"{'  --format json':22} {dash_json:9.1f}   (every row of every widget, {events} feed rows)")
-print(f"{'audit (whole command)':22} {audit:9.1f}")
-print(f"{'report ' + month + ' (html)':22} {report:9.1f}")
+# The whole commands as a user runs them (process start, lake read, output written),
+# each timed and its peak RSS read from the kernel (wait4's rusage of that one child):
+# the dashboard (terminal tables; and every row of every widget as JSON, the feed alone
+# one row per event), the audit of the whole lake, the first month's report, and the
+# timelines of the busiest engineer and of one session, written to a file. DuckDB has
+# no counterpart to these.
+def measured(args, out=os.devnull):
+    with open(out, "wb") as sink:
+        t = time.perf_counter()
+        proc = subprocess.Popen(args, stdout=sink, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        ms = (time.perf_counter() - t) * 1e3
+    if os.waitstatus_to_exitcode(status) not in (0, 1):  # audit: 1 when a control fails
+        sys.exit(f"{args[1]} failed: {args}")
+    return ms, usage.ru_maxrss / 1024
+
+def commands():
+    month = lo.strftime("%Y-%m")
+    busiest = con.execute(
+        f"SELECT engineer, count(*) n FROM read_parquet('{lake}/events/*/*.parquet') "
+        "WHERE engineer IS NOT NULL GROUP BY 1 ORDER BY n DESC, engineer LIMIT 1").fetchone()[0]
+    session = con.execute(
+        f"SELECT session_key FROM read_parquet('{lake}/events/*/*.parquet') "
+        "WHERE session_key IS NOT NULL AND engineer = ? ORDER BY event_time LIMIT 1", [busiest]).fetchone()[0]
+    out = os.path.join(a.work, "out")
+    return [
+        ("dashboard command", [a.bin, "dashboard", "--lake", lake], "tables to the terminal"),
+        ("  --format json", [a.bin, "dashboard", "--lake", lake, "--format", "json"],
+         f"every row of every widget, {events} feed rows"),
+        ("audit", [a.bin, "audit", "--lake", lake, "--format", "json"], "whole lake"),
+        (f"report {month}", [a.bin, "report", "--lake", lake, "--month", month, "--out", out + ".html"], "html"),
+        ("timeline --engineer", [a.bin, "timeline", "--lake", lake, "--engineer", busiest, "--format", "json"],
+         f"{busiest}, json to a file"),
+        ("timeline --session", [a.bin, "timeline", "--lake", lake, "--session", session, "--format", "json"],
+         "json to a file"),
+    ]
+
+print(f"{'whole commands':22} {'ms':>9} {'peak RSS':>9}")
+for name, args, what in commands():
+    runs = [measured(args, os.path.join(a.work, "out.json")) for _ in range(a.runs)]
+    print(f"{name:22} {med([r[0] for r in runs]):9.1f} {med([r[1] for r in runs]):6.0f} MB   ({what})")

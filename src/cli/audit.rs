@@ -20,20 +20,27 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Print the wall time of the audit's steps on stderr (JSON).
+    #[arg(long)]
+    timings: bool,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
     if args.lake.role.is_some() {
         bail!("--role: the audit covers every CE role");
     }
+    let started = std::time::Instant::now();
     let (config, view, style) = args.lake.resolve()?;
     let lake = args.lake.local()?;
     let params = AuditParams {
         from: view.from,
         to: view.to,
         account: view.account.clone(),
+        // Without --findings only the counts are printed.
+        max_findings: (!args.findings).then_some(0),
+        ..AuditParams::default()
     };
-    let a = audit(&lake, &config, &params)
+    let mut a = audit(&lake, &config, &params)
         .with_context(|| format!("auditing the lake {}", args.lake.lake.display()))?;
     let mut out = std::io::stdout().lock();
     match args.format {
@@ -57,6 +64,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 render::write(&mut out, &audit_findings_table(&a, None), format, style)?;
             }
         }
+    }
+    out.flush()?;
+    if args.timings {
+        a.stages.lap("output");
+        super::print_timings(
+            started,
+            &a.stages,
+            ("findings", a.findings_total() as usize),
+        );
     }
     Ok(if a.failed() {
         ExitCode::from(1)

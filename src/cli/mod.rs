@@ -251,3 +251,25 @@ pub(crate) fn split_list(values: &[String]) -> Vec<String> {
 pub(crate) fn load_config(path: Option<&std::path::Path>) -> Result<cetrail::config::Config> {
     cetrail::config::Config::load(path).context("loading the configuration")
 }
+
+/// Prints a command's `--timings` line on stderr: the total since `started`, a count
+/// (`what`: its name and value) and the steps' wall times, as one JSON object.
+fn print_timings(
+    started: std::time::Instant,
+    stages: &cetrail::query::view::Stages,
+    what: (&str, usize),
+) {
+    let steps: serde_json::Map<String, serde_json::Value> = stages
+        .laps
+        .iter()
+        .map(|(name, ms)| (name.to_string(), serde_json::json!(ms)))
+        .collect();
+    let mut line = serde_json::Map::new();
+    line.insert(
+        "total_ms".into(),
+        serde_json::json!(started.elapsed().as_secs_f64() * 1e3),
+    );
+    line.insert(what.0.into(), serde_json::json!(what.1));
+    line.insert("stages_ms".into(), serde_json::Value::Object(steps));
+    eprintln!("{}", serde_json::Value::Object(line));
+}

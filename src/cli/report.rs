@@ -37,11 +37,15 @@ pub struct Args {
     /// IANA time zone (overrides the configuration).
     #[arg(long)]
     tz: Option<String>,
+    /// Print the wall time of the report's steps on stderr (JSON).
+    #[arg(long)]
+    timings: bool,
     #[command(flatten)]
     s3: super::S3Args,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
     let mut config = super::load_config(args.config.as_deref())?;
     if let Some(tz) = &args.tz {
         if tz.parse::<chrono_tz::Tz>().is_err() {
@@ -53,7 +57,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         bail!("--month: `{}` is not YYYY-MM", args.month);
     };
     let lake = args.s3.readable_lake(&args.lake)?;
-    let report = build(
+    let mut report = build(
         &lake,
         &config,
         &args.month,
@@ -72,6 +76,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             eprintln!("cetrail report: {} written", p.display());
         }
         None => print!("{text}"),
+    }
+    if args.timings {
+        report.stages.lap("render and write");
+        super::print_timings(started, &report.stages, ("events", report.events));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -101,18 +101,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     out.flush()?;
     if args.timings {
         t.stages.lap("output");
-        let stages: serde_json::Map<String, serde_json::Value> = t
-            .stages
-            .laps
-            .iter()
-            .map(|(name, ms)| (name.to_string(), serde_json::json!(ms)))
-            .collect();
-        let line = serde_json::json!({
-            "total_ms": started.elapsed().as_secs_f64() * 1e3,
-            "events": t.steps.len(),
-            "stages_ms": stages,
-        });
-        eprintln!("{line}");
+        super::print_timings(started, &t.stages, ("events", t.steps.len()));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -203,7 +203,15 @@ pub fn coverage(
         Err(e) => return Err(e),
     };
     if let Some(files) = files {
-        let sources = super::sources::source_coverage(&files, true)?;
+        let midnight = |d: NaiveDate| {
+            d.and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc().timestamp_micros())
+        };
+        let range = super::sources::TimeRange {
+            from: from.and_then(midnight),
+            to: to.and_then(midnight),
+        };
+        let sources = super::sources::source_coverage(&files, Some(range))?;
         out.sources = sources
             .days
             .into_iter()

@@ -46,6 +46,8 @@ pub struct Report {
     pub events: usize,
     /// Our Sigma rules over the month (every kind of event).
     pub detections: ReportDetections,
+    /// The wall time of the report's steps (`--timings`).
+    pub stages: crate::query::view::Stages,
 }
 
 /// What the report shows of our Sigma rules (SPEC §12).
@@ -105,6 +107,7 @@ pub fn build(
     view.from = Some(from);
     view.to = Some(to);
     view.account = account.clone();
+    let mut stages = crate::query::view::Stages::default();
     let overview = crate::detect::run::ours(lake, &view)?.overview(Some(MAX_ROWS))?;
     let detections = ReportDetections {
         alarm: overview.alarm,
@@ -113,7 +116,9 @@ pub fn build(
         rules: Table::from_frame(&overview.rules)?,
         hits: Table::from_frame(&overview.hits)?,
     };
+    stages.lap("detections");
     let mut d = Dashboard::open(lake, config, view)?;
+    stages.lap("view");
     let mut widgets = Vec::with_capacity(WIDGETS.len());
     let all: Vec<&'static Widget> = WIDGETS.iter().collect();
     for run in d.run_widgets(&all, WIDGET_JOBS)? {
@@ -124,10 +129,12 @@ pub fn build(
             total,
         });
     }
+    stages.lap("widgets");
     let activity = match widgets.iter().find(|w| w.widget.name == "anomalies") {
         Some(an) => activity(&mut d, from, to, &an.table)?,
         None => activity(&mut d, from, to, &Table::default())?,
     };
+    stages.lap("activity");
     let audit = audit(
         lake,
         config,
@@ -135,10 +142,15 @@ pub fn build(
             from: Some(from),
             to: Some(to),
             account: account.clone(),
+            // The report shows the first rows and the count.
+            max_findings: Some(MAX_ROWS),
+            ..AuditParams::default()
         },
     )?;
+    stages.lap("audit");
     let coverage = coverage(lake, Some(first), Some(next))
         .map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
+    stages.lap("coverage");
     Ok(Report {
         month: month.to_string(),
         account,
@@ -151,6 +163,7 @@ pub fn build(
         events: activity.events,
         activity,
         detections,
+        stages,
     })
 }
 

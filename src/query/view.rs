@@ -373,9 +373,10 @@ impl Stages {
 }
 
 /// Which reader the view's scan uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Scanner {
     /// `view_scan.rs`: dictionary pages decoded straight into categoricals.
+    #[default]
     Direct,
     /// polars' streaming Parquet scan, text cast to categoricals afterwards.
     Polars,

@@ -245,7 +245,7 @@ pub fn report_html(r: &Report) -> String {
     if !r.audit.findings.is_empty() {
         o.push_str("<h3>Findings (evidence events)</h3>");
         let t = audit_findings_table(&r.audit, Some(MAX_ROWS));
-        o.push_str(&table_html(&t, r.audit.findings.len(), style));
+        o.push_str(&table_html(&t, r.audit.findings_total() as usize, style));
     }
 
     // Detections.

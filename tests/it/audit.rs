@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use cetrail::config::Config;
 use cetrail::query::audit::{Audit, AuditParams, Status, audit};
+use cetrail::query::view::Scanner;
 use serde_json::{Value, json};
 
 use crate::util::*;
@@ -443,6 +444,48 @@ fn every_control_fails_with_its_evidence() {
         assert_eq!(n as usize, ids.len(), "{control}");
     }
     assert!(a.failed());
+
+    // The sessions' use read by polars' scan (the fallback of the direct reader):
+    // the same audit.
+    let at = dir.path().join("lake");
+    let by_polars = audit(
+        &at,
+        &config(),
+        &AuditParams {
+            scanner: Scanner::Polars,
+            ..AuditParams::default()
+        },
+    )
+    .expect("audit");
+    assert_eq!(by_polars.results, a.results);
+    assert_eq!(by_polars.findings, a.findings);
+
+    // At most one finding kept per control: the earliest, and the counts exact.
+    let first = audit(
+        &at,
+        &config(),
+        &AuditParams {
+            max_findings: Some(1),
+            ..AuditParams::default()
+        },
+    )
+    .expect("audit");
+    assert_eq!(first.results, a.results);
+    assert_eq!(first.findings_total(), a.findings.len() as u64);
+    assert_eq!(
+        first.findings.len(),
+        expect.len(),
+        "one per failing control"
+    );
+    for kept in &first.findings {
+        let earliest = a
+            .findings
+            .iter()
+            .filter(|f| f.control == kept.control)
+            .min_by_key(|f| (f.event_time, f.event_id.clone()))
+            .expect("findings");
+        assert_eq!(kept, earliest, "{}: the earliest is kept", kept.control);
+    }
 
     // The binary: exit status 1, findings listed with their event ids.
     let o = cetrail(
