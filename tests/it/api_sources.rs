@@ -180,8 +180,8 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn yesterday() -> String {
-    (chrono::Utc::now() - chrono::Duration::days(1))
+fn two_days_ago() -> String {
+    (chrono::Utc::now() - chrono::Duration::days(2))
         .format("%Y-%m-%d")
         .to_string()
 }
@@ -217,9 +217,12 @@ fn a_log_group_is_read_incrementally_and_its_export_equals_it() {
     let client = logs_client(&endpoint, None);
     let group = format!("{GROUP}-{}", std::process::id());
     let now = now_ms();
-    // 40 events over the last 20 hours, the newest minutes ago (inside the overlap).
+    // 40 events over the last 29 hours, the newest minutes ago (inside the overlap):
+    // at any time of day they fall on two UTC days at least, so the run commits more
+    // than one day slice holding events (over 20 hours, a run in the evening found them
+    // all on one day, and the crash at the second commit never came).
     let events: Vec<(String, i64)> = (0..40)
-        .map(|i| (format!("evt-{i:03}"), now - 60_000 - i * 30 * 60_000))
+        .map(|i| (format!("evt-{i:03}"), now - 60_000 - i * 45 * 60_000))
         .collect();
     put_events(&client, &rt, &group, &events);
     let want: BTreeSet<String> = events.iter().map(|(id, _)| id.clone()).collect();
@@ -227,7 +230,7 @@ fn a_log_group_is_read_incrementally_and_its_export_equals_it() {
     let dir = tempdir();
     let lake = dir.path().join("lake");
     let source = format!("logs:{group}");
-    let from = yesterday();
+    let from = two_days_ago();
     let args = [
         "ingest",
         source.as_str(),
