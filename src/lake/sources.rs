@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, BooleanArray, StringArray, TimestampMicrosecondArray};
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::file::metadata::ParquetMetaData;
 use parquet::file::statistics::Statistics;
 use rayon::prelude::*;
@@ -89,6 +89,39 @@ pub(crate) fn row_groups_in(meta: &ParquetMetaData, range: &TimeRange) -> Vec<us
             }
         })
         .collect()
+}
+
+/// The top-level columns `names` (those the file has) of the row groups `groups`
+/// picks from the file's footer, as record batches; `None` when it picks none.
+pub(crate) fn read_columns(
+    path: &Path,
+    names: &[&str],
+    groups: impl FnOnce(&ParquetMetaData) -> Vec<usize>,
+) -> Result<Option<ParquetRecordBatchReader>, LakeError> {
+    let bad = |message: String| LakeError::Parquet {
+        path: path.to_path_buf(),
+        message,
+    };
+    let file = File::open(path).map_err(LakeError::io(path))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| bad(format!("reading the footer: {e}")))?;
+    let groups = groups(builder.metadata());
+    if groups.is_empty() {
+        return Ok(None);
+    }
+    let schema = builder.parquet_schema();
+    let wanted: Vec<usize> = (0..schema.num_columns())
+        .filter(|i| {
+            names.contains(&schema.column(*i).name()) && schema.column(*i).path().parts().len() == 1
+        })
+        .collect();
+    let mask = ProjectionMask::leaves(schema, wanted);
+    builder
+        .with_projection(mask)
+        .with_row_groups(groups)
+        .build()
+        .map(Some)
+        .map_err(|e| bad(e.to_string()))
 }
 
 /// A half-open range of event times, µs since the epoch (either end open).
@@ -171,34 +204,24 @@ fn file_sources(path: &Path, trail_days: Option<TimeRange>) -> Result<Counts, La
         path: path.to_path_buf(),
         message,
     };
-    let file = File::open(path).map_err(LakeError::io(path))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| bad(format!("reading the footer: {e}")))?;
-    let others = may_hold_others(builder.metadata());
-    let groups = match (others, trail_days) {
-        (true, _) => (0..builder.metadata().num_row_groups()).collect(),
-        (false, Some(range)) => row_groups_in(builder.metadata(), &range),
-        (false, None) => Vec::new(),
-    };
+    let names = [
+        "event_time",
+        "account",
+        "aws_region",
+        "read_only",
+        "source_kind",
+    ];
+    let reader = read_columns(path, &names, |meta| {
+        match (may_hold_others(meta), trail_days) {
+            (true, _) => (0..meta.num_row_groups()).collect(),
+            (false, Some(range)) => row_groups_in(meta, &range),
+            (false, None) => Vec::new(),
+        }
+    })?;
     let mut out = Counts::new();
-    if groups.is_empty() {
+    let Some(reader) = reader else {
         return Ok(out);
-    }
-    let schema = builder.parquet_schema();
-    let wanted: Vec<usize> = (0..schema.num_columns())
-        .filter(|i| {
-            matches!(
-                schema.column(*i).name(),
-                "event_time" | "account" | "aws_region" | "read_only" | "source_kind"
-            ) && schema.column(*i).path().parts().len() == 1
-        })
-        .collect();
-    let mask = ProjectionMask::leaves(schema, wanted);
-    let reader = builder
-        .with_projection(mask)
-        .with_row_groups(groups)
-        .build()
-        .map_err(|e| bad(e.to_string()))?;
+    };
     for batch in reader {
         let batch = batch.map_err(|e| bad(e.to_string()))?;
         let text = |name: &str| {

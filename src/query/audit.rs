@@ -635,12 +635,9 @@ fn session_use(
     let merged = files
         .par_iter()
         .map(|f| file_session_use(f, &range, p.account.as_deref(), starts, max_us))
-        .try_reduce(SessionUse::new, |mut all, part| {
-            let (mut all, part) = if all.len() < part.len() {
-                (part, all)
-            } else {
-                (std::mem::take(&mut all), part)
-            };
+        .try_reduce(SessionUse::new, |a, b| {
+            // The smaller map is merged into the larger.
+            let (mut all, part) = if a.len() < b.len() { (b, a) } else { (a, b) };
             for (k, past) in part {
                 match all.get_mut(&k) {
                     Some(best) => merge_past(best, past),
@@ -687,16 +684,7 @@ fn file_session_use(
     max_us: i64,
 ) -> Result<SessionUse, String> {
     use arrow::array::{Array, StringArray, TimestampMicrosecondArray};
-    use parquet::arrow::ProjectionMask;
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())?;
-    let groups = crate::lake::sources::row_groups_in(builder.metadata(), range);
-    let mut out = SessionUse::new();
-    if groups.is_empty() {
-        return Ok(out);
-    }
     const NAMES: [&str; 6] = [
         "event_time",
         "event_id",
@@ -705,21 +693,14 @@ fn file_session_use(
         "session_key",
         "session_created",
     ];
-    let schema = builder.parquet_schema();
-    let wanted: Vec<usize> = (0..schema.num_columns())
-        .filter(|i| {
-            NAMES.contains(&schema.column(*i).name()) && schema.column(*i).path().parts().len() == 1
-        })
-        .collect();
-    if wanted.len() != NAMES.len() {
-        return Err(format!("{}: not every column of {NAMES:?}", path.display()));
-    }
-    let mask = ProjectionMask::leaves(schema, wanted);
-    let reader = builder
-        .with_projection(mask)
-        .with_row_groups(groups)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let mut out = SessionUse::new();
+    let reader = crate::lake::sources::read_columns(path, &NAMES, |meta| {
+        crate::lake::sources::row_groups_in(meta, range)
+    })
+    .map_err(|e| e.to_string())?;
+    let Some(reader) = reader else {
+        return Ok(out);
+    };
     for batch in reader {
         let batch = batch.map_err(|e| e.to_string())?;
         let text = |name: &str| {
