@@ -498,7 +498,9 @@ fn the_limit_grows_under_latency_and_shrinks_under_slowdown() {
     let local_lake = local_ingest(&archive, dir.path());
     let root = bucket_with(&archive, "");
 
-    // 20 ms before every answer: the limit grows from 16 to hide it.
+    // 20 ms before every answer: the limit grows from 16 to hide it. How far it gets
+    // before the ~800 objects are read depends on the machine's load (61 in a CI run
+    // beside other tests, 64+ alone): three times the start is the growth asserted.
     let faults = Arc::new(Faults {
         delay: Duration::from_millis(20),
         ..Faults::default()
@@ -508,7 +510,7 @@ fn the_limit_grows_under_latency_and_shrinks_under_slowdown() {
     assert_eq!(s.rejected, 0, "{:?}", s.rejections);
     let grown = source.control();
     assert!(
-        grown.peak >= 64,
+        grown.peak >= 48,
         "the limit peaked at {} (from 16)",
         grown.peak
     );
