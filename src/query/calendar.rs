@@ -138,6 +138,66 @@ fn add_calendar_columns_in(
     Ok(())
 }
 
+/// Sets the three columns of [`add_calendar_columns`] that depend on the range,
+/// `in_range`, `week_in_range` and `next_week_in_range`, for `p`'s range on a frame
+/// that holds every calendar column already (for another range or none; same zone).
+/// The other columns depend on the zone and business hours alone, so `serve` computes
+/// them once per zone and a range change costs this pass. Each column keeps its place
+/// and is cut like `event_time`; rows without a time keep nulls. The result equals
+/// [`add_calendar_columns`] for `p` (a test compares them).
+pub fn set_range_columns(df: &mut DataFrame, p: &ViewParams) -> PolarsResult<()> {
+    let rules = Rules::new(p);
+    let times = df.column("event_time")?.as_materialized_series().clone();
+    let micros = times.to_physical_repr();
+    let micros = micros.i64()?;
+    let lengths: Vec<usize> = micros.chunk_lengths().collect();
+    let nulls = (micros.null_count() > 0).then(|| micros.is_not_null());
+    let in_range: Vec<bool> = micros
+        .iter()
+        .map(|t| t.is_some_and(|t| rules.in_range(t)))
+        .collect();
+    let mondays_in = |name: &str| -> PolarsResult<Vec<bool>> {
+        let days = df.column(name)?.as_materialized_series().to_physical_repr();
+        let mut memo: Option<(i32, bool)> = None;
+        Ok(days
+            .i32()?
+            .iter()
+            .map(|d| match (d, memo) {
+                (None, _) => false,
+                (Some(d), Some((m, v))) if m == d => v,
+                (Some(d), _) => {
+                    let v = rules.monday_in(i64::from(d));
+                    memo = Some((d, v));
+                    v
+                }
+            })
+            .collect())
+    };
+    let week_in = mondays_in("week")?;
+    let next_week_in = mondays_in("next_week")?;
+    let n = micros.len();
+    for (name, v) in [
+        ("in_range", in_range),
+        ("week_in_range", week_in),
+        ("next_week_in_range", next_week_in),
+    ] {
+        let s = packed(name, &v);
+        let s = match &nulls {
+            Some(mask) => s.zip_with(mask, &Series::full_null(s.name().clone(), n, s.dtype()))?,
+            None => s,
+        };
+        df.with_column(cut_like(s, &lengths)?.into_column())?;
+    }
+    Ok(())
+}
+
+/// Whether the local midnight of the Monday `monday` (days since 1970-01-01, as the
+/// `week` and `next_week` columns hold) is in `p`'s range: those columns'
+/// `week_in_range` and `next_week_in_range`.
+pub fn monday_in_range(p: &ViewParams, monday: i32) -> bool {
+    Rules::new(p).monday_in(i64::from(monday))
+}
+
 /// A boolean column of `v`, its bits packed eight rows at a time (polars' collect
 /// from a slice pushes them one by one).
 fn packed(name: &str, v: &[bool]) -> Series {
@@ -400,6 +460,55 @@ mod tests {
             role: None,
             engineer: None,
         }
+    }
+
+    /// Setting a range's columns on a frame computed for another range (or none)
+    /// gives the frame computed for that range, column for column and in place.
+    #[test]
+    fn range_columns_set_again_equal_those_computed_for_the_range() {
+        let mut micros: Vec<i64> = (0..4000)
+            .map(|i| (1_774_000_000 + i * 3_517) * 1_000_000)
+            .collect();
+        micros.insert(1234, micros[1233]);
+        let series = Int64Chunked::from_vec("event_time".into(), micros.clone())
+            .into_series()
+            .cast(&DataType::Datetime(
+                TimeUnit::Microseconds,
+                Some(polars::prelude::TimeZone::UTC),
+            ))
+            .unwrap_or_default();
+        let frame =
+            || DataFrame::new(micros.len(), vec![series.clone().into_column()]).unwrap_or_default();
+        let zone = chrono_tz::Europe::Berlin;
+        let none = ViewParams {
+            from: None,
+            to: None,
+            ..params(zone, "2026-03-30T00:00:00Z", "2026-03-30T00:00:00Z")
+        };
+        let ranges = [
+            params(
+                zone,
+                "2026-03-23T00:00:00+01:00",
+                "2026-03-30T00:00:00+02:00",
+            ),
+            params(zone, "2026-03-25T13:20:00Z", "2026-04-01T00:00:00Z"),
+            none.clone(),
+        ];
+        let mut kept = frame();
+        assert!(add_calendar_columns(&mut kept, &none).is_ok());
+        let mut differs = 0;
+        for p in &ranges {
+            let mut direct = frame();
+            assert!(add_calendar_columns(&mut direct, p).is_ok());
+            let mut set = kept.clone();
+            assert!(set_range_columns(&mut set, p).is_ok());
+            assert_eq!(set.get_column_names(), direct.get_column_names());
+            assert!(set.equals_missing(&direct), "{:?} → {:?}", p.from, p.to);
+            differs += usize::from(!set.equals_missing(&kept));
+            kept = set;
+        }
+        // The first two ranges change the columns; the last sets them back.
+        assert_eq!(differs, 3);
     }
 
     /// Every column equals chrono-tz's answer, row by row, over DST changes of zones

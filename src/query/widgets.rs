@@ -155,28 +155,44 @@ pub const SESSION_FACTS_SQL: &str = include_str!("../../queries/views/session_fa
 /// Columns in no particular order (the caller takes the SQL's order and types); a
 /// test compares the two.
 pub fn session_facts_grouped(events: LazyFrame) -> LazyFrame {
-    let keys = [
-        "in_range",
-        "day",
-        "account",
-        "aws_region",
-        "role",
-        "session_key",
-        "engineer",
-        "source_ip",
-    ];
+    facts_grouped(events, true)
+}
+
+/// The keys [`session_facts_grouped`] groups by, `in_range` first.
+const FACT_KEYS: [&str; 8] = [
+    "in_range",
+    "day",
+    "account",
+    "aws_region",
+    "role",
+    "session_key",
+    "engineer",
+    "source_ip",
+];
+
+/// [`session_facts_grouped`], or without the `in_range` key ([`Zoned`]'s facts per
+/// day, which any range that no group straddles splits into `session_facts`).
+fn facts_grouped(events: LazyFrame, by_range: bool) -> LazyFrame {
+    let keys = if by_range {
+        &FACT_KEYS[..]
+    } else {
+        &FACT_KEYS[1..]
+    };
     let ones = |e: Expr| e.cast(DataType::Int64).sum();
-    events.filter(col("is_ce")).group_by(keys.map(col)).agg([
-        col("week").first(),
-        col("next_week").first(),
-        col("week_in_range").first(),
-        col("next_week_in_range").first(),
-        len().alias("n"),
-        ones(col("is_error").fill_null(lit(false))).alias("errors"),
-        ones(col("business").fill_null(lit(false)).not()).alias("after_hours"),
-        col("event_time").min().alias("lo"),
-        col("event_time").max().alias("hi"),
-    ])
+    events
+        .filter(col("is_ce"))
+        .group_by(keys.iter().map(|k| col(*k)).collect::<Vec<_>>())
+        .agg([
+            col("week").first(),
+            col("next_week").first(),
+            col("week_in_range").first(),
+            col("next_week_in_range").first(),
+            len().alias("n"),
+            ones(col("is_error").fill_null(lit(false))).alias("errors"),
+            ones(col("business").fill_null(lit(false)).not()).alias("after_hours"),
+            col("event_time").min().alias("lo"),
+            col("event_time").max().alias("hi"),
+        ])
 }
 
 /// A query session over one lake: the `events` view (CE events, all time, projected
@@ -363,6 +379,72 @@ fn bounds_from_statistics(lake: &Path) -> Option<Option<(i64, i64)>> {
     Some(out)
 }
 
+/// The events kept with `view`'s filters only: `account`, `role`, `engineer`
+/// (`None`: no filter).
+fn filters(view: &ViewParams) -> Option<Expr> {
+    let mut keep: Option<Expr> = None;
+    for (name, value) in [
+        ("account", &view.account),
+        ("role", &view.role),
+        ("engineer", &view.engineer),
+    ] {
+        if let Some(v) = value {
+            let test = col(name).eq(lit(v.clone()));
+            keep = Some(match keep {
+                Some(k) => k.and(test),
+                None => test,
+            });
+        }
+    }
+    keep
+}
+
+/// What `serve` keeps per time zone, made once from the kept scan: the events with
+/// the calendar columns of the zone and business hours (for no range) and
+/// `session_facts` per day (grouped without `in_range`). A view of that zone is a
+/// slice of these events with its range's three columns set again, and its facts are
+/// split from the days' ([`Dashboard::from_zoned`]).
+pub struct Zoned {
+    /// The zone and business hours; no range, no filter.
+    calendar: ViewParams,
+    events: DataFrame,
+    day_facts: DataFrame,
+}
+
+impl Zoned {
+    /// `scanned` is what [`view::materialise_rows`] gives for [`view::VIEW_COLUMNS`]
+    /// with no account, role or engineer filter (the lake's CE events, one per id, in
+    /// event order); `view` gives the zone and business hours (its range and filters
+    /// are not used).
+    pub fn new(scanned: &DataFrame, view: &ViewParams) -> PolarsResult<Self> {
+        let calendar = ViewParams {
+            from: None,
+            to: None,
+            account: None,
+            role: None,
+            engineer: None,
+            ..view.clone()
+        };
+        let events = view::with_core(scanned.clone(), &calendar)?;
+        let day_facts =
+            facts_grouped(events.clone().lazy(), false).collect_on(Engine::Streaming)?;
+        Ok(Self {
+            calendar,
+            events,
+            day_facts,
+        })
+    }
+
+    /// Whether a view of `view`'s zone and business hours can be made from these.
+    pub fn fits(&self, view: &ViewParams) -> bool {
+        let c = &self.calendar;
+        c.zone == view.zone
+            && c.business_start == view.business_start
+            && c.business_end == view.business_end
+            && c.business_days == view.business_days
+    }
+}
+
 impl Dashboard {
     /// Opens the lake. Missing `from`/`to` default to the first and the day after the
     /// last local day of the lake.
@@ -406,24 +488,38 @@ impl Dashboard {
         }
     }
 
-    /// A session over events already read: `scanned` is what
-    /// [`view::materialise_rows`] gives for [`view::VIEW_COLUMNS`] with no account, role
-    /// or engineer filter (the lake's CE events, one per id, in event order), `bounds`
-    /// the lake's first and last event time. The events of `view`'s filters are kept
-    /// (in order, so the rows equal those of a scan that filtered), then the calendar
-    /// columns of its zone and range are added. `serve` keeps `scanned` between
-    /// requests, so a new range or filter reads nothing from the lake.
+    /// A session over events already read and kept with their calendar columns
+    /// ([`Zoned`], of `view`'s zone and business hours), of a lake whose first and
+    /// last event times are `bounds`. The events of `view`'s filters are kept (in
+    /// order, so the rows equal those of a scan that filtered), then the columns that
+    /// depend on the range are set ([`calendar::set_range_columns`]), and
+    /// `session_facts` is split from the zone's facts per day when it can be
+    /// ([`Dashboard::facts_from_days`]). `serve` keeps the scan and its zones between
+    /// requests, so a new range or filter reads nothing from the lake and computes no
+    /// calendar.
     ///
     /// Only the events a widget can read are kept (see [`Dashboard::window`]): the
     /// range, the history the anomalies compare it with, and the weeks around it.
-    pub fn from_scanned(
-        scanned: &DataFrame,
+    ///
+    /// [`calendar::set_range_columns`]: super::calendar::set_range_columns
+    pub fn from_zoned(
+        zoned: &Zoned,
         bounds: Option<(i64, i64)>,
         config: &Config,
         mut view: ViewParams,
     ) -> PolarsResult<Self> {
+        if !zoned.fits(&view) {
+            return Err(PolarsError::ComputeError(
+                format!(
+                    "the kept calendar is of zone {} and its business hours, the view asks for {}",
+                    zoned.calendar.zone, view.zone
+                )
+                .into(),
+            ));
+        }
         let mut stages = view::Stages::default();
         fill_range(bounds, &mut view);
+        let scanned = &zoned.events;
         // The scan is in time order: the window is a slice (no copy).
         let mut events = match Self::window(config, &view) {
             Some((lo, hi)) => {
@@ -453,27 +549,81 @@ impl Dashboard {
             }
             None => scanned.clone(),
         };
-        let mut keep: Option<Expr> = None;
-        for (name, value) in [
-            ("account", &view.account),
-            ("role", &view.role),
-            ("engineer", &view.engineer),
-        ] {
-            if let Some(v) = value {
-                let test = col(name).eq(lit(v.clone()));
-                keep = Some(match keep {
-                    Some(k) => k.and(test),
-                    None => test,
-                });
-            }
-        }
-        if let Some(keep) = keep {
+        if let Some(keep) = filters(&view) {
             events = events.lazy().filter(keep).collect()?;
         }
         stages.lap("filter");
-        let events = view::with_core(events, &view)?;
+        super::calendar::set_range_columns(&mut events, &view)?;
         stages.lap("calendar");
-        Ok(Self::over(events, bounds, config, view, stages))
+        let mut d = Self::over(events, bounds, config, view, stages);
+        if d.facts_from_days(&zoned.day_facts)? {
+            d.stages.lap("facts-by-day");
+        }
+        Ok(d)
+    }
+
+    /// Registers `session_facts` split from `days` (a [`Zoned`]'s facts per day, no
+    /// range key) when no group of them straddles a bound of the range: then every
+    /// event of a group is on the same side of each bound, the groups by range are
+    /// the groups by day, and each one's `in_range` is its first event's. The facts
+    /// cover the whole lake where the events cover the view's window: the widgets
+    /// read the facts in range and the weeks around it only, and the facts of the
+    /// whole lake are those of [`Dashboard::open`] (a test compares every widget).
+    /// `false` (nothing registered): a group straddles a bound (a range that does not
+    /// start or end at a local midnight) or a time is null; the facts are then
+    /// computed from the events when first needed.
+    fn facts_from_days(&mut self, days: &DataFrame) -> PolarsResult<bool> {
+        let mut facts = match filters(&self.view) {
+            Some(keep) => days.clone().lazy().filter(keep).collect()?,
+            None => days.clone(),
+        };
+        let micros = |name: &str| -> PolarsResult<Vec<Option<i64>>> {
+            let s = facts
+                .column(name)?
+                .as_materialized_series()
+                .to_physical_repr();
+            Ok(s.i64()?.iter().collect())
+        };
+        let (los, his) = (micros("lo")?, micros("hi")?);
+        let from = self.view.from.map(|t| t.timestamp_micros());
+        let to = self.view.to.map(|t| t.timestamp_micros());
+        let straddles =
+            |lo: i64, hi: i64, bound: Option<i64>| bound.is_some_and(|b| lo < b && hi >= b);
+        let mut in_range = Vec::with_capacity(los.len());
+        for (lo, hi) in los.iter().zip(&his) {
+            let (Some(lo), Some(hi)) = (*lo, *hi) else {
+                return Ok(false);
+            };
+            if straddles(lo, hi, from) || straddles(lo, hi, to) {
+                return Ok(false);
+            }
+            in_range.push(from.is_none_or(|f| lo >= f) && to.is_none_or(|t| lo < t));
+        }
+        let mut memo: BTreeMap<i32, bool> = BTreeMap::new();
+        let mut mondays_in = |name: &str| -> PolarsResult<BooleanChunked> {
+            let s = facts
+                .column(name)?
+                .as_materialized_series()
+                .to_physical_repr();
+            Ok(s.i32()?
+                .iter()
+                .map(|d| {
+                    d.map(|d| {
+                        *memo
+                            .entry(d)
+                            .or_insert_with(|| super::calendar::monday_in_range(&self.view, d))
+                    })
+                })
+                .collect())
+        };
+        let week_in = mondays_in("week")?.with_name("week_in_range".into());
+        let next_week_in = mondays_in("next_week")?.with_name("next_week_in_range".into());
+        facts
+            .with_column(BooleanChunked::from_slice("in_range".into(), &in_range).into_column())?;
+        facts.with_column(week_in.into_column())?;
+        facts.with_column(next_week_in.into_column())?;
+        self.register_facts(facts)?;
+        Ok(true)
     }
 
     /// The events (µs, half-open) a widget of `view` can read: from the longest
@@ -605,13 +755,19 @@ impl Dashboard {
         if self.ctx.get_tables().iter().any(|t| t == "session_facts") {
             return Ok(());
         }
-        let text = render_template(SESSION_FACTS_SQL, &self.params);
         // The SQL file is the definition (the other engines run it, and its output
         // types are kept); polars computes the same rows by the shorter key of
         // [`session_facts_grouped`].
-        let schema = self.ctx.execute(&text)?.collect_schema()?;
         let grouped =
             session_facts_grouped(self.events.clone().lazy()).collect_on(Engine::Streaming)?;
+        self.register_facts(grouped)
+    }
+
+    /// Registers `grouped` (the rows of `session_facts`, columns in any order) as
+    /// `session_facts` in the SQL file's column order and types.
+    fn register_facts(&mut self, grouped: DataFrame) -> PolarsResult<()> {
+        let text = render_template(SESSION_FACTS_SQL, &self.params);
+        let schema = self.ctx.execute(&text)?.collect_schema()?;
         let columns = schema
             .iter()
             .map(|(name, dtype)| grouped.column(name).and_then(|c| c.cast(dtype)))

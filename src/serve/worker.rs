@@ -4,13 +4,17 @@
 //! What it keeps between requests, read again only when a new ledger segment commits:
 //! - the [`Base`]: the lake's CE events in the view's columns, unfiltered (what
 //!   `dashboard` reads for the whole lake), and our rules' hits over the whole lake;
+//! - for the last two time zones asked for, those events with the zone's calendar
+//!   columns and the sessions' facts per day ([`Zoned`]);
 //! - the views of the first and the last three ranges, zones and filters asked for,
-//!   each made from the base in memory ([`Dashboard::from_scanned`],
+//!   each made from its zone's events in memory ([`Dashboard::from_zoned`],
 //!   [`Detections::within`]), with the page's tables of that view.
 //!
-//! So the first page reads the lake once, and a range or filter change reads nothing.
-//! Memory: the base (what `dashboard` holds for the whole lake) and at most four
-//! views, each of the events its widgets can read.
+//! So the first page reads the lake once, a zone change computes its calendar once,
+//! and a range or filter change reads nothing and computes no calendar. Memory: the
+//! base (what `dashboard` holds for the whole lake), two zones' calendar columns and
+//! facts, and at most four views, each a slice of its zone's events (a filter copies
+//! the rows it keeps) with three columns of its own.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,7 +28,7 @@ use crate::config::Config;
 use crate::detect::run::Detections;
 use crate::query::report::{self, Activity};
 use crate::query::view::{self, ViewParams};
-use crate::query::widgets::{self, Dashboard, WIDGETS, parse_instant};
+use crate::query::widgets::{self, Dashboard, WIDGETS, Zoned, parse_instant};
 use crate::render::{self, Format, Table, TimeStyle};
 
 /// What a page or an endpoint asks for: the URL's query parameters.
@@ -79,7 +83,14 @@ struct Base {
     detections: Detections,
     /// When the newest ledger segment committed.
     updated: Option<DateTime<Utc>>,
+    /// The events with the calendar columns of the last [`ZONES_KEPT`] zones asked
+    /// for, the latest last.
+    zones: Vec<Zoned>,
 }
+
+/// Time zones whose calendar columns are kept: the one on screen and the one before
+/// (a zone change and back costs no calendar).
+const ZONES_KEPT: usize = 2;
 
 /// The view of one range, zone and filters, and the ledger state it was read at.
 struct Cached {
@@ -244,6 +255,7 @@ impl Worker {
                 bounds,
                 detections,
                 updated,
+                zones: Vec::new(),
             });
         }
         self.base.as_ref().ok_or_else(|| failed("no lake read"))
@@ -253,7 +265,7 @@ impl Worker {
     fn dashboard(&mut self, params: &Params) -> Result<&mut Dashboard, (u16, String)> {
         let (config, view) = view_params(&self.config, params)?;
         self.base()?;
-        let Some(base) = self.base.as_ref() else {
+        let Some(base) = self.base.as_mut() else {
             return Err(failed("no lake read"));
         };
         let key = format!(
@@ -272,9 +284,23 @@ impl Worker {
                 self.cached.push(c);
             }
             None => {
+                match base.zones.iter().position(|z| z.fits(&view)) {
+                    Some(i) => {
+                        let z = base.zones.remove(i);
+                        base.zones.push(z);
+                    }
+                    None => {
+                        if base.zones.len() >= ZONES_KEPT {
+                            base.zones.remove(0);
+                        }
+                        base.zones
+                            .push(Zoned::new(&base.scanned, &view).map_err(failed)?);
+                        self.stages.lap("zone-calendar");
+                    }
+                }
+                let zoned = base.zones.last().ok_or_else(|| failed("no zone"))?;
                 let mut dashboard =
-                    Dashboard::from_scanned(&base.scanned, base.bounds, &config, view)
-                        .map_err(failed)?;
+                    Dashboard::from_zoned(zoned, base.bounds, &config, view).map_err(failed)?;
                 self.stages.extend(std::mem::take(&mut dashboard.stages));
                 dashboard.session_facts().map_err(failed)?;
                 let pinned = self.cached.is_empty();

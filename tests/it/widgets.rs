@@ -1400,13 +1400,16 @@ fn the_direct_view_scan_equals_polars_scan() {
     }
 }
 
-/// `serve` makes each view from one unfiltered scan kept in memory
-/// (`Dashboard::from_scanned`): every widget's frame equals the one of a view read from
-/// the lake with the same range, zone and filters (ranges in the middle of the sample
-/// data's seven weeks, an instant range, another zone, each filter).
+/// `serve` makes each view from one unfiltered scan kept in memory with a zone's
+/// calendar columns and facts per day (`Zoned`, `Dashboard::from_zoned`): every
+/// widget's frame equals the one of a view read from the lake with the same range,
+/// zone and filters (ranges in the middle of the sample data's seven weeks, an instant
+/// range, another zone, each filter). A range from local midnight to local midnight
+/// splits the facts per day; an instant range computes them from the events.
 #[test]
 fn a_view_made_from_the_kept_scan_equals_one_read_from_the_lake() {
     use cetrail::query::view::{VIEW_COLUMNS, materialise_rows};
+    use cetrail::query::widgets::Zoned;
     let (_dir, lake) = sample_lake();
     let config = Config::default();
     let (scanned, _) =
@@ -1464,9 +1467,35 @@ fn a_view_made_from_the_kept_scan_equals_one_read_from_the_lake() {
         ),
     ];
     let mut compared = 0;
+    let (utc_zone, berlin_zone) = (
+        Zoned::new(&scanned, &utc_view()).expect("UTC"),
+        Zoned::new(&scanned, &berlin("2026-10-01", "2026-10-02")).expect("Berlin"),
+    );
+    let mut by_day = 0;
     for (label, view) in views {
         let mut read = Dashboard::open(&lake, &config, view.clone()).expect("open");
-        let mut kept = Dashboard::from_scanned(&scanned, bounds, &config, view).expect("kept");
+        let zoned = if label.contains("Berlin") {
+            &berlin_zone
+        } else {
+            &utc_zone
+        };
+        assert!(
+            !(if label.contains("Berlin") {
+                &utc_zone
+            } else {
+                &berlin_zone
+            })
+            .fits(&view),
+            "{label}: another zone's calendar fits"
+        );
+        let mut kept = Dashboard::from_zoned(zoned, bounds, &config, view).expect("kept");
+        let split = kept.stages.laps.iter().any(|(n, _)| *n == "facts-by-day");
+        assert_eq!(
+            split,
+            label != "24 hours",
+            "{label}: facts per day used: {split}"
+        );
+        by_day += usize::from(split);
         assert_eq!(read.view.from, kept.view.from, "{label}");
         assert_eq!(read.view.to, kept.view.to, "{label}");
         for w in WIDGETS.iter() {
@@ -1477,6 +1506,17 @@ fn a_view_made_from_the_kept_scan_equals_one_read_from_the_lake() {
         }
     }
     assert!(compared >= 60, "{compared} non-empty frames compared");
+    assert_eq!(by_day, 8);
+    // A zone's calendar does not make another zone's view.
+    assert!(
+        Dashboard::from_zoned(
+            &utc_zone,
+            bounds,
+            &config,
+            berlin("2026-10-01", "2026-11-01")
+        )
+        .is_err()
+    );
     // The ranges in the middle read fewer events than the lake holds.
     let window = Dashboard::window(&config, &range("2026-10-20", "2026-10-27")).expect("a range");
     let first = scanned
