@@ -152,20 +152,22 @@ pub fn set_range_columns(df: &mut DataFrame, p: &ViewParams) -> PolarsResult<()>
     let micros = micros.i64()?;
     let lengths: Vec<usize> = micros.chunk_lengths().collect();
     let nulls = (micros.null_count() > 0).then(|| micros.is_not_null());
+    // A null row's value is ignored here (the mask nulls it below).
     let in_range: Vec<bool> = micros
-        .iter()
-        .map(|t| t.is_some_and(|t| rules.in_range(t)))
+        .downcast_iter()
+        .flat_map(|a| a.values().iter())
+        .map(|t| rules.in_range(*t))
         .collect();
     let mondays_in = |name: &str| -> PolarsResult<Vec<bool>> {
         let days = df.column(name)?.as_materialized_series().to_physical_repr();
         let mut memo: Option<(i32, bool)> = None;
         Ok(days
             .i32()?
-            .iter()
-            .map(|d| match (d, memo) {
-                (None, _) => false,
-                (Some(d), Some((m, v))) if m == d => v,
-                (Some(d), _) => {
+            .downcast_iter()
+            .flat_map(|a| a.values().iter())
+            .map(|&d| match memo {
+                Some((m, v)) if m == d => v,
+                _ => {
                     let v = rules.monday_in(i64::from(d));
                     memo = Some((d, v));
                     v

@@ -83,15 +83,6 @@ pub fn month_bounds(month: &str) -> Option<(NaiveDate, NaiveDate)> {
     Some((first, next))
 }
 
-fn i64_at(df: &DataFrame, name: &str, i: usize) -> PolarsResult<i64> {
-    Ok(df
-        .column(name)?
-        .cast(&DataType::Int64)?
-        .i64()?
-        .get(i)
-        .unwrap_or(0))
-}
-
 /// Builds the report of `month` (`first`..`next` local days) over the lake.
 pub fn build(
     lake: &Path,
@@ -188,30 +179,58 @@ pub fn activity(
     to: DateTime<Utc>,
     anomalies: &Table,
 ) -> PolarsResult<Activity> {
-    let heat_df = d.sql(
-        "SELECT weekday, local_hour, COUNT(*) AS n FROM events WHERE in_range AND is_ce GROUP BY weekday, local_hour",
-    )?;
+    // One pass over the view's columns: the events in range by local weekday and
+    // hour, and by UTC hour (what `GROUP BY weekday, local_hour` and `GROUP BY
+    // hour_idx` over `events WHERE in_range AND is_ce` count).
     let mut heat = vec![vec![0.0; 24]; 7];
-    for i in 0..heat_df.height() {
-        let wd = i64_at(&heat_df, "weekday", i)?;
-        let h = i64_at(&heat_df, "local_hour", i)?;
-        if (1..=7).contains(&wd) && (0..24).contains(&h) {
-            heat[(wd - 1) as usize][h as usize] = i64_at(&heat_df, "n", i)? as f64;
-        }
-    }
     let hour0 = from.timestamp().div_euclid(3600);
     let hours = (to.timestamp().div_euclid(3600) - hour0).max(0) as usize;
     let mut hourly = vec![0.0; hours];
-    let hourly_df = d.sql(
-        "SELECT hour_idx, COUNT(*) AS n FROM events WHERE in_range AND is_ce GROUP BY hour_idx",
-    )?;
     let mut events = 0usize;
-    for i in 0..hourly_df.height() {
-        let idx = i64_at(&hourly_df, "hour_idx", i)? - hour0;
-        let n = i64_at(&hourly_df, "n", i)?;
-        events += n as usize;
-        if let Some(slot) = usize::try_from(idx).ok().and_then(|i| hourly.get_mut(i)) {
-            *slot = n as f64;
+    let ev = d.events();
+    // Each column as one array (its values, and whether row i has one).
+    let one = |name: &str| -> PolarsResult<Series> {
+        Ok(ev
+            .column(name)?
+            .as_materialized_series()
+            .to_physical_repr()
+            .rechunk())
+    };
+    let empty = || PolarsError::ComputeError("an empty column".into());
+    let flags = |name: &str| -> PolarsResult<Vec<bool>> {
+        Ok(ev
+            .column(name)?
+            .bool()?
+            .iter()
+            .map(|b| b == Some(true))
+            .collect())
+    };
+    if ev.height() > 0 {
+        let (in_range, is_ce) = (flags("in_range")?, flags("is_ce")?);
+        use polars_arrow::array::Array as _;
+        let (weekday, local_hour, hour_idx) =
+            (one("weekday")?, one("local_hour")?, one("hour_idx")?);
+        let weekday = weekday.i32()?.downcast_iter().next().ok_or_else(empty)?;
+        let local_hour = local_hour.i32()?.downcast_iter().next().ok_or_else(empty)?;
+        let hour_idx = hour_idx.i64()?.downcast_iter().next().ok_or_else(empty)?;
+        for i in 0..ev.height() {
+            if !(in_range[i] && is_ce[i]) {
+                continue;
+            }
+            events += 1;
+            if weekday.is_valid(i) && local_hour.is_valid(i) {
+                let (wd, h) = (weekday.value(i), local_hour.value(i));
+                if (1..=7).contains(&wd) && (0..24).contains(&h) {
+                    heat[(wd - 1) as usize][h as usize] += 1.0;
+                }
+            }
+            if hour_idx.is_valid(i)
+                && let Some(slot) = usize::try_from(hour_idx.value(i) - hour0)
+                    .ok()
+                    .and_then(|i| hourly.get_mut(i))
+            {
+                *slot += 1.0;
+            }
         }
     }
     let mut marks = Vec::new();
