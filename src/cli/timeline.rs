@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use cetrail::query::timeline::{Selector, timeline};
-use cetrail::render::timeline::{sessions_table, shells_table, steps_table};
+use cetrail::render::timeline::{into_steps_table, sessions_table, shells_table, steps_table};
 use cetrail::render::{self, Format};
 
 use super::query::LakeArgs;
@@ -48,14 +48,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let mut t = timeline(&lake, &config, &view, &selector)
         .with_context(|| format!("reading the lake {}", args.lake.lake.display()))?;
+    let events = t.steps.len();
     // Buffered: stdout flushes at every line, and a story's JSON is a line per field.
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     match args.format {
         Format::Json => {
             // serde_json's pretty layout of {"events", "sessions", "shell_sessions"}
             // (keys sorted), written one row at a time.
+            let steps = into_steps_table(std::mem::take(&mut t.steps));
             for (i, (key, table)) in [
-                ("events", steps_table(&t)),
+                ("events", steps),
                 ("sessions", sessions_table(&t)),
                 ("shell_sessions", shells_table(&t)),
             ]
@@ -67,9 +69,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
             writeln!(out, "\n}}")?;
         }
-        Format::Csv | Format::Jsonl => {
-            render::write(&mut out, &steps_table(&t), args.format, style)?
-        }
+        Format::Csv | Format::Jsonl => render::write(
+            &mut out,
+            &into_steps_table(std::mem::take(&mut t.steps)),
+            args.format,
+            style,
+        )?,
         format => {
             if t.steps.is_empty() {
                 writeln!(out, "no CE event matches in range")?;
@@ -101,7 +106,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     out.flush()?;
     if args.timings {
         t.stages.lap("output");
-        super::print_timings(started, &t.stages, ("events", t.steps.len()));
+        super::print_timings(started, &t.stages, ("events", events));
     }
     Ok(ExitCode::SUCCESS)
 }

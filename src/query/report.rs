@@ -9,7 +9,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use polars::prelude::*;
 
 use super::audit::{Audit, AuditParams, audit};
-use super::view::ViewParams;
+use super::view::{Stages, ViewParams};
 use super::widgets::{Dashboard, WIDGETS, Widget, local_midnight};
 use crate::config::Config;
 use crate::lake::coverage::{Coverage, coverage};
@@ -98,50 +98,71 @@ pub fn build(
     view.from = Some(from);
     view.to = Some(to);
     view.account = account.clone();
-    let mut stages = crate::query::view::Stages::default();
-    let overview = crate::detect::run::ours(lake, &view)?.overview(Some(MAX_ROWS))?;
-    let detections = ReportDetections {
-        alarm: overview.alarm,
-        ran: overview.ran,
-        total: overview.total,
-        rules: Table::from_frame(&overview.rules)?,
-        hits: Table::from_frame(&overview.hits)?,
+    // Two sides at a time (each parallel inside too, neither keeps both cores busy
+    // alone): our rules, the audit and the sources' coverage on one thread, the view,
+    // its widgets and charts on this one. Each side's steps are timed on their own
+    // clock, so the steps overlap in time.
+    let side = || -> PolarsResult<(ReportDetections, Audit, Coverage, Stages)> {
+        let mut stages = Stages::default();
+        let overview = crate::detect::run::ours(lake, &view)?.overview(Some(MAX_ROWS))?;
+        let detections = ReportDetections {
+            alarm: overview.alarm,
+            ran: overview.ran,
+            total: overview.total,
+            rules: Table::from_frame(&overview.rules)?,
+            hits: Table::from_frame(&overview.hits)?,
+        };
+        stages.lap("detections");
+        let audit = audit(
+            lake,
+            config,
+            &AuditParams {
+                from: Some(from),
+                to: Some(to),
+                account: account.clone(),
+                // The report shows the first rows and the count.
+                max_findings: Some(MAX_ROWS),
+                ..AuditParams::default()
+            },
+        )?;
+        stages.lap("audit");
+        let coverage = coverage(lake, Some(first), Some(next))
+            .map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
+        stages.lap("coverage");
+        Ok((detections, audit, coverage, stages))
     };
-    stages.lap("detections");
-    let mut d = Dashboard::open(lake, config, view)?;
-    stages.lap("view");
-    let mut widgets = Vec::with_capacity(WIDGETS.len());
-    let all: Vec<&'static Widget> = WIDGETS.iter().collect();
-    for run in d.run_widgets(&all, WIDGET_JOBS)? {
-        let total = run.frame.height();
-        widgets.push(WidgetResult {
-            widget: run.widget,
-            table: Table::from_frame(&run.frame.head(Some(MAX_ROWS)))?,
-            total,
-        });
-    }
-    stages.lap("widgets");
-    let activity = match widgets.iter().find(|w| w.widget.name == "anomalies") {
-        Some(an) => activity(&mut d, from, to, &an.table)?,
-        None => activity(&mut d, from, to, &Table::default())?,
+    let main = || -> PolarsResult<(Vec<WidgetResult>, Activity, Stages)> {
+        let mut stages = Stages::default();
+        let mut d = Dashboard::open(lake, config, view.clone())?;
+        stages.lap("view");
+        let mut widgets = Vec::with_capacity(WIDGETS.len());
+        let all: Vec<&'static Widget> = WIDGETS.iter().collect();
+        for run in d.run_widgets(&all, WIDGET_JOBS)? {
+            let total = run.frame.height();
+            widgets.push(WidgetResult {
+                widget: run.widget,
+                table: Table::from_frame(&run.frame.head(Some(MAX_ROWS)))?,
+                total,
+            });
+        }
+        stages.lap("widgets");
+        let activity = match widgets.iter().find(|w| w.widget.name == "anomalies") {
+            Some(an) => activity(&mut d, from, to, &an.table)?,
+            None => activity(&mut d, from, to, &Table::default())?,
+        };
+        stages.lap("activity");
+        Ok((widgets, activity, stages))
     };
-    stages.lap("activity");
-    let audit = audit(
-        lake,
-        config,
-        &AuditParams {
-            from: Some(from),
-            to: Some(to),
-            account: account.clone(),
-            // The report shows the first rows and the count.
-            max_findings: Some(MAX_ROWS),
-            ..AuditParams::default()
-        },
-    )?;
-    stages.lap("audit");
-    let coverage = coverage(lake, Some(first), Some(next))
-        .map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
-    stages.lap("coverage");
+    let (beside, here) = std::thread::scope(|scope| {
+        let beside = scope.spawn(side);
+        let here = main();
+        (beside.join(), here)
+    });
+    let (detections, audit, coverage, mut stages) = beside.map_err(|_| {
+        PolarsError::ComputeError("the report's rules, audit and coverage thread panicked".into())
+    })??;
+    let (widgets, activity, view_stages) = here?;
+    stages.extend(view_stages);
     Ok(Report {
         month: month.to_string(),
         account,

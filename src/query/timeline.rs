@@ -374,89 +374,124 @@ fn flag_detections(lake: &Path, p: &ViewParams, t: &mut Timeline) -> PolarsResul
 }
 
 fn build(df: &DataFrame, config: &Config, seeds: &BTreeSet<String>) -> PolarsResult<Timeline> {
-    let s = |name: &str| -> PolarsResult<Vec<Option<String>>> {
-        let c = df.column(name)?.cast(&DataType::String)?;
-        Ok(c.str()?.iter().map(|v| v.map(str::to_string)).collect())
+    // Text columns borrowed (each cast once), numbers and flags as plain vectors: a
+    // story of an engineer's months is hundreds of thousands of rows, and each text
+    // is copied once, into its step.
+    const TEXT: [&str; 17] = [
+        "event_id",
+        "account",
+        "role",
+        "engineer",
+        "session_key",
+        "event_source",
+        "event_name",
+        "resource",
+        "source_ip",
+        "error_code",
+        "kind",
+        "external_id",
+        "identity_account",
+        "shared_event_id",
+        "ssm_session_id",
+        "user_agent",
+        "target_instance",
+    ];
+    let cast: Vec<Column> = TEXT
+        .iter()
+        .map(|name| df.column(name)?.cast(&DataType::String))
+        .collect::<PolarsResult<_>>()?;
+    let texts: Vec<Vec<Option<&str>>> = cast
+        .iter()
+        .map(|c| Ok(c.str()?.iter().collect()))
+        .collect::<PolarsResult<_>>()?;
+    let [
+        id,
+        account,
+        role,
+        engineer,
+        key,
+        source,
+        name,
+        resource,
+        ip,
+        error,
+        kind,
+        ext,
+        caller,
+        shared,
+        ssm,
+        agent,
+        target,
+    ] = &texts[..]
+    else {
+        return Err(PolarsError::ComputeError(
+            "the timeline's text columns".into(),
+        ));
     };
-    let t = df.column("t")?.i64()?;
-    let created = df.column("created")?.i64()?;
-    let business = df.column("business")?.bool()?;
-    let write = df.column("is_write")?.bool()?;
-    let denied = df.column("is_denied")?.bool()?;
-    let mfa = df.column("mfa_authenticated")?.bool()?;
-    let duration = df.column("duration_seconds")?.i64()?;
-    let (id, account, role, engineer, key, source, name, resource, ip, error) = (
-        s("event_id")?,
-        s("account")?,
-        s("role")?,
-        s("engineer")?,
-        s("session_key")?,
-        s("event_source")?,
-        s("event_name")?,
-        s("resource")?,
-        s("source_ip")?,
-        s("error_code")?,
+    let ints = |name: &str| -> PolarsResult<Vec<Option<i64>>> {
+        Ok(df.column(name)?.i64()?.iter().collect())
+    };
+    let flags = |name: &str| -> PolarsResult<Vec<Option<bool>>> {
+        Ok(df.column(name)?.bool()?.iter().collect())
+    };
+    let (t, created, duration) = (ints("t")?, ints("created")?, ints("duration_seconds")?);
+    let (business, write, denied, mfa) = (
+        flags("business")?,
+        flags("is_write")?,
+        flags("is_denied")?,
+        flags("mfa_authenticated")?,
     );
-    let (kind, ext, caller, shared, ssm, agent) = (
-        s("kind")?,
-        s("external_id")?,
-        s("identity_account")?,
-        s("shared_event_id")?,
-        s("ssm_session_id")?,
-        s("user_agent")?,
-    );
-    let target = s("target_instance")?;
+    let seeds: std::collections::HashSet<&str> = seeds.iter().map(String::as_str).collect();
+    let own = |v: Option<&str>| v.map(str::to_string);
     let mut out = Timeline::default();
+    out.steps.reserve_exact(df.height());
     // sharedEventID → event ids carrying it.
     let mut by_shared: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for i in 0..df.height() {
-        if let (Some(sh), Some(e)) = (&shared[i], &id[i]) {
+        if let (Some(sh), Some(e)) = (shared[i], id[i]) {
             by_shared.entry(sh).or_default().push(e);
         }
     }
-    let mut shells: BTreeMap<String, ShellSession> = BTreeMap::new();
-    let mut sessions: BTreeMap<String, SessionSummary> = BTreeMap::new();
-    let mut ips: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut shells: BTreeMap<&str, ShellSession> = BTreeMap::new();
+    let mut sessions: BTreeMap<&str, SessionSummary> = BTreeMap::new();
+    let mut ips: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for i in 0..df.height() {
-        let time = t.get(i).unwrap_or(0);
-        let eid = id[i].clone().unwrap_or_default();
-        let side = match &account[i] {
-            Some(a) if config.access.vendor_accounts.contains(a) => "vendor",
+        let time = t[i].unwrap_or(0);
+        let eid = id[i].unwrap_or_default();
+        let side = match account[i] {
+            Some(a) if config.access.vendor_accounts.iter().any(|v| v == a) => "vendor",
             _ => "client",
         };
-        let after = business.get(i) == Some(false);
-        let (w, d) = (write.get(i) == Some(true), denied.get(i) == Some(true));
+        let after = business[i] == Some(false);
+        let (w, d) = (write[i] == Some(true), denied[i] == Some(true));
         let mut detail = Vec::new();
-        if kind[i].as_deref() == Some("assume") {
+        if kind[i] == Some("assume") {
             detail.push(format!(
                 "AssumeRole from account {} · ExternalId {} · {} requested",
-                caller[i].as_deref().unwrap_or("?"),
-                ext[i].as_deref().unwrap_or("none"),
-                duration
-                    .get(i)
-                    .map_or("no duration".to_string(), |d| format!("{} s", d))
+                caller[i].unwrap_or("?"),
+                ext[i].unwrap_or("none"),
+                duration[i].map_or("no duration".to_string(), |d| format!("{} s", d))
             ));
-            if let Some(m) = mfa.get(i) {
-                let age = created
-                    .get(i)
+            if let Some(m) = mfa[i] {
+                let age = created[i]
                     .map(|c| format!(", {} old", hms((time - c) / 1_000_000)))
                     .unwrap_or_default();
                 detail.push(format!("MFA {}{age}", if m { "yes" } else { "no" }));
             }
         }
-        if let Some(sid) = &ssm[i] {
-            let sh = shells.entry(sid.clone()).or_insert_with(|| ShellSession {
-                ssm_session_id: sid.clone(),
+        if let Some(sid) = ssm[i] {
+            let sh = shells.entry(sid).or_insert_with(|| ShellSession {
+                ssm_session_id: sid.to_string(),
                 target: None,
-                engineer: engineer[i].clone(),
+                engineer: own(engineer[i]),
                 start: None,
                 end: None,
                 duration_seconds: None,
             });
-            match name[i].as_deref() {
+            match name[i] {
                 Some("StartSession") => {
                     sh.start = Some(time);
-                    sh.target = target[i].clone().or(sh.target.take());
+                    sh.target = own(target[i]).or(sh.target.take());
                     detail.push(format!("SSM session {sid} opened"));
                 }
                 Some("TerminateSession") => {
@@ -471,24 +506,24 @@ fn build(df: &DataFrame, config: &Config, seeds: &BTreeSet<String>) -> PolarsRes
                 _ => detail.push(format!("SSM session {sid}")),
             }
         }
-        if let Some(sh) = &shared[i]
-            && let Some(peers) = by_shared.get(sh.as_str())
+        if let Some(sh) = shared[i]
+            && let Some(peers) = by_shared.get(sh)
         {
             let others: Vec<&str> = peers.iter().copied().filter(|p| *p != eid).collect();
             if !others.is_empty() {
                 detail.push(format!("other side: {}", others.join(", ")));
             }
         }
-        if d && let Some(a) = &agent[i]
+        if d && let Some(a) = agent[i]
             && !a.is_empty()
         {
             detail.push(format!("user agent {a}"));
         }
-        if let Some(k) = &key[i] {
-            let ss = sessions.entry(k.clone()).or_insert_with(|| SessionSummary {
-                session_key: k.clone(),
-                role: role[i].clone(),
-                engineer: engineer[i].clone(),
+        if let Some(k) = key[i] {
+            let ss = sessions.entry(k).or_insert_with(|| SessionSummary {
+                session_key: k.to_string(),
+                role: own(role[i]),
+                engineer: own(engineer[i]),
                 account: None,
                 source_ips: None,
                 start: time,
@@ -502,39 +537,39 @@ fn build(df: &DataFrame, config: &Config, seeds: &BTreeSet<String>) -> PolarsRes
             ss.end = ss.end.max(time);
             ss.start = ss.start.min(time);
             if side == "client" && ss.account.is_none() {
-                ss.account = account[i].clone();
+                ss.account = own(account[i]);
             }
-            if kind[i].as_deref() == Some("activity") {
+            if kind[i] == Some("activity") {
                 ss.calls += 1;
                 ss.writes += u64::from(w);
                 ss.denials += u64::from(d);
                 ss.after_hours += u64::from(after);
             }
             if ss.engineer.is_none() {
-                ss.engineer = engineer[i].clone();
+                ss.engineer = own(engineer[i]);
             }
-            if let Some(ip) = &ip[i] {
-                ips.entry(k.clone()).or_default().insert(ip.clone());
+            if let Some(ip) = ip[i] {
+                ips.entry(k).or_default().insert(ip);
             }
         }
         out.steps.push(Step {
             event_time: time,
-            matched: seeds.contains(&eid),
-            event_id: eid,
-            account: account[i].clone(),
+            matched: seeds.contains(eid),
+            event_id: eid.to_string(),
+            account: own(account[i]),
             side,
-            role: role[i].clone(),
-            engineer: engineer[i].clone(),
-            session_key: key[i].clone(),
-            event_source: source[i].clone(),
-            event_name: name[i].clone(),
-            resource: resource[i].clone(),
-            source_ip: ip[i].clone(),
-            error_code: error[i].clone(),
+            role: own(role[i]),
+            engineer: own(engineer[i]),
+            session_key: own(key[i]),
+            event_source: own(source[i]),
+            event_name: own(name[i]),
+            resource: own(resource[i]),
+            source_ip: own(ip[i]),
+            error_code: own(error[i]),
             write: w,
             denied: d,
             after_hours: after,
-            shared_event_id: shared[i].clone(),
+            shared_event_id: own(shared[i]),
             detail: detail.join(" · "),
             rules: Vec::new(),
         });
@@ -542,8 +577,8 @@ fn build(df: &DataFrame, config: &Config, seeds: &BTreeSet<String>) -> PolarsRes
     for (k, mut s) in sessions {
         s.duration_seconds = (s.end - s.start) / 1_000_000;
         s.source_ips = ips
-            .get(&k)
-            .map(|v| v.iter().cloned().collect::<Vec<_>>().join(","));
+            .get(k)
+            .map(|v| v.iter().copied().collect::<Vec<_>>().join(","));
         out.sessions.push(s);
     }
     out.sessions

@@ -245,28 +245,61 @@ impl Table {
         }
         let inner = "  ".repeat(level + 1);
         let newline = format!("\n{inner}");
+        // serde_json's map is sorted by key, and a repeated name keeps its last cell:
+        // the columns in that order, once each.
+        let mut order: Vec<usize> = (0..self.columns.len()).collect();
+        order.sort_by(|a, b| self.columns[*a].cmp(&self.columns[*b]).then(b.cmp(a)));
+        order.dedup_by(|later, kept| self.columns[*later] == self.columns[*kept]);
+        let keys: Vec<Vec<u8>> = order
+            .iter()
+            .map(|i| serde_json::to_vec(&self.columns[*i]))
+            .collect::<Result<_, _>>()?;
         out.write_all(b"[")?;
         let mut buf = Vec::new();
         for (i, r) in self.rows.iter().enumerate() {
-            let mut m = serde_json::Map::new();
-            for (k, v) in self.columns.iter().zip(r) {
-                m.insert(k.clone(), v.json(style));
-            }
             buf.clear();
-            serde_json::to_writer_pretty(&mut buf, &Value::Object(m))?;
             if i > 0 {
-                out.write_all(b",")?;
+                buf.push(b',');
             }
-            out.write_all(newline.as_bytes())?;
-            // A JSON text holds no raw line break but those of the layout.
-            let mut first = true;
-            for line in buf.split(|b| *b == b'\n') {
-                if !first {
-                    out.write_all(newline.as_bytes())?;
+            buf.extend_from_slice(newline.as_bytes());
+            if r.len() != self.columns.len() {
+                // A short row (never made by a query): the general way.
+                let mut m = serde_json::Map::new();
+                for (k, v) in self.columns.iter().zip(r) {
+                    m.insert(k.clone(), v.json(style));
                 }
-                out.write_all(line)?;
-                first = false;
+                let mut one = Vec::new();
+                serde_json::to_writer_pretty(&mut one, &Value::Object(m))?;
+                // A JSON text holds no raw line break but those of the layout.
+                for (n, line) in one.split(|b| *b == b'\n').enumerate() {
+                    if n > 0 {
+                        buf.extend_from_slice(newline.as_bytes());
+                    }
+                    buf.extend_from_slice(line);
+                }
+                out.write_all(&buf)?;
+                continue;
             }
+            // serde_json's pretty layout of one object, written directly: the same bytes
+            // without a map, a key or a text copied per cell.
+            if order.is_empty() {
+                buf.extend_from_slice(b"{}");
+            } else {
+                buf.push(b'{');
+                for (n, (c, key)) in order.iter().zip(&keys).enumerate() {
+                    if n > 0 {
+                        buf.push(b',');
+                    }
+                    buf.extend_from_slice(newline.as_bytes());
+                    buf.extend_from_slice(b"  ");
+                    buf.extend_from_slice(key);
+                    buf.extend_from_slice(b": ");
+                    r[*c].write_json(&mut buf, style)?;
+                }
+                buf.extend_from_slice(newline.as_bytes());
+                buf.push(b'}');
+            }
+            out.write_all(&buf)?;
         }
         out.write_all(b"\n")?;
         out.write_all("  ".repeat(level).as_bytes())?;
@@ -509,24 +542,44 @@ mod tests {
 
     #[test]
     fn rows_written_one_at_a_time_are_serde_jsons_pretty_bytes() {
+        // Keys out of order, one repeated (the map keeps its last cell), every kind of
+        // cell, a text to escape, a short row, and a table of no column.
         let t = Table {
-            columns: vec!["b".into(), "a".into(), "t".into()],
+            columns: vec!["b".into(), "a".into(), "t".into(), "a".into()],
             rows: vec![
                 vec![
-                    Cell::Text("line\nbreak \"q\"".into()),
+                    Cell::Text("line\nbreak \"q\" \u{7}é".into()),
                     Cell::Int(1),
                     Cell::Time(0),
+                    Cell::Int(-7),
                 ],
-                vec![Cell::Null, Cell::Float(2.5), Cell::Bool(true)],
+                vec![
+                    Cell::Null,
+                    Cell::Float(2.5),
+                    Cell::Bool(true),
+                    Cell::Float(f64::NAN),
+                ],
+                vec![
+                    Cell::Date(NaiveDate::from_ymd_opt(2026, 3, 29).unwrap_or_default()),
+                    Cell::Float(1e21),
+                    Cell::Bool(false),
+                    Cell::Text(String::new()),
+                ],
+                vec![Cell::Text("short".into()), Cell::Int(3)],
             ],
         };
         let empty = Table {
             columns: vec!["x".into()],
             rows: vec![],
         };
+        let none = Table {
+            columns: vec![],
+            rows: vec![vec![], vec![]],
+        };
         let expected = serde_json::to_string_pretty(&serde_json::json!({
             "events": t.json_rows(UTC),
             "none": empty.json_rows(UTC),
+            "zero": none.json_rows(UTC),
         }))
         .unwrap_or_default();
         let mut out: Vec<u8> = b"{\n  \"events\": ".to_vec();
@@ -535,6 +588,9 @@ mod tests {
         out.extend_from_slice(b",\n  \"none\": ");
         empty
             .write_json_rows_pretty(&mut out, UTC, 1)
+            .unwrap_or_default();
+        out.extend_from_slice(b",\n  \"zero\": ");
+        none.write_json_rows_pretty(&mut out, UTC, 1)
             .unwrap_or_default();
         out.extend_from_slice(b"\n}");
         assert_eq!(String::from_utf8_lossy(&out), expected);

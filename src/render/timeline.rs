@@ -2,7 +2,7 @@
 //! events, as `timeline` prints them and `serve` shows them.
 
 use super::{Cell, Table};
-use crate::query::timeline::Timeline;
+use crate::query::timeline::{Step, Timeline};
 
 fn opt(s: &Option<String>) -> Cell {
     s.clone().map_or(Cell::Null, Cell::Text)
@@ -89,61 +89,73 @@ pub fn shells_table(t: &Timeline) -> Table {
 /// ! hit one of our Sigma rules (named in `rules`).
 pub fn steps_table(t: &Timeline) -> Table {
     Table {
-        columns: [
-            "event_time",
-            "flags",
-            "side",
-            "account",
-            "role",
-            "engineer",
-            "event_source",
-            "event_name",
-            "resource",
-            "source_ip",
-            "error_code",
-            "event_id",
-            "detail",
-            "rules",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows: t
-            .steps
-            .iter()
-            .map(|s| {
-                let mut flags = String::new();
-                for (on, c) in [
-                    (s.matched, '*'),
-                    (s.write, 'W'),
-                    (s.denied, 'D'),
-                    (s.after_hours, 'A'),
-                    (!s.rules.is_empty(), '!'),
-                ] {
-                    if on {
-                        flags.push(c);
-                    }
-                }
-                vec![
-                    Cell::Time(s.event_time),
-                    Cell::Text(flags),
-                    Cell::Text(s.side.to_string()),
-                    opt(&s.account),
-                    opt(&s.role),
-                    opt(&s.engineer),
-                    opt(&s.event_source),
-                    opt(&s.event_name),
-                    opt(&s.resource),
-                    opt(&s.source_ip),
-                    opt(&s.error_code),
-                    Cell::Text(s.event_id.clone()),
-                    Cell::Text(s.detail.clone()),
-                    if s.rules.is_empty() {
-                        Cell::Null
-                    } else {
-                        Cell::Text(s.rules.join("; "))
-                    },
-                ]
-            })
-            .collect(),
+        columns: step_columns(),
+        rows: t.steps.iter().cloned().map(step_row).collect(),
     }
+}
+
+/// [`steps_table`] of the steps taken (their texts move into the cells, not copied:
+/// an engineer's story is hundreds of thousands of steps).
+pub fn into_steps_table(steps: Vec<Step>) -> Table {
+    Table {
+        columns: step_columns(),
+        rows: steps.into_iter().map(step_row).collect(),
+    }
+}
+
+fn step_columns() -> Vec<String> {
+    [
+        "event_time",
+        "flags",
+        "side",
+        "account",
+        "role",
+        "engineer",
+        "event_source",
+        "event_name",
+        "resource",
+        "source_ip",
+        "error_code",
+        "event_id",
+        "detail",
+        "rules",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn step_row(s: Step) -> Vec<Cell> {
+    let text = |v: Option<String>| v.map_or(Cell::Null, Cell::Text);
+    let mut flags = String::new();
+    for (on, c) in [
+        (s.matched, '*'),
+        (s.write, 'W'),
+        (s.denied, 'D'),
+        (s.after_hours, 'A'),
+        (!s.rules.is_empty(), '!'),
+    ] {
+        if on {
+            flags.push(c);
+        }
+    }
+    vec![
+        Cell::Time(s.event_time),
+        Cell::Text(flags),
+        Cell::Text(s.side.to_string()),
+        text(s.account),
+        text(s.role),
+        text(s.engineer),
+        text(s.event_source),
+        text(s.event_name),
+        text(s.resource),
+        text(s.source_ip),
+        text(s.error_code),
+        Cell::Text(s.event_id),
+        Cell::Text(s.detail),
+        if s.rules.is_empty() {
+            Cell::Null
+        } else {
+            Cell::Text(s.rules.join("; "))
+        },
+    ]
 }
