@@ -156,6 +156,8 @@ pub fn detect(
     categorical.dedup();
     let rows = Rows {
         all_kinds: true,
+        // The events are restricted to the range below.
+        within_range: true,
         categorical: &categorical,
         test: (!plan.is_empty()).then_some(RowTest {
             columns: &plan,

@@ -151,6 +151,8 @@ fn scan_rows(
         all_kinds: false,
         test: Some(RowTest { columns, keep }),
         categorical: &[],
+        // The events are restricted to the range below.
+        within_range: true,
     };
     let (df, _) = materialise_rows(lake, &only_account, &names, rows)?;
     if df.width() == 0 {

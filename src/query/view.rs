@@ -285,6 +285,12 @@ pub struct Rows<'a> {
     /// Text columns held as categoricals besides the view's own (few distinct values
     /// repeated over many events, such as `user_agent`).
     pub categorical: &'a [&'a str],
+    /// Only the row groups whose `event_time` statistics meet the range of
+    /// [`ViewParams`] are read (by the direct reader; a narrowing for speed, the
+    /// frame may still hold events outside the range). For callers that keep the
+    /// range's events only (the view keeps the history before its range: it does
+    /// not set this).
+    pub within_range: bool,
 }
 
 /// The lake columns a materialised frame needs whatever else it reads: the order
@@ -468,6 +474,10 @@ where
         role: p.role.as_deref(),
         engineer: p.engineer.as_deref(),
         resource: true,
+        within: rows.within_range.then(|| crate::lake::sources::TimeRange {
+            from: p.from.map(|t| t.timestamp_micros()),
+            to: p.to.map(|t| t.timestamp_micros()),
+        }),
     };
     super::view_scan::scan_arranged(files, &spec, arrange)
 }

@@ -63,6 +63,9 @@ pub struct ScanSpec<'a> {
     /// among `names`. It reads the lake's `resources` too: only its `arn` leaf,
     /// unless `resources` is among `names`.
     pub resource: bool,
+    /// Only the row groups whose `event_time` statistics meet this range (all when
+    /// `None`, or when a row group has no statistics).
+    pub within: Option<crate::lake::sources::TimeRange>,
 }
 
 /// A test of a row from the values of a few text columns (at most four; `None`:
@@ -101,6 +104,26 @@ impl LakeFile {
             meta,
             schema,
         })
+    }
+
+    /// Whether `rg`'s `event_time` statistics meet `range` (true without them).
+    fn meets(&self, rg: &RowGroupMetadata, range: &crate::lake::sources::TimeRange) -> bool {
+        use polars_parquet::parquet::statistics::Statistics;
+        let Some(chunk) = rg
+            .columns_under_root_iter("event_time")
+            .and_then(|mut it| it.next())
+        else {
+            return true;
+        };
+        match chunk.statistics(&self.meta.footer_buf) {
+            Some(Ok(Statistics::Int64(s))) => match (s.min_value, s.max_value) {
+                (Some(lo), Some(hi)) => {
+                    range.from.is_none_or(|f| hi >= f) && range.to.is_none_or(|t| lo < t)
+                }
+                _ => true,
+            },
+            _ => true,
+        }
     }
 
     fn chunks<'a>(
@@ -634,6 +657,11 @@ fn first_phase<'a>(
     let phases: Vec<Option<FirstPhase>> = tasks
         .par_iter()
         .map(|&(file, rg)| {
+            if let Some(range) = &spec.within
+                && !file.meets(rg, range)
+            {
+                return Ok(None);
+            }
             let mask = file.mask(rg, spec)?;
             let rows = mask.as_ref().map_or(rg.num_rows(), |m| m.set_bits());
             if rows == 0 {

@@ -1357,6 +1357,48 @@ fn session_facts_widgets_equal_their_per_event_definitions() {
     assert!(checked >= 12, "only {checked} non-empty comparisons");
 }
 
+/// A scan that reads only the row groups whose times meet the range
+/// (`Rows::within_range`, for callers that keep the range's events only) keeps every
+/// event of the range: restricted to it, the frame equals a whole scan's. And it reads
+/// fewer events than the lake holds (the sample's weeks span several row groups).
+#[test]
+fn a_scan_within_the_range_keeps_every_event_of_the_range() {
+    use cetrail::query::view::{Rows, VIEW_COLUMNS, materialise_rows, restrict};
+    use polars::prelude::{DataFrame, IntoLazy as _};
+    let (_dir, lake) = sample_lake();
+    let (all, _) =
+        materialise_rows(&lake, &utc_view(), VIEW_COLUMNS, Rows::default()).expect("all");
+    let mut narrowed = 0;
+    for (from, to) in [
+        ("2026-09-21", "2026-09-22"),
+        ("2026-10-05", "2026-10-19"),
+        ("2026-10-26", "2026-11-02"),
+        ("2027-01-01", "2027-01-02"),
+    ] {
+        let view = range(from, to);
+        let within = Rows {
+            within_range: true,
+            ..Rows::default()
+        };
+        let (read, _) = materialise_rows(&lake, &view, VIEW_COLUMNS, within).expect("within");
+        let (whole, _) =
+            materialise_rows(&lake, &view, VIEW_COLUMNS, Rows::default()).expect("whole");
+        assert!(whole.height() <= all.height());
+        let kept = |df: DataFrame| {
+            restrict(df.lazy(), view.from, view.to, None)
+                .collect()
+                .expect("restrict")
+        };
+        narrowed += usize::from(read.height() < whole.height());
+        let (a, b) = (kept(read), kept(whole));
+        assert!(a.equals_missing(&b), "{from}..{to}:\n{a}\n{b}");
+        if from != "2027-01-01" {
+            assert!(a.height() > 0, "{from}..{to}: no events");
+        }
+    }
+    assert!(narrowed >= 2, "{narrowed} ranges read fewer row groups");
+}
+
 #[test]
 fn the_direct_view_scan_equals_polars_scan() {
     use cetrail::query::view::{Scanner, VIEW_COLUMNS, scan_view};
