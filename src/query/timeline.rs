@@ -263,7 +263,6 @@ pub fn timeline(
     };
     stages.lap("seeds");
     let keys = str_set(&seeds, "session_key")?;
-    let seed_ids = str_set(&seeds, "event_id")?;
     let mut story = if keys.is_empty() {
         seeds
     } else {
@@ -291,7 +290,7 @@ pub fn timeline(
                     None => seeds,
                 }
             }
-            None => scan(lake, p, seed_expr.or(in_list("session_key", &keys)))?,
+            None => scan(lake, p, seed_expr.clone().or(in_list("session_key", &keys)))?,
         }
     };
     stages.lap("sessions");
@@ -309,6 +308,7 @@ pub fn timeline(
                 .collect()?,
             "event_id",
         )?;
+        let wanted: std::collections::HashSet<&str> = shared.iter().map(String::as_str).collect();
         let peers = scan_fast(
             lake,
             p,
@@ -317,7 +317,7 @@ pub fn timeline(
                 v.first()
                     .copied()
                     .flatten()
-                    .is_some_and(|s| shared.contains(s))
+                    .is_some_and(|s| wanted.contains(s))
             },
             in_list("shared_event_id", &shared),
         )?;
@@ -332,7 +332,20 @@ pub fn timeline(
         }
     }
     stages.lap("cross-account");
-    let mut t = build(&story, config, &seed_ids)?;
+    // The events the selector names itself: those of the story it matches (each seed
+    // does, and an event that does is a seed: every scan reads the same range and
+    // account, and the story holds each id once).
+    let matched: Vec<bool> = story
+        .clone()
+        .lazy()
+        .select([seed_expr.alias("matched")])
+        .collect()?
+        .column("matched")?
+        .bool()?
+        .iter()
+        .map(|m| m == Some(true))
+        .collect();
+    let mut t = build(&story, config, &matched)?;
     stages.lap("build");
     flag_detections(lake, p, &mut t)?;
     stages.lap("detections");
@@ -375,7 +388,7 @@ fn flag_detections(lake: &Path, p: &ViewParams, t: &mut Timeline) -> PolarsResul
     Ok(())
 }
 
-fn build(df: &DataFrame, config: &Config, seeds: &BTreeSet<String>) -> PolarsResult<Timeline> {
+fn build(df: &DataFrame, config: &Config, matched: &[bool]) -> PolarsResult<Timeline> {
     // Text columns borrowed (each cast once), numbers and flags as plain vectors: a
     // story of an engineer's months is hundreds of thousands of rows, and each text
     // is copied once, into its step.
@@ -443,7 +456,6 @@ fn build(df: &DataFrame, config: &Config, seeds: &BTreeSet<String>) -> PolarsRes
         flags("is_denied")?,
         flags("mfa_authenticated")?,
     );
-    let seeds: std::collections::HashSet<&str> = seeds.iter().map(String::as_str).collect();
     let own = |v: Option<&str>| v.map(str::to_string);
     let mut out = Timeline::default();
     out.steps.reserve_exact(df.height());
@@ -556,7 +568,7 @@ fn build(df: &DataFrame, config: &Config, seeds: &BTreeSet<String>) -> PolarsRes
         }
         out.steps.push(Step {
             event_time: time,
-            matched: seeds.contains(eid),
+            matched: matched.get(i).copied().unwrap_or(false),
             event_id: eid.to_string(),
             account: own(account[i]),
             side,

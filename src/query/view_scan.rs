@@ -379,7 +379,8 @@ impl LakeFile {
     }
 
     /// Rows of `rg` that pass `test`: each row's values as ids (a dictionary's keys, or
-    /// distinct values numbered), the test run once per combination of ids.
+    /// distinct values numbered), the test run once per combination of ids; a single
+    /// column without a dictionary is tested row by row.
     fn passing(&self, rg: &RowGroupMetadata, test: &RowTest) -> PolarsResult<Bitmap> {
         if test.columns.len() > 4 {
             return Err(err(&self.path, "a row test reads at most four columns"));
@@ -403,15 +404,28 @@ impl LakeFile {
                 ids.push(d.keys().iter().map(|k| k.map_or(0, |k| k + 1)).collect());
                 continue;
             }
-            let mut seen: std::collections::HashMap<&str, u32> = Default::default();
             let arrays = self.decode(rg, name, self.field(name)?, None)?;
+            let texts = arrays
+                .iter()
+                .map(|a| {
+                    a.as_any()
+                        .downcast_ref::<Utf8ViewArray>()
+                        .ok_or_else(not_text)
+                })
+                .collect::<PolarsResult<Vec<_>>>()?;
+            if test.columns.len() == 1 {
+                // One column without a dictionary (its values mostly distinct, such as
+                // ids): each row is tested as it is, numbering them would cost more.
+                let mut bits = BitmapBuilder::with_capacity(rg.num_rows());
+                for v in texts.iter().flat_map(|s| s.iter()) {
+                    bits.push((test.keep)(&[v]));
+                }
+                return Ok(bits.freeze());
+            }
+            let mut seen: std::collections::HashMap<&str, u32> = Default::default();
             let mut column_ids = Vec::with_capacity(rg.num_rows());
             let mut column_values = Vec::new();
-            for a in &arrays {
-                let s = a
-                    .as_any()
-                    .downcast_ref::<Utf8ViewArray>()
-                    .ok_or_else(not_text)?;
+            for s in &texts {
                 for v in s.iter() {
                     column_ids.push(match v {
                         None => 0,
