@@ -445,6 +445,17 @@ mod tests {
     use super::*;
     use chrono::{Datelike, Timelike, Utc};
 
+    /// An `event_time` column (UTC, µs) of `micros`.
+    fn event_times(micros: &[i64]) -> Series {
+        Int64Chunked::from_vec("event_time".into(), micros.to_vec())
+            .into_series()
+            .cast(&DataType::Datetime(
+                TimeUnit::Microseconds,
+                Some(polars::prelude::TimeZone::UTC),
+            ))
+            .unwrap_or_default()
+    }
+
     fn params(zone: Tz, from: &str, to: &str) -> ViewParams {
         let t = |s: &str| {
             DateTime::parse_from_rfc3339(s)
@@ -472,13 +483,7 @@ mod tests {
             .map(|i| (1_774_000_000 + i * 3_517) * 1_000_000)
             .collect();
         micros.insert(1234, micros[1233]);
-        let series = Int64Chunked::from_vec("event_time".into(), micros.clone())
-            .into_series()
-            .cast(&DataType::Datetime(
-                TimeUnit::Microseconds,
-                Some(polars::prelude::TimeZone::UTC),
-            ))
-            .unwrap_or_default();
+        let series = event_times(&micros);
         let frame =
             || DataFrame::new(micros.len(), vec![series.clone().into_column()]).unwrap_or_default();
         let zone = chrono_tz::Europe::Berlin;
@@ -544,13 +549,7 @@ mod tests {
         }
         // Unsorted input exercises the memo's misses.
         micros.reverse();
-        let series = Int64Chunked::from_vec("event_time".into(), micros.clone())
-            .into_series()
-            .cast(&DataType::Datetime(
-                TimeUnit::Microseconds,
-                Some(polars::prelude::TimeZone::UTC),
-            ))
-            .unwrap_or_default();
+        let series = event_times(&micros);
         for zone in zones {
             let p = params(zone, "2026-03-30T00:00:00Z", "2026-10-26T00:00:00Z");
             let mut df = DataFrame::new(micros.len(), vec![series.clone().into_column()])
